@@ -1,0 +1,85 @@
+"""EnvironmentSnapshot: what capture found, as plain typed values.
+
+Render turns a snapshot (plus a JobSpec) into a build context; nothing here does I/O.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+PinSource = Literal["index", "vcs", "local-wheel"]
+
+
+@dataclass(frozen=True)
+class PinnedDistribution:
+    """One locked distribution.
+
+    ``requirement`` is the exact line written to ``requirements.lock``:
+    ``name==version`` for index packages, ``name @ git+https://…@<sha>`` for VCS
+    installs, ``name @ file:///wheels/<file>.whl`` for local projects built into
+    the context (``wheel_path`` is then the wheel on the host).
+    """
+
+    name: str
+    version: str
+    requirement: str
+    source: PinSource = "index"
+    wheel_path: Path | None = None
+
+
+@dataclass(frozen=True)
+class GpuInfo:
+    """CUDA facts of the captured environment."""
+
+    frameworks: tuple[str, ...] = ()  # e.g. ("torch",)
+    cuda_version: str | None = None  # CUDA the image needs, e.g. "12.1"
+    extra_index_urls: tuple[str, ...] = ()  # e.g. https://download.pytorch.org/whl/cu121
+    needs_system_cuda: bool = False  # True: base must be nvidia/cuda:*-cudnn-runtime-*
+    cuda_base_image: str | None = None
+
+
+@dataclass(frozen=True)
+class PipConfig:
+    """The kernel's pip configuration, credentials split off.
+
+    URLs here never contain credentials; those with credentials are replaced by
+    ``build_args`` names whose values live only in ``secret_values`` (in memory,
+    passed as build args to the builder stage, never written to the context).
+    """
+
+    index_url: str | None = None
+    extra_index_urls: tuple[str, ...] = ()
+    trusted_hosts: tuple[str, ...] = ()
+    cert_file: Path | None = None  # CA bundle on the host (not a secret)
+    secret_build_args: tuple[str, ...] = ()  # names of ARGs the builder stage declares
+    secret_values: dict[str, str] = field(default_factory=dict, repr=False, compare=False)
+
+
+@dataclass(frozen=True)
+class EnvironmentSnapshot:
+    """The kernel's environment, as needed to rebuild it exactly."""
+
+    notebook: Path
+    python_version: str  # exact X.Y.Z
+    python_executable: str
+    platform: str  # sys.platform of the captured interpreter
+    machine: str  # platform.machine() of the captured interpreter
+    imports: tuple[str, ...]  # top-level third-party modules the notebook uses
+    distributions: tuple[PinnedDistribution, ...]  # the closure, sorted by name
+    explicit_requirements: tuple[str, ...] = ()  # from %pip / !pip install lines
+    local_modules: tuple[str, ...] = ()  # paths relative to the notebook's folder
+    system_packages: tuple[str, ...] = ()  # Debian packages for ELF NEEDED libraries
+    gpu: GpuInfo = GpuInfo()
+    pip_config: PipConfig = PipConfig()
+    ipykernel_version: str | None = None
+    warnings: tuple[str, ...] = ()
+
+    def pin(self, name: str) -> PinnedDistribution | None:
+        key = _normalize(name)
+        return next((d for d in self.distributions if _normalize(d.name) == key), None)
+
+
+def _normalize(name: str) -> str:
+    return name.lower().replace("_", "-").replace(".", "-")

@@ -1,0 +1,382 @@
+"""The one option parser: argv or a magic line -> subcommand + JobSpec.
+
+The CLI (``jupyter containerize …``) and the magics (``%containerize …``) both
+call :func:`parse`, so flags, defaults and help text never drift apart.
+Every malformed value raises :class:`OptionError` with one clear sentence.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import keyword
+import re
+import shlex
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, NoReturn, Sequence
+
+from .errors import OptionError
+from .jobspec import (
+    BuildOptions,
+    GpuRequest,
+    Hardening,
+    JobSpec,
+    Resources,
+    VolumeMount,
+)
+
+PROG = "jupyter containerize"
+_SIZE = re.compile(r"^\d+(\.\d+)?[bkmgBKMG]?$")
+_ENV_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_VOLUME_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+_DEVICE_ID = re.compile(r"^[A-Za-z0-9_.:-]+$")
+_IMAGE_REF = re.compile(r"^[a-z0-9]+([._/:@-][A-Za-z0-9_.-]+)*$")
+_DANGEROUS_SOURCES = ("/", "/var/run/docker.sock", "/run/docker.sock", "/etc", "/proc", "/sys", "/dev")
+
+SUBCOMMANDS = (
+    "run", "build", "dockerfile", "export", "jobs", "logs", "stop", "rm",
+    "base-image", "verify",
+)
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that raises instead of printing usage and exiting."""
+
+    def error(self, message: str) -> NoReturn:
+        raise OptionError(f"{self.prog}: {message}", f"See '{self.prog} --help'.")
+
+    def exit(self, status: int = 0, message: str | None = None) -> NoReturn:
+        if status:
+            raise OptionError(message or f"{self.prog} failed")
+        raise _HelpShown(message or "")
+
+
+class _HelpShown(Exception):
+    """Raised when --help printed its text; callers simply stop."""
+
+
+HelpShown = _HelpShown
+
+
+@dataclass
+class ParsedCommand:
+    """A parsed command line: the subcommand, its JobSpec (if any) and its other values."""
+
+    command: str
+    spec: JobSpec | None = None
+    args: dict[str, Any] = field(default_factory=dict)
+
+
+def _add_capture_options(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("environment capture")
+    g.add_argument("--python", metavar="PATH", help="interpreter to capture (default: the notebook's kernelspec)")
+    g.add_argument("--base-image", metavar="IMG", help="base image (default: python:X.Y.Z-slim-bookworm)")
+    g.add_argument("--freeze", choices=("imports", "all"), default="imports",
+                   help="pin the imports' closure (default) or every installed distribution")
+    g.add_argument("--include", metavar="PATH", action="append", default=[],
+                   help="put a file that .dockerignore would leave out into the context (repeatable)")
+    g.add_argument("--uid", type=int, metavar="UID", help="UID of the container user (default: the host user's, never 0)")
+    g.add_argument("--gpus", metavar="all|N|device=IDS", help="GPUs for the job (docker run --gpus)")
+
+
+def _add_build_options(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("build")
+    g.add_argument("--no-cache", action="store_true", help="build without the engine's layer cache")
+    g.add_argument("--tag", metavar="T", help="extra tag for the built image")
+    g.add_argument("--push", metavar="REGISTRY/REPO[:TAG]", help="push the image to a registry")
+    g.add_argument("--cache-from", metavar="REGISTRY/REPO:TAG", help="reuse layers of this image")
+
+
+def _add_run_options(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("run")
+    g.add_argument("-p", "--parameter", metavar="NAME=VALUE", action="append", default=[],
+                   help="notebook parameter (papermill semantics; Python literal, else string)")
+    g.add_argument("--sweep", metavar="NAME=V1,V2", action="append", default=[], nargs="+",
+                   help="one job per combination of the listed values")
+    g.add_argument("-v", "--volume", metavar="SRC:DST[:ro]", action="append", default=[],
+                   help="bind mount (paths relative to the notebook) or named volume")
+    g.add_argument("-e", "--env", metavar="KEY=VAL", action="append", default=[], help="environment variable")
+    g.add_argument("--shm-size", metavar="SIZE", help="size of /dev/shm (default 1g when torch is used)")
+    g.add_argument("--cpus", type=float, metavar="N", help="CPU limit")
+    g.add_argument("--memory", metavar="SIZE", help="memory limit, e.g. 4g")
+    g.add_argument("--time", metavar="HH:MM:SS", help="wall-time limit (Slurm / Kubernetes)")
+    g.add_argument("--network", metavar="NET", help="container network (e.g. none, host, bridge)")
+    g.add_argument("--output", metavar="DIR", help="host folder mounted at /output (default: per-job folder beside the notebook)")
+    g.add_argument("--backend", choices=("docker", "slurm", "kubernetes"), default="docker")
+    g.add_argument("--partition", metavar="NAME", help="Slurm partition")
+    g.add_argument("--max-parallel", type=int, default=2, metavar="N", help="concurrent jobs of a sweep")
+    g.add_argument("-d", "--detach", action="store_true", help="return once the job started")
+    g.add_argument("--wait", action="store_true", help="(magic) block until the job ends")
+    g.add_argument("--writable-root", action="store_true", help="do not mount the root filesystem read-only")
+    g.add_argument("--keep-caps", action="store_true", help="do not drop Linux capabilities")
+    g.add_argument("--allow-new-privileges", action="store_true", help="do not set no-new-privileges")
+    g.add_argument("--allow-dangerous-mounts", action="store_true",
+                   help="allow mounting /, system folders or the Docker socket")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The full parser (also renders ``%containerize?`` and ``--help``)."""
+    parser = _Parser(prog=PROG, description="Run a notebook as a reproducible container job.")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    sub.required = True
+
+    def nb(p: argparse.ArgumentParser, required: bool = True) -> None:
+        p.add_argument("notebook", metavar="NOTEBOOK", nargs=None if required else "?", help="the .ipynb file")
+
+    p = sub.add_parser("dockerfile", help="print the Dockerfile, or write the whole build context with -o")
+    nb(p, required=False)
+    p.add_argument("-o", "--output-dir", metavar="DIR", help="write the build context here")
+    _add_capture_options(p)
+
+    p = sub.add_parser("build", help="build the notebook's image")
+    nb(p, required=False)
+    _add_capture_options(p)
+    _add_build_options(p)
+
+    p = sub.add_parser("run", help="build and run the notebook as a container job")
+    nb(p, required=False)
+    _add_capture_options(p)
+    _add_build_options(p)
+    _add_run_options(p)
+
+    p = sub.add_parser("export", help="write a committable folder that rebuilds and runs the job")
+    nb(p, required=False)
+    p.add_argument("dest", metavar="DIR", nargs="?", help="folder to write")
+    _add_capture_options(p)
+
+    p = sub.add_parser("verify", help="check that the rebuilt image reproduces the environment and outputs")
+    p.add_argument("target", metavar="NOTEBOOK|JOB", nargs="?")
+    p.add_argument("--rtol", type=float, default=1e-6, help="relative tolerance for numbers")
+    _add_capture_options(p)
+
+    p = sub.add_parser("jobs", help="list recent jobs")
+    p.add_argument("-n", "--limit", type=int, default=20)
+    p.add_argument("--json", action="store_true")
+
+    p = sub.add_parser("logs", help="show a job's log")
+    p.add_argument("job", metavar="JOB")
+    p.add_argument("-f", "--follow", action="store_true")
+
+    for name, what in (("stop", "cancel a job"), ("rm", "remove a job and its containers")):
+        p = sub.add_parser(name, help=what)
+        p.add_argument("job", metavar="JOB")
+
+    p = sub.add_parser("base-image", help="build the offline base image from Debian packages")
+    p.add_argument("--python", metavar="X.Y.Z|PATH", help="Python version or interpreter (default: this one)")
+    p.add_argument("--tag", metavar="T", help="image tag (default: python:X.Y.Z-slim-bookworm)")
+    p.add_argument("--force", action="store_true", help="rebuild even if the tag exists")
+    return parser
+
+
+def split_line(line: str) -> list[str]:
+    """Split a magic line like a POSIX shell would (no expansion, no execution)."""
+    try:
+        return shlex.split(line, posix=True)
+    except ValueError as e:
+        raise OptionError(f"Could not split the options: {e}", "Check the quotes.") from None
+
+
+def parse(argv: Sequence[str] | str, *, default_notebook: Path | None = None) -> ParsedCommand:
+    """Parse a CLI argv (or a magic line) into a :class:`ParsedCommand`.
+
+    ``default_notebook`` fills a missing NOTEBOOK (the magics pass the current one).
+    """
+    if isinstance(argv, str):
+        argv = split_line(argv)
+    ns = build_parser().parse_args(list(argv))
+    values = vars(ns)
+    command: str = values.pop("command")
+    notebook_arg = values.pop("notebook", None)
+    if command in ("dockerfile", "build", "run", "export") or (command == "verify" and values.get("target") is None):
+        path = Path(notebook_arg) if notebook_arg else default_notebook
+        if path is None:
+            raise OptionError(f"'{command}' needs a NOTEBOOK", "Pass the path of the .ipynb file.")
+        return ParsedCommand(command, spec_from_values(path, values), values)
+    if command == "verify":
+        target = values["target"]
+        if target.endswith(".ipynb"):
+            return ParsedCommand(command, spec_from_values(Path(target), values), values)
+    return ParsedCommand(command, None, values)
+
+
+def spec_from_values(notebook: Path, v: dict[str, Any]) -> JobSpec:
+    """Turn parsed option values into a validated JobSpec."""
+    notebook = Path(notebook).expanduser()
+    base = notebook.resolve().parent
+    hardening = Hardening(
+        cap_drop_all=not v.get("keep_caps", False),
+        no_new_privileges=not v.get("allow_new_privileges", False),
+        read_only_root=not v.get("writable_root", False),
+        allow_dangerous_mounts=bool(v.get("allow_dangerous_mounts", False)),
+    )
+    uid = v.get("uid")
+    if uid is not None and not 0 < uid < 2**31:
+        raise OptionError(f"--uid {uid} is not allowed", "Give an unprivileged UID (1 or more); jobs never run as root.")
+    build = BuildOptions(
+        python=v.get("python"),
+        base_image=_check_image(v.get("base_image"), "--base-image"),
+        freeze=v.get("freeze") or "imports",
+        include=tuple(v.get("include") or ()),
+        no_cache=bool(v.get("no_cache", False)),
+        tag=_check_image(v.get("tag"), "--tag"),
+        uid=uid,
+        push=_check_image(v.get("push"), "--push"),
+        cache_from=_check_image(v.get("cache_from"), "--cache-from"),
+    )
+    cpus = v.get("cpus")
+    if cpus is not None and cpus <= 0:
+        raise OptionError(f"--cpus {cpus} must be positive", "Give a number of CPUs such as 2 or 0.5.")
+    max_parallel = int(v.get("max_parallel") or 2)
+    if max_parallel < 1:
+        raise OptionError("--max-parallel must be at least 1", "Give a positive number.")
+    output = v.get("output")
+    return JobSpec(
+        notebook=notebook,
+        parameters=dict(parse_parameter(p) for p in v.get("parameter") or ()),
+        sweep=dict(parse_sweep(s) for group in v.get("sweep") or () for s in group),
+        volumes=tuple(parse_volume(s, base, hardening.allow_dangerous_mounts) for s in v.get("volume") or ()),
+        env=dict(parse_env(s) for s in v.get("env") or ()),
+        gpus=parse_gpus(v.get("gpus")),
+        resources=Resources(
+            cpus=cpus,
+            memory=_check_size(v.get("memory"), "--memory"),
+            shm_size=_check_size(v.get("shm_size"), "--shm-size"),
+            time_limit=_check_time(v.get("time")),
+        ),
+        network=_check_network(v.get("network")),
+        output_dir=(base / output).resolve() if output else None,
+        detach=bool(v.get("detach", False)),
+        wait=bool(v.get("wait", False)),
+        backend=v.get("backend") or "docker",
+        partition=_check_name(v.get("partition"), "--partition"),
+        hardening=hardening,
+        build=build,
+        max_parallel=max_parallel,
+    )
+
+
+def parse_gpus(value: str | None) -> GpuRequest:
+    """``all``, a count, or ``device=0,1`` (quotes allowed, as in ``docker run``)."""
+    if value is None or value == "":
+        return GpuRequest()
+    text = value.strip().strip("'\"")
+    if text == "all":
+        return GpuRequest(count=-1)
+    if text.isdigit():
+        return GpuRequest(count=int(text))
+    if text.startswith("device="):
+        ids = tuple(i.strip() for i in text[len("device="):].split(",") if i.strip())
+        if ids and all(_DEVICE_ID.match(i) for i in ids):
+            return GpuRequest(device_ids=ids)
+    raise OptionError(f"--gpus {value!r} is not a GPU request", "Use --gpus all, --gpus 2 or --gpus device=0,1.")
+
+
+def parse_volume(text: str, base: Path, allow_dangerous: bool = False) -> VolumeMount:
+    """``SRC:DST[:ro|rw]``; SRC is a path (relative to ``base``) or a volume name."""
+    parts = text.split(":")
+    mode = "rw"
+    if len(parts) == 3:
+        mode = parts.pop()
+    if len(parts) != 2 or not parts[0] or not parts[1]:
+        raise OptionError(f"-v {text!r} is not SRC:DST[:ro]", "Write it like -v ./data:/data or -v ./data:/data:ro.")
+    if mode not in ("ro", "rw"):
+        raise OptionError(f"-v {text!r} has mode {mode!r}", "The mode must be ro or rw.")
+    source, target = parts
+    if not target.startswith("/") or "\n" in target or "\x00" in target:
+        raise OptionError(f"-v {text!r}: the target {target!r} is not an absolute path", "Give an absolute container path such as /data.")
+    if target in ("/", "/output", "/work") or target.startswith("/proc") or target.startswith("/sys"):
+        raise OptionError(f"-v {text!r}: {target} is reserved", "Mount the volume at another path, e.g. /data.")
+    is_path = source.startswith((".", "/", "~")) or "/" in source
+    if not is_path:
+        if not _VOLUME_NAME.match(source):
+            raise OptionError(f"-v {text!r}: {source!r} is neither a path nor a volume name", "Start paths with ./ or /.")
+        return VolumeMount(source=source, target=target, read_only=mode == "ro", kind="volume")
+    path = (base / Path(source).expanduser()).resolve()
+    if not path.exists():
+        raise OptionError(f"-v {text!r}: the source {path} does not exist", "Create it first, or fix the path (relative paths start at the notebook's folder).")
+    if not allow_dangerous and any(str(path) == d or (d != "/" and str(path).startswith(d + "/")) for d in _DANGEROUS_SOURCES):
+        raise OptionError(f"-v {text!r}: mounting {path} would give the job control of the host", "Pass --allow-dangerous-mounts if you really mean it.")
+    return VolumeMount(source=str(path), target=target, read_only=mode == "ro", kind="bind")
+
+
+def parse_env(text: str) -> tuple[str, str]:
+    """``KEY=VALUE``."""
+    key, sep, value = text.partition("=")
+    if not sep or not _ENV_KEY.match(key):
+        raise OptionError(f"-e {text!r} is not KEY=VALUE", "Write it like -e SEED=42.")
+    if "\x00" in value:
+        raise OptionError(f"-e {key}: the value contains a NUL byte", "Remove it.")
+    return key, value
+
+
+def parse_value(text: str) -> Any:
+    """A Python literal if it is one (``0.01``, ``[1, 2]``, ``True``), else the string."""
+    try:
+        return ast.literal_eval(text)
+    except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
+        return text
+
+
+def _check_identifier(name: str, flag: str, text: str) -> None:
+    if not name.isidentifier() or keyword.iskeyword(name):
+        raise OptionError(f"{flag} {text!r}: {name!r} is not a Python variable name", f"Write it like {flag} lr=0.01.")
+
+
+def parse_parameter(text: str) -> tuple[str, Any]:
+    """``-p name=value``."""
+    name, sep, value = text.partition("=")
+    if not sep:
+        raise OptionError(f"-p {text!r} is not NAME=VALUE", "Write it like -p lr=0.01.")
+    _check_identifier(name, "-p", text)
+    return name, parse_value(value)
+
+
+def parse_sweep(text: str) -> tuple[str, tuple[Any, ...]]:
+    """``--sweep name=v1,v2,…``."""
+    name, sep, values = text.partition("=")
+    if not sep:
+        raise OptionError(f"--sweep {text!r} is not NAME=V1,V2", "Write it like --sweep lr=0.1,0.01.")
+    _check_identifier(name, "--sweep", text)
+    items = tuple(parse_value(v.strip()) for v in values.split(",") if v.strip())
+    if not items:
+        raise OptionError(f"--sweep {text!r} lists no values", "Give at least one value, e.g. --sweep lr=0.1,0.01.")
+    return name, items
+
+
+def _check_size(value: str | None, flag: str) -> str | None:
+    if value is None:
+        return None
+    if not _SIZE.match(value):
+        raise OptionError(f"{flag} {value!r} is not a size", f"Write it like {flag} 512m or {flag} 2g.")
+    return value.lower()
+
+
+def _check_time(value: str | None) -> str | None:
+    if value is None:
+        return None
+    if not re.match(r"^(\d+-)?\d{1,3}(:\d\d){0,2}$", value):
+        raise OptionError(f"--time {value!r} is not a duration", "Write it like --time 01:30:00.")
+    return value
+
+
+def _check_network(value: str | None) -> str | None:
+    if value is None:
+        return None
+    if not _VOLUME_NAME.match(value):
+        raise OptionError(f"--network {value!r} is not a network name", "Use none, host, bridge or a network's name.")
+    return value
+
+
+def _check_name(value: str | None, flag: str) -> str | None:
+    if value is not None and not _VOLUME_NAME.match(value):
+        raise OptionError(f"{flag} {value!r} is not a valid name", "Use letters, digits, '.', '_' and '-'.")
+    return value
+
+
+def _check_image(value: str | None, flag: str) -> str | None:
+    if value is None:
+        return None
+    if not _IMAGE_REF.match(value) or len(value) > 255:
+        raise OptionError(f"{flag} {value!r} is not an image reference", f"Write it like {flag} registry.example:5000/team/image:tag.")
+    return value
