@@ -1,0 +1,78 @@
+"""The Backend protocol: what every engine (Docker, Slurm, Kubernetes) offers the job manager."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+from ..events import Event
+from ..jobspec import JobSpec
+
+EventSink = Callable[[Event], None]
+
+
+@dataclass(frozen=True)
+class ImageRef:
+    """A built (or found) image: its tag, engine id and, once pushed, its registry digest."""
+
+    tag: str
+    image_id: str
+    cached: bool = False
+    digest: str = ""  # "registry/repo@sha256:…" once pushed
+
+    @property
+    def reference(self) -> str:
+        """What a run should name: the digest when there is one, else the tag."""
+        return self.digest or self.tag
+
+
+@dataclass(frozen=True)
+class RunRequest:
+    """One job's run: the image, the spec, and what the manager decided around it."""
+
+    job_id: str
+    image: ImageRef
+    spec: JobSpec
+    output_dir: Path
+    command: tuple[str, ...] = ()  # overrides the image's CMD (e.g. another notebook path)
+    extra_env: tuple[tuple[str, str], ...] = ()
+    extra_mounts: tuple[tuple[str, str, bool], ...] = ()  # (host path, container path, read-only)
+
+
+@dataclass(frozen=True)
+class RunOutcome:
+    """How a run ended, as the backend saw it."""
+
+    exit_code: int | None
+    cancelled: bool = False
+    last_log_time: str = ""
+
+
+class Backend(Protocol):
+    """A place where images run as jobs."""
+
+    name: str
+
+    def start(self, request: RunRequest) -> str:
+        """Start the job; return the backend's reference (container id, Slurm job id, …)."""
+        ...
+
+    def follow(self, job_id: str, ref: str, on_event: EventSink, since: str = "",
+               stop: threading.Event | None = None) -> RunOutcome:
+        """Stream the job's events until it ends (or ``stop`` is set); resume after ``since``."""
+        ...
+
+    def cancel(self, job_id: str, ref: str) -> None:
+        """Stop the job; idempotent."""
+        ...
+
+    def remove(self, job_id: str, ref: str) -> None:
+        """Remove whatever the job left on the backend (containers, pods)."""
+        ...
+
+    def is_running(self, job_id: str, ref: str) -> bool:
+        """Whether the job is still running there."""
+        ...

@@ -1,0 +1,94 @@
+"""Turn the engine's classic-builder stream into typed progress events."""
+
+from __future__ import annotations
+
+import re
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..events import BuildLog, BuildStep, Event, LayerCached, PackagesProgress
+
+_STEP = re.compile(r"^Step (\d+)/(\d+) : (.*)$")
+_UV_COUNT = re.compile(r"^(Resolved|Prepared|Installed|Uninstalled|Audited|Downloaded) (\d+) packages?\b(.*)$")
+_UV_ITEM = re.compile(r"^ ([+-]) ([A-Za-z0-9_.\-]+)(==| @ )(.+)$")
+_DOWNLOAD = re.compile(r"^\s*Downloading (\S+) \(([^)]+)\)")
+TAIL_LINES = 30
+_ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
+
+
+@dataclass
+class BuildStreamParser:
+    """Feeds on decoded chunks of ``APIClient.build`` and yields events.
+
+    Keeps the current step and the last lines so a failure can name both.
+    """
+
+    step: int = 0
+    total: int = 0
+    instruction: str = ""
+    steps_run: int = 0
+    cached_steps: int = 0
+    image_id: str = ""
+    error: str = ""
+    installed: int = 0
+    tail: deque[str] = field(default_factory=lambda: deque(maxlen=TAIL_LINES))
+    _partial: str = ""
+
+    def feed(self, chunk: dict[str, Any]) -> list[Event]:
+        events: list[Event] = []
+        if "error" in chunk:
+            self.error = str(chunk.get("error") or "").strip()
+            return events
+        aux = chunk.get("aux")
+        if isinstance(aux, dict) and "ID" in aux:
+            self.image_id = str(aux["ID"])
+        text = chunk.get("stream")
+        if not isinstance(text, str):
+            return events
+        text = self._partial + text
+        lines = text.split("\n")
+        self._partial = lines.pop()
+        for raw in lines:
+            events.extend(self._line(_ANSI.sub("", raw).rstrip("\r")))
+        return events
+
+    def _line(self, line: str) -> list[Event]:
+        if not line.strip():
+            return []
+        self.tail.append(line)
+        m = _STEP.match(line)
+        if m:
+            self.step, self.total, self.instruction = int(m.group(1)), int(m.group(2)), m.group(3)
+            self.steps_run += 1
+            return [BuildStep(index=self.step, total=self.total, instruction=self.instruction)]
+        if line.strip() == "---> Using cache":
+            self.cached_steps += 1
+            self.steps_run -= 1
+            return [LayerCached(index=self.step)]
+        if line.startswith(" ---> ") or line.startswith("Successfully ") or line.startswith("Removing intermediate"):
+            return []
+        events: list[Event] = [BuildLog(line=line)]
+        stripped = line.strip()
+        m = _UV_COUNT.match(stripped)
+        if m:
+            count = int(m.group(2))
+            if m.group(1) == "Installed":
+                self.installed = count
+            events.append(PackagesProgress(phase=m.group(1).lower(), count=count, detail=m.group(3).strip()))
+            return events
+        m = _UV_ITEM.match(line)
+        if m and m.group(1) == "+":
+            events.append(PackagesProgress(phase="added", count=1, detail=f"{m.group(2)}=={m.group(4)}"))
+            return events
+        m = _DOWNLOAD.match(line)
+        if m:
+            events.append(PackagesProgress(phase="downloading", count=1, detail=f"{m.group(1)} ({m.group(2)})"))
+        return events
+
+    def finish(self) -> list[Event]:
+        """Flush a trailing partial line."""
+        if self._partial:
+            line, self._partial = self._partial, ""
+            return self._line(line)
+        return []

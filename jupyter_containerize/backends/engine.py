@@ -1,0 +1,125 @@
+"""Connecting to the Docker engine, with one clear error when none answers."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from dataclasses import dataclass, field
+from typing import Any
+
+import docker
+import docker.errors
+
+from ..errors import EngineError
+
+JOB_LABEL = "org.jupyter-containerize.job"
+ROLE_LABEL = "org.jupyter-containerize.role"
+
+
+class _CancellableAPIClient(docker.APIClient):  # type: ignore[misc]
+    """An APIClient that keeps the last streaming response so another thread can close it.
+
+    The classic builder has no cancel endpoint: the engine cancels a build when
+    its client hangs up, so cancelling means closing that response.
+    """
+
+    last_stream: Any = None
+
+    def _post(self, url: str, **kwargs: Any) -> Any:
+        response = super()._post(url, **kwargs)
+        if kwargs.get("stream"):
+            self.last_stream = response
+        return response
+
+
+def connect(timeout: int = 120) -> docker.DockerClient:
+    """A client for the engine at DOCKER_HOST (default: the local socket), checked with a ping."""
+    base_url = os.environ.get("DOCKER_HOST", "unix:///var/run/docker.sock")
+    try:
+        client = docker.DockerClient(base_url=base_url, timeout=timeout)
+        client.api = _CancellableAPIClient(base_url=base_url, timeout=timeout, version="auto")
+        client.ping()
+    except (docker.errors.DockerException, OSError) as e:
+        raise EngineError(
+            f"No Docker engine answers at {base_url} ({_short(e)})",
+            "Start one (as root: `dockerd &`, from Debian's docker.io package), or point DOCKER_HOST at a running engine.",
+        ) from None
+    return client
+
+
+def new_api_client(timeout: int = 600) -> _CancellableAPIClient:
+    """A separate low-level client (one per build, so cancel closes only that build)."""
+    base_url = os.environ.get("DOCKER_HOST", "unix:///var/run/docker.sock")
+    return _CancellableAPIClient(base_url=base_url, timeout=timeout, version="auto")
+
+
+@dataclass(frozen=True)
+class EngineStatus:
+    """What the sidebar and pre-flight checks need to know about the engine."""
+
+    reachable: bool
+    version: str = ""
+    api_version: str = ""
+    gpu_runtime: bool = False
+    gpus: tuple[str, ...] = ()
+    driver_cuda: str | None = None
+    error: str = ""
+    runtimes: tuple[str, ...] = field(default_factory=tuple)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "reachable": self.reachable, "version": self.version, "api_version": self.api_version,
+            "gpu_runtime": self.gpu_runtime, "gpus": list(self.gpus), "driver_cuda": self.driver_cuda,
+            "error": self.error, "runtimes": list(self.runtimes),
+        }
+
+
+def engine_status() -> EngineStatus:
+    """Probe the engine and the host's NVIDIA driver without raising."""
+    try:
+        client = connect(timeout=10)
+    except EngineError as e:
+        return EngineStatus(reachable=False, error=str(e))
+    try:
+        version = client.version()
+        info = client.info()
+    except docker.errors.DockerException as e:
+        return EngineStatus(reachable=False, error=_short(e))
+    finally:
+        client.close()
+    runtimes = tuple(sorted((info.get("Runtimes") or {}).keys()))
+    gpus, driver_cuda = _nvidia_smi()
+    gpu_runtime = "nvidia" in runtimes or shutil.which("nvidia-container-cli") is not None
+    return EngineStatus(
+        reachable=True,
+        version=str(version.get("Version", "")),
+        api_version=str(version.get("ApiVersion", "")),
+        gpu_runtime=gpu_runtime,
+        gpus=gpus,
+        driver_cuda=driver_cuda,
+        runtimes=runtimes,
+    )
+
+
+def _nvidia_smi() -> tuple[tuple[str, ...], str | None]:
+    """GPU names and the driver's CUDA version, from nvidia-smi when present."""
+    exe = shutil.which("nvidia-smi")
+    if not exe:
+        return (), None
+    try:
+        names = subprocess.run([exe, "--query-gpu=name", "--format=csv,noheader"], capture_output=True,
+                               text=True, timeout=10, check=True).stdout.split("\n")
+        header = subprocess.run([exe], capture_output=True, text=True, timeout=10).stdout
+    except (OSError, subprocess.SubprocessError):
+        return (), None
+    cuda = None
+    marker = "CUDA Version:"
+    if marker in header:
+        cuda = header.split(marker, 1)[1].split()[0]
+    return tuple(n.strip() for n in names if n.strip()), cuda
+
+
+def _short(e: BaseException) -> str:
+    text = str(e).strip().splitlines()
+    return text[-1][:300] if text else type(e).__name__

@@ -1,0 +1,254 @@
+"""What a notebook imports: IPython syntax first, then an AST walk of every code cell.
+
+Collected: ``import``/``from`` statements anywhere (top level, functions, classes),
+``importlib.import_module("lit")`` / ``import_module("lit")`` / ``__import__("lit")``
+with literal names, ``%load_ext``, ``%matplotlib`` and the bodies of Python cell
+magics (``%%time``…). ``%pip install`` / ``!pip install`` / ``!{sys.executable} -m pip
+install`` lines become explicit requirements. Modules that are ``.py`` files or package
+folders next to the notebook are local code, and their own imports are followed.
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+import re
+import shlex
+from collections.abc import Iterable
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from ..errors import NotebookError
+
+SELF_MODULES = frozenset({"jupyter_containerize"})
+# Cell magics whose body is Python code run in the kernel.
+_PYTHON_CELL_MAGICS = frozenset(
+    {"time", "timeit", "capture", "prun", "debug", "memit", "mprun", "snakeviz", "containerize", "lprun"}
+)
+_BUILTIN_EXTENSIONS = frozenset({"autoreload", "storemagic"})
+_PIP_RE = re.compile(
+    r"(?:^|[\s/;&])(?:pip[0-9.]*|uv\s+pip|\S*python[0-9.]*\s+-m\s+pip|\{sys\.executable\}\s+-m\s+pip|"
+    r"\$\{?sys\.executable\}?\s+-m\s+pip)\s+install\s+(.*)$"
+)
+_PIP_OPTS_WITH_VALUE = frozenset(
+    {"-r", "--requirement", "-c", "--constraint", "-i", "--index-url", "--extra-index-url", "-f", "--find-links",
+     "--trusted-host", "-t", "--target", "--prefix", "--root", "--python", "--platform", "--python-version",
+     "--implementation", "--abi", "--src", "--cache-dir", "--log", "--proxy", "--cert", "--client-cert",
+     "--timeout", "--retries", "--progress-bar", "--upgrade-strategy", "-C", "--config-settings", "--only-binary",
+     "--no-binary", "--global-option"}
+)
+_MAX_LOCAL_FILES = 500
+
+
+@dataclass(frozen=True)
+class NotebookImports:
+    """Imports and install lines found in a notebook (and its local modules).
+
+    Attributes:
+        modules: dotted module names as imported (``google.protobuf``), stdlib dropped.
+        from_names: ``module.name`` candidates of ``from module import name`` (a name may be a
+            submodule, which decides namespace packages such as ``from google import protobuf``).
+        requirements: requirement strings from ``pip install`` lines, in order.
+        local_modules: paths of local modules and packages, relative to the notebook's folder.
+        warnings: cells that could not be parsed.
+    """
+
+    modules: tuple[str, ...]
+    from_names: tuple[str, ...] = ()
+    requirements: tuple[str, ...] = ()
+    local_modules: tuple[str, ...] = ()
+    warnings: tuple[str, ...] = ()
+
+
+def read_notebook(path: Path) -> dict[str, Any]:
+    """The notebook as JSON (nbformat 3 or 4), checked just enough to find its cells.
+
+    Raises:
+        NotebookError: the file is missing, unreadable or not a notebook.
+    """
+    path = Path(path)
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise NotebookError(f"Cannot read the notebook {str(path)!r}: {exc.strerror or exc}.",
+                            "Check the path and its permissions.") from None
+    try:
+        nb = json.loads(raw)
+    except ValueError as exc:
+        raise NotebookError(f"{str(path)!r} is not a valid notebook (invalid JSON: {exc}).",
+                            "Open and save it in Jupyter, or pass the right file.") from None
+    if not isinstance(nb, dict) or not isinstance(nb.get("cells", nb.get("worksheets")), list):
+        raise NotebookError(f"{str(path)!r} is not a valid notebook (it has no list of cells).",
+                            "Open and save it in Jupyter, or pass the right file.")
+    return nb
+
+
+def code_cells(nb: dict[str, Any]) -> list[str]:
+    """Source of every code cell, nbformat 4 (``cells``) or 3 (``worksheets``)."""
+    cells = nb.get("cells")
+    if cells is None:
+        cells = [c for ws in nb.get("worksheets", []) if isinstance(ws, dict) for c in ws.get("cells", [])]
+    out: list[str] = []
+    for cell in cells:
+        if not isinstance(cell, dict) or cell.get("cell_type") != "code":
+            continue
+        src = cell.get("source", cell.get("input", ""))
+        out.append("".join(src) if isinstance(src, list) else str(src))
+    return out
+
+
+@lru_cache(maxsize=1)
+def _transformer() -> Any:
+    from IPython.core.inputtransformer2 import TransformerManager
+
+    return TransformerManager()
+
+
+def pip_requirements(command: str) -> list[str]:
+    """Requirement strings of a shell ``pip install …`` command (empty if it is none)."""
+    m = _PIP_RE.search(command.strip())
+    if not m:
+        return []
+    try:
+        tokens = shlex.split(re.split(r"&&|\|\||;|\||>", m.group(1))[0])
+    except ValueError:
+        return []
+    reqs: list[str] = []
+    skip = False
+    for tok in tokens:
+        if skip:
+            skip = False
+        elif tok in _PIP_OPTS_WITH_VALUE:
+            skip = True
+        elif not tok.startswith("-") and not tok.startswith("{") and "$" not in tok:
+            reqs.append(tok)
+    return reqs
+
+
+class _Visitor(ast.NodeVisitor):
+    def __init__(self) -> None:
+        self.modules: list[str] = []
+        self.from_names: list[str] = []
+        self.requirements: list[str] = []
+        self.bodies: list[str] = []
+        self.run_files: list[str] = []
+
+    def visit_Import(self, node: ast.Import) -> None:
+        self.modules += [alias.name for alias in node.names]
+
+    def visit_ImportFrom(self, node: ast.ImportFrom) -> None:
+        if node.level == 0 and node.module:
+            self.modules.append(node.module)
+            self.from_names += [f"{node.module}.{a.name}" for a in node.names if a.name != "*"]
+
+    def visit_Call(self, node: ast.Call) -> None:
+        func = node.func
+        name = func.attr if isinstance(func, ast.Attribute) else func.id if isinstance(func, ast.Name) else ""
+        args = [a.value if isinstance(a, ast.Constant) and isinstance(a.value, str) else None for a in node.args]
+        first = args[0] if args else None
+        if name in ("import_module", "__import__") and first and not first.startswith("."):
+            self.modules.append(first)
+        elif name == "system" and first:  # !cmd
+            self.requirements += pip_requirements(first)
+        elif name == "run_line_magic" and len(args) > 1 and first and args[1] is not None:
+            self._line_magic(first, args[1])
+        elif name == "run_cell_magic" and len(args) > 2 and first in _PYTHON_CELL_MAGICS and args[2] is not None:
+            self.bodies.append(args[2])
+        self.generic_visit(node)
+
+    def _line_magic(self, magic: str, line: str) -> None:
+        if magic in ("pip", "uv"):
+            self.requirements += pip_requirements(f"{magic} {line}")
+        elif magic == "load_ext" and line.strip() and line.split()[0] not in _BUILTIN_EXTENSIONS:
+            self.modules.append(line.split()[0])
+        elif magic == "matplotlib":
+            self.modules.append("matplotlib")
+        elif magic == "run":
+            self.run_files += [t for t in line.split() if t.endswith(".py")][:1]
+        elif magic in ("time", "timeit", "prun"):
+            self.bodies.append(re.sub(r"^(\s*-\S+(\s+\S+)?\s+)*", "", line) if magic == "timeit" else line)
+
+
+def scan_source(source: str, ipython: bool = True) -> _Visitor:
+    """Walk one cell (or module) of source; ``ipython`` first applies IPython's transformer.
+
+    Raises:
+        SyntaxError: the source does not parse even after the transformation.
+    """
+    visitor = _Visitor()
+    pending = [source]
+    while pending:
+        code = pending.pop()
+        if ipython:
+            try:
+                code = _transformer().transform_cell(code)
+            except Exception:  # IPython raises assorted errors on odd input; the parse below decides
+                pass
+        visitor.visit(ast.parse(code))
+        pending += visitor.bodies
+        visitor.bodies = []
+    return visitor
+
+
+def _local_path(folder: Path, top: str) -> Path | None:
+    for candidate in (folder / f"{top}.py", folder / top):
+        if candidate.is_file() or (candidate.is_dir() and any(candidate.glob("*.py"))):
+            return candidate
+    return None
+
+
+def scan_notebook(notebook: Path, stdlib: Iterable[str] = ()) -> NotebookImports:
+    """Imports, pip install lines and local modules of a notebook.
+
+    Args:
+        notebook: the ``.ipynb`` file.
+        stdlib: top-level names of the target's standard library (``sys.stdlib_module_names``).
+
+    Raises:
+        NotebookError: the notebook cannot be read.
+    """
+    notebook = Path(notebook)
+    folder = notebook.resolve().parent
+    drop = set(stdlib) | SELF_MODULES | {"__future__", "__main__"}
+    modules: list[str] = []
+    from_names: list[str] = []
+    requirements: list[str] = []
+    warnings: list[str] = []
+    local: dict[str, Path] = {}
+    queue: list[tuple[str, str, bool]] = [(src, f"cell {i + 1}", True) for i, src in
+                                         enumerate(code_cells(read_notebook(notebook)))]
+    scanned_files: set[Path] = set()
+    while queue:
+        source, where, is_cell = queue.pop(0)
+        try:
+            found = scan_source(source, ipython=is_cell)
+        except (SyntaxError, ValueError) as exc:
+            warnings.append(f"{where} of {notebook.name} does not parse ({exc.__class__.__name__}); "
+                            "its imports were not captured.")
+            continue
+        requirements += found.requirements
+        run_tops = [Path(f).stem for f in found.run_files]
+        for name in found.modules + run_tops:
+            top = name.split(".", 1)[0]
+            path = local.get(top) or _local_path(folder, top)
+            if path is not None:
+                if top not in local:
+                    local[top] = path
+                    files = [path] if path.is_file() else sorted(path.rglob("*.py"))[:_MAX_LOCAL_FILES]
+                    for f in files:
+                        if f not in scanned_files:
+                            scanned_files.add(f)
+                            text = f.read_text(encoding="utf-8", errors="replace")
+                            queue.append((text, str(f.relative_to(folder)), False))
+            elif top not in drop and top.isidentifier():
+                modules.append(name)
+        from_names += [n for n in found.from_names if n.split(".", 1)[0] not in drop | set(local)]
+    return NotebookImports(
+        modules=tuple(sorted(set(modules))),
+        from_names=tuple(sorted(set(from_names) - set(modules))),
+        requirements=tuple(dict.fromkeys(requirements)),
+        local_modules=tuple(sorted(str(p.relative_to(folder)) for p in local.values())),
+        warnings=tuple(warnings),
+    )

@@ -1,0 +1,478 @@
+"""The job manager: capture → render → build → run, recording every event in the store.
+
+Front ends call :meth:`JobManager.submit` and render the events of the returned
+:class:`Job`; none of them talks to an engine directly.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import shutil
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from ..backends.base import Backend, ImageRef, RunRequest
+from ..backends.builder import BuildCancelled, build_image
+from ..errors import ContainerizeError, JobError, NotebookError
+from ..events import (
+    TERMINAL_STATUSES,
+    BuildFinished,
+    Event,
+    Finished,
+    Log,
+    MetricLogged,
+    StatusChanged,
+)
+from ..jobspec import JobSpec
+from .store import JobRecord, JobStore
+
+EventCallback = Callable[[Event], None]
+CANCEL_POLL_SECONDS = 0.3
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """A captured environment and its rendered build context."""
+
+    snapshot: Any  # EnvironmentSnapshot
+    context: Any  # BuildContext
+    workdir: Path
+
+    def cleanup(self) -> None:
+        shutil.rmtree(self.workdir, ignore_errors=True)
+
+
+def default_output_dir(notebook: Path, job_id: str) -> Path:
+    """A per-job folder beside the notebook."""
+    return notebook.resolve().parent / f"{notebook.stem}.jc-jobs" / job_id
+
+
+def prepare(spec: JobSpec, *, in_process: bool = False, extra_modules: tuple[str, ...] = ()) -> Prepared:
+    """Capture the environment for ``spec`` and render its build context into a temp folder."""
+    from ..capture import capture
+    from ..render import render_context
+
+    check_notebook(spec)
+    snapshot = capture(spec.notebook, spec.build.python, freeze=spec.build.freeze, in_process=in_process,
+                       extra_modules=extra_modules)
+    workdir = Path(tempfile.mkdtemp(prefix="jc-context-"))
+    try:
+        context = render_context(snapshot, spec, workdir / "context")
+    except BaseException:
+        shutil.rmtree(workdir, ignore_errors=True)
+        raise
+    return Prepared(snapshot=snapshot, context=context, workdir=workdir)
+
+
+def check_notebook(spec: JobSpec) -> None:
+    """Refuse parameters (or a sweep) for a notebook that has no cell tagged ``parameters``."""
+    if not (spec.parameters or spec.sweep):
+        return
+    import nbformat
+
+    try:
+        nb = nbformat.read(str(spec.notebook), as_version=4)
+    except (OSError, ValueError) as e:
+        raise NotebookError(f"The notebook {spec.notebook} cannot be read ({e})", "Check the path.") from None
+    tagged = any("parameters" in c.get("metadata", {}).get("tags", []) for c in nb.cells if c.cell_type == "code")
+    if not tagged:
+        raise NotebookError(
+            f"-p/--sweep was given but {spec.notebook.name} has no cell tagged 'parameters'",
+            "Tag the cell that sets the defaults with 'parameters' (View > Cell Toolbar > Tags).",
+        )
+
+
+def sweep_specs(spec: JobSpec) -> list[JobSpec]:
+    """One spec per combination of the sweep's values (parameters given with -p stay fixed)."""
+    if not spec.sweep:
+        return [spec]
+    names = sorted(spec.sweep)
+    combos = itertools.product(*(spec.sweep[n] for n in names))
+    return [replace(spec, sweep={}, parameters={**spec.parameters, **dict(zip(names, values))}) for values in combos]
+
+
+class Job:
+    """A handle on one job: its id, live events, wait and cancel."""
+
+    def __init__(self, manager: JobManager, job_id: str) -> None:
+        self.manager = manager
+        self.id = job_id
+
+    @property
+    def record(self) -> JobRecord:
+        return self.manager.store.get(self.id)
+
+    @property
+    def status(self) -> str:
+        return self.record.status
+
+    def subscribe(self, callback: EventCallback) -> Callable[[], None]:
+        """Call ``callback`` for each new event recorded in this process; returns an unsubscribe."""
+        return self.manager._subscribe(self.id, callback)
+
+    def events(self, after: int = 0, follow: bool = False, poll: float = 0.2,
+               timeout: float | None = None) -> Iterator[tuple[int, Event]]:
+        """Recorded events after sequence ``after``; with ``follow`` keep going until the job ends."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            batch = self.manager.store.events(self.id, after)
+            for seq, event in batch:
+                after = seq
+                yield seq, event
+            if not follow:
+                return
+            if not batch and self.record.done:
+                tail = self.manager.store.events(self.id, after)
+                yield from tail
+                return
+            if deadline is not None and time.monotonic() > deadline:
+                return
+            if not batch:
+                time.sleep(poll)
+
+    def wait(self, timeout: float | None = None, poll: float = 0.2) -> JobRecord:
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            record = self.record
+            if record.done:
+                thread = self.manager._threads.get(self.id)
+                if thread is not None:
+                    thread.join(5)
+                return self.manager.store.get(self.id)
+            if deadline is not None and time.monotonic() > deadline:
+                raise JobError(f"Job {self.id} did not finish within {timeout} s", "It is still running.")
+            time.sleep(poll)
+
+    def cancel(self) -> None:
+        self.manager.cancel(self.id)
+
+
+class JobManager:
+    """Runs jobs on a backend and keeps the store up to date."""
+
+    def __init__(self, store: JobStore | None = None, backends: dict[str, Backend] | None = None) -> None:
+        self.store = store or JobStore()
+        self._backends: dict[str, Backend] = dict(backends or {})
+        self._subscribers: dict[str, list[EventCallback]] = {}
+        self._cancels: dict[str, threading.Event] = {}
+        self._threads: dict[str, threading.Thread] = {}
+        self._lock = threading.Lock()
+
+    # -- backends -------------------------------------------------------------------------------
+    def backend(self, name: str) -> Backend:
+        if name not in self._backends:
+            self._backends[name] = load_backend(name)
+        return self._backends[name]
+
+    # -- submitting -----------------------------------------------------------------------------
+    def submit(self, spec: JobSpec, *, in_process: bool = False, extra_modules: tuple[str, ...] = (),
+               command: tuple[str, ...] = (), extra_env: tuple[tuple[str, str], ...] = (),
+               extra_mounts: tuple[tuple[str, str, bool], ...] = (), prepared: Prepared | None = None,
+               image: ImageRef | None = None, sweep_id: str = "") -> Job:
+        """Record a queued job and start it in a background thread; returns at once."""
+        check_notebook(spec)
+        record = self.store.create(str(spec.notebook.resolve()), spec=spec.to_dict(), parameters=spec.parameters,
+                                   backend=spec.backend, sweep_id=sweep_id, owner_pid=os.getpid())
+        job = Job(self, record.id)
+        cancel = threading.Event()
+        self._cancels[record.id] = cancel
+        self._emit(record.id, StatusChanged(status="queued"))
+        thread = threading.Thread(
+            target=self._run, name=f"jc-job-{record.id}", daemon=True,
+            args=(record.id, spec, cancel, in_process, extra_modules, command, extra_env, extra_mounts, prepared, image),
+        )
+        self._threads[record.id] = thread
+        thread.start()
+        return job
+
+    def submit_sweep(self, spec: JobSpec, *, in_process: bool = False) -> list[Job]:
+        """One job per combination; the image is built once and shared, at most ``max_parallel`` run at once."""
+        specs = sweep_specs(spec)
+        check_notebook(spec)
+        if len(specs) == 1:
+            return [self.submit(specs[0], in_process=in_process)]
+        sweep_id = "sweep-" + os.urandom(4).hex()
+        prepared = prepare(spec, in_process=in_process)
+        try:
+            image = build_image(prepared.context, lambda e: None, no_cache=spec.build.no_cache)
+        finally:
+            prepared.cleanup()
+        gate = threading.Semaphore(spec.max_parallel)
+        jobs: list[Job] = []
+        for s in specs:
+            gate.acquire()
+            job = self.submit(s, image=image, sweep_id=sweep_id, prepared=None)
+            jobs.append(job)
+            threading.Thread(target=lambda j=job: (j.wait(), gate.release()), daemon=True).start()
+        return jobs
+
+    # -- the worker ------------------------------------------------------------------------------
+    def _run(self, job_id: str, spec: JobSpec, cancel: threading.Event, in_process: bool,
+             extra_modules: tuple[str, ...], command: tuple[str, ...], extra_env: tuple[tuple[str, str], ...],
+             extra_mounts: tuple[tuple[str, str, bool], ...], prepared: Prepared | None,
+             image: ImageRef | None) -> None:
+        emit = self._emitter(job_id)
+        watcher = threading.Thread(target=self._watch_cancel_requests, args=(job_id, cancel), daemon=True)
+        watcher.start()
+        own_prepared = False
+        try:
+            if image is None:
+                self._set_status(job_id, "building")
+                if prepared is None:
+                    prepared = prepare(spec, in_process=in_process, extra_modules=extra_modules)
+                    own_prepared = True
+                for w in getattr(prepared.snapshot, "warnings", ()):
+                    emit(Log(text=f"warning: {w}", stream="stderr"))
+                if spec.backend == "docker":
+                    from ..backends.docker import gpu_preflight
+
+                    gpu_preflight(spec, prepared.snapshot.gpu.cuda_version)
+                self.store.update(job_id, lock_hash=prepared.context.content_hash)
+                image = build_image(prepared.context, emit, no_cache=spec.build.no_cache,
+                                    extra_tags=tuple(t for t in (spec.build.tag,) if t),
+                                    cache_from=tuple(t for t in (spec.build.cache_from,) if t), cancel=cancel)
+                spec = self._default_shm(spec, prepared)
+            if spec.build.push:
+                self._set_status(job_id, "pushing")
+                from ..backends.registry import push_image
+
+                image = push_image(image, spec.build.push, emit)
+            self.store.update(job_id, image_tag=image.tag, image_id=image.image_id, digest=image.digest)
+            if cancel.is_set():
+                raise BuildCancelled("The job was cancelled", "")
+            self._execute(job_id, spec, image, cancel, command, extra_env, extra_mounts)
+        except BuildCancelled:
+            self._finish(job_id, Finished(status="cancelled", error="cancelled by the user"))
+        except ContainerizeError as e:
+            status = "cancelled" if cancel.is_set() else "failed"
+            self._finish(job_id, Finished(status=status, error=str(e)))
+        except Exception as e:  # noqa: BLE001 - a worker thread must always record an end
+            self._finish(job_id, Finished(status="failed", error=f"internal error: {type(e).__name__}: {e}"))
+        finally:
+            if own_prepared and prepared is not None:
+                prepared.cleanup()
+            self._cancels.pop(job_id, None)
+
+    def _execute(self, job_id: str, spec: JobSpec, image: ImageRef, cancel: threading.Event,
+                 command: tuple[str, ...], extra_env: tuple[tuple[str, str], ...],
+                 extra_mounts: tuple[tuple[str, str, bool], ...]) -> None:
+        backend = self.backend(spec.backend)
+        output_dir = spec.output_dir or default_output_dir(spec.notebook, job_id)
+        request = RunRequest(job_id=job_id, image=image, spec=spec, output_dir=output_dir, command=command,
+                             extra_env=extra_env, extra_mounts=extra_mounts)
+        ref = backend.start(request)
+        self.store.update(job_id, backend_ref=ref, output_dir=str(output_dir), started=time.time())
+        self._set_status(job_id, "running")
+        if cancel.is_set():
+            backend.cancel(job_id, ref)
+        self._follow(job_id, backend, ref, cancel, since="")
+
+    def _follow(self, job_id: str, backend: Backend, ref: str, cancel: threading.Event, since: str) -> None:
+        """Record the backend's events until the job ends, then finish it."""
+        runner_end: list[Finished] = []
+        emit = self._emitter(job_id)
+
+        def on_event(event: Event) -> None:
+            if isinstance(event, Finished):
+                runner_end.append(event)  # folded into the job's own Finished below
+                return
+            emit(event)
+
+        stopper = threading.Thread(target=lambda: cancel.wait() and backend.cancel(job_id, ref), daemon=True)
+        stopper.start()
+        outcome = backend.follow(job_id, ref, on_event, since=since)
+        self.store.update(job_id, last_log_time=outcome.last_log_time)
+        inner = runner_end[-1] if runner_end else None
+        if cancel.is_set() or (inner is not None and inner.status == "cancelled"):
+            status = "cancelled"
+        elif outcome.exit_code == 0:
+            status = "succeeded"
+        else:
+            status = "failed"
+        error = inner.error if inner else ("" if outcome.exit_code == 0 else f"the container exited with code {outcome.exit_code}")
+        self._finish(job_id, Finished(
+            status=status, exit_code=outcome.exit_code, error=error,
+            failing_cell=inner.failing_cell if inner else None, traceback=inner.traceback if inner else "",
+            outputs=inner.outputs if inner else (),
+        ))
+        backend.remove(job_id, ref)
+
+    def _finish(self, job_id: str, end: Finished) -> None:
+        record = self.store.get(job_id)
+        if record.done:
+            return
+        metrics = read_metrics(Path(record.output_dir)) if record.output_dir else {}
+        outputs = sorted(str(p) for p in Path(record.output_dir).rglob("*") if p.is_file()) if record.output_dir else []
+        end = replace(end, outputs=tuple(outputs) or end.outputs)
+        for name, value in metrics.items():
+            if isinstance(value, (int, float)):
+                self._emit(job_id, MetricLogged(name=name, value=float(value)))
+        self.store.update(job_id, status=end.status, exit_code=end.exit_code, error=end.error,
+                          failing_cell=end.failing_cell, finished=time.time(), metrics=metrics, outputs=outputs)
+        self._emit(job_id, end)
+
+    # -- control -----------------------------------------------------------------------------
+    def cancel(self, job_id: str) -> None:
+        """Cancel a job in any phase, from any process."""
+        record = self.store.get(job_id)
+        if record.done:
+            return
+        self.store.update(record.id, cancel_requested=1)
+        local = self._cancels.get(record.id)
+        if local is not None:
+            local.set()
+            return
+        if record.backend_ref:
+            self.backend(record.backend).cancel(record.id, record.backend_ref)
+        if not _pid_alive(record.owner_pid):
+            self._finish(record.id, Finished(status="cancelled", error="cancelled by the user"))
+
+    def remove(self, job_id: str) -> None:
+        """Cancel if needed, remove the job's containers and forget it."""
+        record = self.store.get(job_id)
+        if not record.done:
+            self.cancel(record.id)
+        if record.backend_ref or record.backend == "docker":
+            try:
+                self.backend(record.backend).remove(record.id, record.backend_ref)
+            except ContainerizeError:
+                pass
+        self.store.delete(record.id)
+
+    def attach(self, job_id: str) -> Job:
+        """A handle on an existing job; re-attach to its container when its owner process is gone."""
+        record = self.store.get(job_id)
+        job = Job(self, record.id)
+        if record.done or record.id in self._threads or _pid_alive(record.owner_pid):
+            return job
+        if not record.backend_ref:
+            self._finish(record.id, Finished(status="failed", error="the process preparing this job ended before it started"))
+            return job
+        self.store.update(record.id, owner_pid=os.getpid())
+        cancel = threading.Event()
+        self._cancels[record.id] = cancel
+        backend = self.backend(record.backend)
+        thread = threading.Thread(target=self._follow, args=(record.id, backend, record.backend_ref, cancel,
+                                                             record.last_log_time), daemon=True)
+        self._threads[record.id] = thread
+        thread.start()
+        return job
+
+    def reconcile(self) -> None:
+        """Re-attach every unfinished job whose owner process is gone (server start, `jobs`)."""
+        for record in self.store.list(limit=500):
+            if not record.done and record.id not in self._threads and not _pid_alive(record.owner_pid):
+                try:
+                    self.attach(record.id)
+                except ContainerizeError:
+                    continue
+
+    # -- events --------------------------------------------------------------------------------
+    def _subscribe(self, job_id: str, callback: EventCallback) -> Callable[[], None]:
+        with self._lock:
+            self._subscribers.setdefault(job_id, []).append(callback)
+
+        def unsubscribe() -> None:
+            with self._lock:
+                subs = self._subscribers.get(job_id, [])
+                if callback in subs:
+                    subs.remove(callback)
+
+        return unsubscribe
+
+    def _emitter(self, job_id: str) -> EventCallback:
+        return lambda event: self._emit(job_id, event)
+
+    def _emit(self, job_id: str, event: Event) -> None:
+        self.store.append_event(job_id, event)
+        if isinstance(event, BuildFinished):
+            self.store.update(job_id, image_tag=event.tag, image_id=event.image_id)
+        with self._lock:
+            subscribers = list(self._subscribers.get(job_id, ()))
+        for callback in subscribers:
+            try:
+                callback(event)
+            except Exception:  # noqa: BLE001 - a broken view must not break the job
+                pass
+
+    def _set_status(self, job_id: str, status: str) -> None:
+        self.store.update(job_id, status=status)
+        self._emit(job_id, StatusChanged(status=status))  # type: ignore[arg-type]
+
+    def _watch_cancel_requests(self, job_id: str, cancel: threading.Event) -> None:
+        """Honour `stop` from other processes (CLI, server) by polling the store."""
+        while not cancel.is_set():
+            try:
+                record = self.store.get(job_id)
+            except ContainerizeError:
+                return
+            if record.done:
+                return
+            if record.cancel_requested:
+                cancel.set()
+                return
+            time.sleep(CANCEL_POLL_SECONDS)
+
+    @staticmethod
+    def _default_shm(spec: JobSpec, prepared: Prepared) -> JobSpec:
+        """PyTorch DataLoader workers need more than Docker's 64 MB of /dev/shm."""
+        if spec.resources.shm_size is None and prepared.snapshot.pin("torch") is not None:
+            return replace(spec, resources=replace(spec.resources, shm_size="1g"))
+        return spec
+
+
+def read_metrics(output_dir: Path) -> dict[str, Any]:
+    path = output_dir / "metrics.json"
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def load_backend(name: str) -> Backend:
+    """The run backend called ``name`` (entry point group ``jupyter_containerize.backends`` first)."""
+    from importlib.metadata import entry_points
+
+    for ep in entry_points(group="jupyter_containerize.backends"):
+        if ep.name == name:
+            return ep.load()()  # type: ignore[no-any-return]
+    if name == "docker":
+        from ..backends.docker import DockerBackend
+
+        return DockerBackend()
+    if name == "slurm":
+        from ..backends.slurm import SlurmBackend
+
+        return SlurmBackend()
+    if name == "kubernetes":
+        from ..backends.kubernetes import KubernetesBackend
+
+        return KubernetesBackend()
+    raise JobError(f"Unknown backend {name!r}", "Use docker, slurm or kubernetes.")
+
+
+def _pid_alive(pid: int | None) -> bool:
+    if not pid:
+        return False
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    # A zombie child still "exists"; treat it as gone.
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().split(")")[-1].split()[0] != "Z"
+    except OSError:
+        return True

@@ -1,0 +1,240 @@
+"""The one job store: SQLite in the Jupyter data dir, safe for several processes.
+
+Every front end (magic, CLI, server, sidebar) reads and writes jobs here, so a
+job started in a notebook shows in the sidebar and in ``jupyter containerize jobs``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..errors import JobError, JobNotFound
+from ..events import TERMINAL_STATUSES, Event, event_from_dict
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS jobs (
+    id TEXT PRIMARY KEY,
+    notebook TEXT NOT NULL,
+    created REAL NOT NULL,
+    updated REAL NOT NULL,
+    started REAL,
+    finished REAL,
+    status TEXT NOT NULL,
+    backend TEXT NOT NULL DEFAULT 'docker',
+    backend_ref TEXT NOT NULL DEFAULT '',
+    spec TEXT NOT NULL DEFAULT '{}',
+    parameters TEXT NOT NULL DEFAULT '{}',
+    image_tag TEXT NOT NULL DEFAULT '',
+    image_id TEXT NOT NULL DEFAULT '',
+    digest TEXT NOT NULL DEFAULT '',
+    lock_hash TEXT NOT NULL DEFAULT '',
+    exit_code INTEGER,
+    failing_cell INTEGER,
+    error TEXT NOT NULL DEFAULT '',
+    output_dir TEXT NOT NULL DEFAULT '',
+    outputs TEXT NOT NULL DEFAULT '[]',
+    metrics TEXT NOT NULL DEFAULT '{}',
+    sweep_id TEXT NOT NULL DEFAULT '',
+    owner_pid INTEGER,
+    last_log_time TEXT NOT NULL DEFAULT '',
+    cancel_requested INTEGER NOT NULL DEFAULT 0
+);
+CREATE TABLE IF NOT EXISTS events (
+    job_id TEXT NOT NULL REFERENCES jobs(id) ON DELETE CASCADE,
+    seq INTEGER NOT NULL,
+    time REAL NOT NULL,
+    type TEXT NOT NULL,
+    data TEXT NOT NULL,
+    PRIMARY KEY (job_id, seq)
+);
+CREATE INDEX IF NOT EXISTS jobs_created ON jobs(created);
+"""
+
+_JSON_FIELDS = ("spec", "parameters", "outputs", "metrics")
+_UPDATABLE = {
+    "started", "finished", "status", "backend", "backend_ref", "spec", "parameters", "image_tag", "image_id",
+    "digest", "lock_hash", "exit_code", "failing_cell", "error", "output_dir", "outputs", "metrics",
+    "sweep_id", "owner_pid", "last_log_time", "cancel_requested",
+}
+
+
+@dataclass
+class JobRecord:
+    """One row of the store."""
+
+    id: str
+    notebook: str
+    created: float
+    updated: float
+    status: str
+    backend: str = "docker"
+    backend_ref: str = ""
+    spec: dict[str, Any] = field(default_factory=dict)
+    parameters: dict[str, Any] = field(default_factory=dict)
+    image_tag: str = ""
+    image_id: str = ""
+    digest: str = ""
+    lock_hash: str = ""
+    exit_code: int | None = None
+    failing_cell: int | None = None
+    error: str = ""
+    output_dir: str = ""
+    outputs: list[str] = field(default_factory=list)
+    metrics: dict[str, Any] = field(default_factory=dict)
+    sweep_id: str = ""
+    owner_pid: int | None = None
+    last_log_time: str = ""
+    cancel_requested: int = 0
+    started: float | None = None
+    finished: float | None = None
+
+    @property
+    def done(self) -> bool:
+        return self.status in TERMINAL_STATUSES
+
+    @property
+    def duration(self) -> float | None:
+        if self.started is None:
+            return None
+        return (self.finished or time.time()) - self.started
+
+    def to_dict(self) -> dict[str, Any]:
+        d = dict(self.__dict__)
+        d["duration"] = self.duration
+        return d
+
+
+def default_store_path() -> Path:
+    """``$JC_STORE`` or ``<jupyter data dir>/containerize/jobs.sqlite``."""
+    override = os.environ.get("JC_STORE")
+    if override:
+        return Path(override)
+    from jupyter_core.paths import jupyter_data_dir
+
+    return Path(jupyter_data_dir()) / "containerize" / "jobs.sqlite"
+
+
+def new_job_id() -> str:
+    return uuid.uuid4().hex[:12]
+
+
+class JobStore:
+    """Jobs and their event logs. Each call opens its own short transaction."""
+
+    def __init__(self, path: Path | None = None, timeout: float = 30.0) -> None:
+        self.path = path or default_store_path()
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.timeout = timeout
+        with self._connect() as db:
+            db.execute("PRAGMA journal_mode=WAL")
+            db.executescript(_SCHEMA)
+
+    @contextmanager
+    def _connect(self) -> Iterator[sqlite3.Connection]:
+        try:
+            db = sqlite3.connect(self.path, timeout=self.timeout, isolation_level=None)
+        except sqlite3.Error as e:
+            raise JobError(f"The job store {self.path} cannot be opened ({e})", "Check its permissions.") from None
+        db.row_factory = sqlite3.Row
+        db.execute("PRAGMA foreign_keys=ON")
+        db.execute(f"PRAGMA busy_timeout={int(self.timeout * 1000)}")
+        try:
+            yield db
+        except sqlite3.OperationalError as e:
+            if "locked" in str(e) or "busy" in str(e):
+                raise JobError(f"The job store {self.path} stayed locked for {self.timeout:.0f} s",
+                               "Another process holds it; try again when it is done.") from None
+            raise
+        finally:
+            db.close()
+
+    def create(self, notebook: str, *, status: str = "queued", job_id: str | None = None, **values: Any) -> JobRecord:
+        now = time.time()
+        job_id = job_id or new_job_id()
+        row = {"id": job_id, "notebook": notebook, "created": now, "updated": now, "status": status}
+        row.update(_encode(values))
+        cols = ", ".join(row)
+        marks = ", ".join("?" for _ in row)
+        with self._connect() as db:
+            db.execute(f"INSERT INTO jobs ({cols}) VALUES ({marks})", tuple(row.values()))  # noqa: S608 - fixed column names
+        return self.get(job_id)
+
+    def update(self, job_id: str, **values: Any) -> None:
+        unknown = set(values) - _UPDATABLE
+        if unknown:
+            raise ValueError(f"unknown job fields: {sorted(unknown)}")
+        row = _encode(values)
+        row["updated"] = time.time()
+        sets = ", ".join(f"{k} = ?" for k in row)
+        with self._connect() as db:
+            cur = db.execute(f"UPDATE jobs SET {sets} WHERE id = ?", (*row.values(), job_id))  # noqa: S608
+            if cur.rowcount == 0:
+                raise JobNotFound(f"No job {job_id!r} in the store", "List jobs with `jupyter containerize jobs`.")
+
+    def get(self, job_id: str) -> JobRecord:
+        with self._connect() as db:
+            row = db.execute("SELECT * FROM jobs WHERE id = ?", (job_id,)).fetchone()
+            if row is None and job_id:
+                rows = db.execute("SELECT * FROM jobs WHERE id LIKE ? LIMIT 2", (job_id + "%",)).fetchall()
+                row = rows[0] if len(rows) == 1 else None
+        if row is None:
+            raise JobNotFound(f"No job {job_id!r} in the store", "List jobs with `jupyter containerize jobs`.")
+        return _decode(row)
+
+    def list(self, limit: int = 50, status: str | None = None, sweep_id: str | None = None) -> list[JobRecord]:
+        sql, args = "SELECT * FROM jobs", []
+        where = []
+        if status:
+            where.append("status = ?")
+            args.append(status)
+        if sweep_id:
+            where.append("sweep_id = ?")
+            args.append(sweep_id)
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        sql += " ORDER BY created DESC LIMIT ?"
+        with self._connect() as db:
+            return [_decode(r) for r in db.execute(sql, (*args, limit)).fetchall()]
+
+    def delete(self, job_id: str) -> None:
+        with self._connect() as db:
+            db.execute("DELETE FROM events WHERE job_id = ?", (job_id,))
+            db.execute("DELETE FROM jobs WHERE id = ?", (job_id,))
+
+    def append_event(self, job_id: str, event: Event) -> int:
+        """Append one event; return its sequence number (1-based)."""
+        data = event.to_dict()
+        with self._connect() as db:
+            db.execute("BEGIN IMMEDIATE")
+            seq = db.execute("SELECT COALESCE(MAX(seq), 0) + 1 FROM events WHERE job_id = ?", (job_id,)).fetchone()[0]
+            db.execute("INSERT INTO events (job_id, seq, time, type, data) VALUES (?, ?, ?, ?, ?)",
+                       (job_id, seq, data["time"], data["type"], json.dumps(data, default=str)))
+            db.execute("COMMIT")
+        return int(seq)
+
+    def events(self, job_id: str, after: int = 0) -> list[tuple[int, Event]]:
+        """Events with sequence numbers greater than ``after``, in order."""
+        with self._connect() as db:
+            rows = db.execute("SELECT seq, data FROM events WHERE job_id = ? AND seq > ? ORDER BY seq",
+                              (job_id, after)).fetchall()
+        return [(int(r["seq"]), event_from_dict(json.loads(r["data"]))) for r in rows]
+
+
+def _encode(values: dict[str, Any]) -> dict[str, Any]:
+    return {k: (json.dumps(v, default=str, sort_keys=True) if k in _JSON_FIELDS else v) for k, v in values.items()}
+
+
+def _decode(row: sqlite3.Row) -> JobRecord:
+    d = dict(row)
+    for k in _JSON_FIELDS:
+        d[k] = json.loads(d[k]) if d.get(k) else ({} if k != "outputs" else [])
+    return JobRecord(**d)

@@ -1,0 +1,392 @@
+"""The in-container runner: execute one notebook headless and narrate it as events.
+
+This file is copied into the image as ``/opt/jc/runner.py`` and run by the runner
+venv's interpreter, where jupyter_containerize is *not* installed. It must therefore
+import only the standard library, nbformat and nbclient. The kernel it starts is the
+user's interpreter (kernelspec ``python3`` found through ``JUPYTER_PATH``).
+
+Usage: ``python runner.py NOTEBOOK [--output-dir /output]``; parameters come from the
+``JC_PARAMETERS`` environment variable (a JSON object) and are injected papermill-style.
+
+Every event is one stdout line, ``EVENT_PREFIX + json.dumps(dict)``, with exactly the
+shape of ``jupyter_containerize.events.<Type>.to_dict()`` (a unit test checks this).
+
+Exit codes: 0 succeeded, 1 a cell failed (error, ``sys.exit(1)``, KeyboardInterrupt,
+dead kernel), 2 runner-internal error, 143 SIGTERM (``docker stop``), 130 SIGINT.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import re
+import signal
+import sys
+import time
+import traceback as traceback_module
+from pathlib import Path
+from typing import Any
+
+import nbformat
+from nbclient import NotebookClient
+from nbclient.exceptions import CellExecutionError, DeadKernelError
+from nbclient.util import ensure_async
+
+EVENT_PREFIX = "@@jc-event "  # must equal jupyter_containerize.events.EVENT_PREFIX
+PARAMETERS_ENV = "JC_PARAMETERS"
+OUTPUT_DIR_ENV = "JC_OUTPUT_DIR"
+AUTOSAVE_SECONDS = float(os.environ.get("JC_AUTOSAVE_SECONDS", "5"))  # env override: tests
+TICK_SECONDS = min(1.0, AUTOSAVE_SECONDS)
+LOG_CHUNK = 16_000  # keeps each event line bounded however much a cell prints
+MAX_LISTED_OUTPUTS = 1000
+
+EXIT_OK = 0
+EXIT_CELL_FAILED = 1
+EXIT_INTERNAL = 2
+EXIT_SIGINT = 130
+EXIT_SIGTERM = 143
+
+_ANSI = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]|\x1b\][^\x07]*(\x07|\x1b\\)")
+_IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+def strip_ansi(text: str) -> str:
+    """Remove terminal colour codes (IPython colours its tracebacks)."""
+    return _ANSI.sub("", text)
+
+
+def emit(event_type: str, **fields: Any) -> None:
+    """Write one event line; the dict has the shape of ``Event.to_dict()``."""
+    data = {**fields, "time": time.time(), "type": event_type}
+    line = EVENT_PREFIX + json.dumps(data, default=str) + "\n"
+    sys.stdout.write(line)
+    sys.stdout.flush()
+
+
+def emit_log(text: str, stream: str = "stdout") -> None:
+    """Emit a Log event, split so that no single line grows without bound."""
+    for start in range(0, len(text), LOG_CHUNK):
+        emit("Log", text=text[start : start + LOG_CHUNK], stream=stream)
+
+
+class RunnerError(Exception):
+    """A problem of the runner or its inputs, not of the notebook's code (exit 2)."""
+
+
+def load_parameters(raw: str | None) -> dict[str, Any]:
+    """Parse ``JC_PARAMETERS``: a JSON object whose keys are Python identifiers."""
+    if not raw:
+        return {}
+    try:
+        value = json.loads(raw)
+    except json.JSONDecodeError as exc:
+        raise RunnerError(f"{PARAMETERS_ENV} is not valid JSON: {exc}") from None
+    if not isinstance(value, dict):
+        raise RunnerError(f"{PARAMETERS_ENV} must be a JSON object, got {type(value).__name__}")
+    bad = [k for k in value if not _IDENTIFIER.match(k)]
+    if bad:
+        raise RunnerError(f"parameter names must be Python identifiers: {', '.join(map(repr, bad))}")
+    return value
+
+
+def parameters_source(parameters: dict[str, Any]) -> str:
+    """The injected cell's code: one ``name = repr(value)`` line per parameter."""
+    lines = ["# Parameters"] + [f"{name} = {value!r}" for name, value in parameters.items()]
+    return "\n".join(lines) + "\n"
+
+
+def inject_parameters(nb: Any, parameters: dict[str, Any]) -> bool:
+    """Insert an ``injected-parameters`` cell after the ``parameters`` cell, papermill-style.
+
+    A stale injected cell (from an earlier papermill run) is replaced. Returns False
+    when no cell is tagged ``parameters`` and the cell went to the top instead.
+    """
+    cells = nb.cells
+    cells[:] = [c for c in cells if "injected-parameters" not in c.get("metadata", {}).get("tags", [])]
+    new = nbformat.v4.new_code_cell(source=parameters_source(parameters))
+    new.metadata["tags"] = ["injected-parameters"]
+    tagged = [i for i, c in enumerate(cells) if "parameters" in c.get("metadata", {}).get("tags", [])]
+    if tagged:
+        cells.insert(tagged[-1] + 1, new)
+        return True
+    cells.insert(0, new)
+    return False
+
+
+class StreamingClient(NotebookClient):
+    """NotebookClient that forwards stream output live and notes when output changed."""
+
+    def __init__(self, nb: Any, on_output: Any, **kw: Any) -> None:
+        super().__init__(nb, **kw)
+        self._on_output = on_output
+
+    def output(self, outs: Any, msg: dict[str, Any], display_id: str | None, cell_index: int) -> Any:
+        out = super().output(outs, msg, display_id, cell_index)
+        content = msg.get("content", {})
+        if msg.get("msg_type") == "stream":
+            emit_log(str(content.get("text", "")), str(content.get("name", "stdout")))
+        self._on_output()
+        return out
+
+
+class Runner:
+    """Runs one notebook, saving it to the output folder as it goes."""
+
+    def __init__(self, notebook: Path, output_dir: Path, kernel_name: str, parameters: dict[str, Any]) -> None:
+        self.notebook = notebook
+        self.output_dir = output_dir
+        self.output_path = output_dir / notebook.name
+        self.kernel_name = kernel_name
+        self.parameters = parameters
+        self.nb: Any = None
+        self.client: StreamingClient | None = None
+        self.cancel_signal: int | None = None
+        self._task: asyncio.Task[int] | None = None
+        self._dirty = False
+        self._last_save = 0.0
+        self._metrics_seen: dict[str, float] = {}
+        self._last_error: dict[str, Any] | None = None
+
+    # -- saving and metrics -------------------------------------------------
+
+    def save(self) -> None:
+        """Write the executed notebook atomically (a reader never sees half a file)."""
+        if self.nb is None:
+            return
+        tmp = self.output_path.with_name(f".{self.output_path.name}.jc-tmp")
+        tmp.write_text(nbformat.writes(self.nb), encoding="utf-8")
+        os.replace(tmp, self.output_path)
+        self._dirty = False
+        self._last_save = time.monotonic()
+
+    def _mark_dirty(self) -> None:
+        self._dirty = True
+        if time.monotonic() - self._last_save >= AUTOSAVE_SECONDS:
+            self._save_quietly()
+
+    def _save_quietly(self) -> None:
+        try:
+            self.save()
+        except OSError as exc:  # a full disk must not kill the run; say it once per try
+            emit_log(f"jupyter-containerize: could not autosave {self.output_path}: {exc}\n", "stderr")
+
+    def poll_metrics(self) -> None:
+        """Emit MetricLogged for each top-level number in metrics.json that changed."""
+        path = self.output_dir / "metrics.json"
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return  # absent, or being replaced right now: the next tick sees it
+        if not isinstance(data, dict):
+            return
+        for name in sorted(data):
+            value = data[name]
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                continue
+            if self._metrics_seen.get(name) != value:
+                self._metrics_seen[name] = value
+                emit("MetricLogged", name=str(name), value=float(value))
+
+    async def _ticker(self) -> None:
+        # Long cells may print nothing for minutes; save and look for metrics anyway.
+        while True:
+            await asyncio.sleep(TICK_SECONDS)
+            if self._dirty and time.monotonic() - self._last_save >= AUTOSAVE_SECONDS:
+                self._save_quietly()
+            self.poll_metrics()
+
+    def list_outputs(self) -> list[str]:
+        found: list[str] = []
+        for root, dirs, files in os.walk(self.output_dir):
+            dirs.sort()
+            for name in sorted(files):
+                if name.endswith(".jc-tmp"):
+                    continue
+                found.append(str(Path(root) / name))
+                if len(found) >= MAX_LISTED_OUTPUTS:
+                    return found
+        return found
+
+    # -- signals ------------------------------------------------------------
+
+    def _on_signal(self, signum: int) -> None:
+        if self.cancel_signal is not None:
+            return
+        self.cancel_signal = signum
+        if self.client is not None:
+            self.client.shutdown_kernel = "immediate"  # docker stop gives us only 10 s
+        if self._task is not None:
+            self._task.cancel()
+
+    def _install_signal_handlers(self) -> None:
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(signum, self._on_signal, signum)
+
+    # -- execution ----------------------------------------------------------
+
+    def _on_cell_error(self, cell: Any, cell_index: int, execute_reply: dict[str, Any]) -> None:
+        self._last_error = dict(execute_reply.get("content", {}))
+
+    async def run(self) -> int:
+        """Execute the notebook; returns the exit code after emitting ``Finished``."""
+        self._task = asyncio.current_task()  # type: ignore[assignment]
+        self._install_signal_handlers()
+        try:
+            return await self._run()
+        except asyncio.CancelledError:
+            return self._finish_cancelled()
+        except RunnerError as exc:
+            return self._finish_internal(str(exc), "")
+        except Exception as exc:  # noqa: BLE001 - the runner must always say how it ended
+            if self.cancel_signal is not None:
+                return self._finish_cancelled()
+            return self._finish_internal(f"{type(exc).__name__}: {exc}", traceback_module.format_exc())
+
+    async def _run(self) -> int:
+        try:
+            self.nb = nbformat.read(str(self.notebook), as_version=4)
+        except (OSError, ValueError) as exc:
+            raise RunnerError(f"cannot read notebook {self.notebook}: {exc}") from None
+        if self.parameters and not inject_parameters(self.nb, self.parameters):
+            emit_log(
+                "jupyter-containerize: no cell is tagged 'parameters'; parameters were injected "
+                "in a new first cell.\n",
+                "stderr",
+            )
+        if self.parameters:
+            self.nb.metadata.setdefault("jupyter_containerize", {})["parameters"] = self.parameters
+        code_cells = [i for i, c in enumerate(self.nb.cells) if c.cell_type == "code"]
+        total = len(code_cells)
+        try:
+            self.output_dir.mkdir(parents=True, exist_ok=True)
+            self.save()
+        except OSError as exc:
+            raise RunnerError(f"cannot write to the output folder {self.output_dir}: {exc}") from None
+        os.environ[OUTPUT_DIR_ENV] = str(self.output_dir)  # read by log_metric in the kernel
+        emit("NotebookStarted", total_cells=total, parameters=self.parameters)
+
+        self.client = StreamingClient(
+            self.nb,
+            on_output=self._mark_dirty,
+            kernel_name=self.kernel_name,
+            timeout=None,
+            allow_errors=False,
+            record_timing=True,
+            on_cell_error=self._on_cell_error,
+            resources={"metadata": {"path": str(self.notebook.parent)}},
+        )
+        ticker = asyncio.ensure_future(self._ticker())
+        try:
+            async with self.client.async_setup_kernel():
+                self._install_signal_handlers()  # nbclient installed its own; ours win
+                await self._kernel_info()
+                for position, nb_index in enumerate(code_cells):
+                    code = await self._execute_one(position, nb_index, total)
+                    if code is not None:
+                        return code
+        finally:
+            ticker.cancel()
+        self.save()
+        self.poll_metrics()
+        emit("Finished", status="succeeded", exit_code=EXIT_OK, error="", failing_cell=None,
+             traceback="", outputs=self.list_outputs())
+        return EXIT_OK
+
+    async def _kernel_info(self) -> None:
+        assert self.client is not None and self.client.kc is not None
+        msg_id = await ensure_async(self.client.kc.kernel_info())
+        reply = await self.client.async_wait_for_reply(msg_id)
+        if reply is not None and "language_info" in reply["content"]:
+            self.nb.metadata["language_info"] = reply["content"]["language_info"]
+
+    async def _execute_one(self, position: int, nb_index: int, total: int) -> int | None:
+        """Run one code cell; returns an exit code when the run must stop here."""
+        assert self.client is not None
+        cell = self.nb.cells[nb_index]
+        first_line = next((ln for ln in cell.source.splitlines() if ln.strip()), "")
+        emit("CellStarted", index=position, total=total, source_first_line=first_line[:200])
+        started = time.monotonic()
+        self._last_error = None
+        failure: tuple[str, str] | None = None  # (error, traceback)
+        try:
+            await self.client.async_execute_cell(
+                cell, nb_index, execution_count=self.client.code_cells_executed + 1
+            )
+        except CellExecutionError as exc:
+            failure = self._describe_error(exc)
+        except DeadKernelError:
+            if self.cancel_signal is not None:
+                raise asyncio.CancelledError from None
+            failure = ("The kernel died while running this cell (out of memory?).", "")
+        duration = round(time.monotonic() - started, 6)
+        self.poll_metrics()
+        if failure is not None and self._is_clean_exit():
+            # sys.exit(0) / sys.exit() in a cell: stop here, successfully.
+            emit("CellFinished", index=position, total=total, duration=duration, ok=True)
+            self.save()
+            emit("Finished", status="succeeded", exit_code=EXIT_OK, error="", failing_cell=None,
+                 traceback="", outputs=self.list_outputs())
+            return EXIT_OK
+        emit("CellFinished", index=position, total=total, duration=duration, ok=failure is None)
+        self._save_quietly()
+        if failure is None:
+            return None
+        error, tb = failure
+        emit_log(error + "\n", "stderr")
+        emit("Finished", status="failed", exit_code=EXIT_CELL_FAILED, error=error, failing_cell=position,
+             traceback=tb, outputs=self.list_outputs())
+        return EXIT_CELL_FAILED
+
+    def _is_clean_exit(self) -> bool:
+        err = self._last_error or {}
+        return err.get("ename") == "SystemExit" and str(err.get("evalue", "")).strip() in ("", "0", "None")
+
+    def _describe_error(self, exc: CellExecutionError) -> tuple[str, str]:
+        content = self._last_error or {}
+        ename = str(content.get("ename") or getattr(exc, "ename", "") or "Error")
+        evalue = strip_ansi(str(content.get("evalue") or getattr(exc, "evalue", "")))
+        frames = content.get("traceback") or []
+        tb = strip_ansi("\n".join(str(f) for f in frames)) if frames else strip_ansi(str(exc))
+        return (f"{ename}: {evalue}" if evalue else ename), tb
+
+    # -- endings ------------------------------------------------------------
+
+    def _finish_cancelled(self) -> int:
+        signum = self.cancel_signal or signal.SIGTERM
+        self._save_quietly()
+        code = EXIT_SIGINT if signum == signal.SIGINT else EXIT_SIGTERM
+        emit("Finished", status="cancelled", exit_code=code, error=f"Stopped by {signal.Signals(signum).name}.",
+             failing_cell=None, traceback="", outputs=self.list_outputs() if self.output_dir.is_dir() else [])
+        return code
+
+    def _finish_internal(self, message: str, tb: str) -> int:
+        if self.nb is not None:
+            self._save_quietly()
+        outputs = self.list_outputs() if self.output_dir.is_dir() else []
+        emit("Finished", status="failed", exit_code=EXIT_INTERNAL, error=f"jupyter-containerize runner: {message}",
+             failing_cell=None, traceback=tb, outputs=outputs)
+        return EXIT_INTERNAL
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Command-line entry: parse arguments, run, return the exit code."""
+    parser = argparse.ArgumentParser(prog="runner.py", description="Execute a notebook and emit events.")
+    parser.add_argument("notebook", type=Path)
+    parser.add_argument("--output-dir", type=Path, default=Path(os.environ.get(OUTPUT_DIR_ENV, "/output")))
+    parser.add_argument("--kernel", default="python3", help="kernelspec name (resolved via JUPYTER_PATH)")
+    args = parser.parse_args(argv)
+    try:
+        parameters = load_parameters(os.environ.get(PARAMETERS_ENV))
+    except RunnerError as exc:
+        emit("Finished", status="failed", exit_code=EXIT_INTERNAL, error=f"jupyter-containerize runner: {exc}",
+             failing_cell=None, traceback="", outputs=[])
+        return EXIT_INTERNAL
+    runner = Runner(args.notebook.absolute(), args.output_dir.absolute(), args.kernel, parameters)
+    return asyncio.run(runner.run())
+
+
+if __name__ == "__main__":
+    sys.exit(main())

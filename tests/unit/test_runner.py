@@ -1,0 +1,297 @@
+"""The in-container runner, run on the host as a subprocess (no engine needed)."""
+
+from __future__ import annotations
+
+import ast
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import nbformat
+import pytest
+
+from jupyter_containerize import events
+from jupyter_containerize.runner import main as runner_main
+
+ROOT = Path(__file__).resolve().parents[2]
+RUNNER = ROOT / "jupyter_containerize" / "runner" / "main.py"
+METRICS = ROOT / "jupyter_containerize" / "metrics.py"
+FIXTURES = ROOT / "tests" / "fixtures" / "notebooks"
+PYTHON = sys.executable
+
+
+@pytest.fixture(scope="module")
+def jupyter_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A kernelspec ``python3`` like the image's: this interpreter plus the metrics shim."""
+    root = tmp_path_factory.mktemp("jc-share")
+    shim = root / "shim" / "jupyter_containerize"
+    shim.mkdir(parents=True)
+    (shim / "__init__.py").write_bytes(METRICS.read_bytes())
+    spec_dir = root / "share" / "kernels" / "python3"
+    spec_dir.mkdir(parents=True)
+    spec = {
+        "argv": [PYTHON, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+        "display_name": "Python 3",
+        "language": "python",
+        "env": {"PYTHONPATH": str(root / "shim")},
+    }
+    (spec_dir / "kernel.json").write_text(json.dumps(spec))
+    return root / "share"
+
+
+def _env(jupyter_path: Path, parameters: dict[str, Any] | None = None, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("JC_")}
+    env["JUPYTER_PATH"] = str(jupyter_path)
+    env["PYTHONUNBUFFERED"] = "1"
+    if parameters is not None:
+        env["JC_PARAMETERS"] = json.dumps(parameters)
+    env.update(extra)
+    return env
+
+
+class Run:
+    def __init__(self, code: int, stdout: str, out_dir: Path) -> None:
+        self.code = code
+        self.stdout = stdout
+        self.out_dir = out_dir
+        self.events = [
+            json.loads(line[len(events.EVENT_PREFIX):])
+            for line in stdout.splitlines()
+            if line.startswith(events.EVENT_PREFIX)
+        ]
+
+    def of(self, kind: str) -> list[dict[str, Any]]:
+        return [e for e in self.events if e["type"] == kind]
+
+    @property
+    def finished(self) -> dict[str, Any]:
+        assert self.events[-1]["type"] == "Finished", self.stdout
+        return self.events[-1]
+
+    def notebook(self, name: str) -> Any:
+        return nbformat.read(str(self.out_dir / name), as_version=4)
+
+
+def run_runner(
+    notebook: Path, out_dir: Path, jupyter_path: Path, parameters: dict[str, Any] | None = None, **env: str
+) -> Run:
+    proc = subprocess.run(
+        [PYTHON, str(RUNNER), str(notebook), "--output-dir", str(out_dir)],
+        env=_env(jupyter_path, parameters, **env),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    return Run(proc.returncode, proc.stdout, out_dir)
+
+
+def assert_round_trip(event_dicts: list[dict[str, Any]]) -> None:
+    for d in event_dicts:
+        ev = events.event_from_dict(d)
+        assert type(ev).__name__ == d["type"]
+        assert json.loads(json.dumps(ev.to_dict())) == d  # same keys, same values, nothing lost
+
+
+def test_simple_notebook_succeeds(tmp_path: Path, jupyter_path: Path) -> None:
+    run = run_runner(FIXTURES / "simple.ipynb", tmp_path, jupyter_path)
+    assert run.code == 0, run.stdout
+    assert run.events[0]["type"] == "NotebookStarted"
+    assert run.events[0]["total_cells"] == 3
+    assert [e["index"] for e in run.of("CellStarted")] == [0, 1, 2]
+    assert [e["ok"] for e in run.of("CellFinished")] == [True, True, True]
+    assert run.of("CellStarted")[0]["source_first_line"] == "x = 1"
+    logs = run.of("Log")
+    assert {"text": "hello 1\n", "stream": "stdout"} in [{"text": e["text"], "stream": e["stream"]} for e in logs]
+    assert any(e["stream"] == "stderr" and "to stderr" in e["text"] for e in logs)
+    fin = run.finished
+    assert fin["status"] == "succeeded" and fin["exit_code"] == 0 and fin["failing_cell"] is None
+    assert str(tmp_path / "simple.ipynb") in fin["outputs"]
+    nb = run.notebook("simple.ipynb")
+    assert nb.cells[3].outputs[-1]["data"]["text/plain"] == "2"
+    assert_round_trip(run.events)
+
+
+def test_failing_cell_stops_with_index_traceback_and_partial_notebook(tmp_path: Path, jupyter_path: Path) -> None:
+    run = run_runner(FIXTURES / "broken.ipynb", tmp_path, jupyter_path)
+    assert run.code == 1
+    fin = run.finished
+    assert fin["status"] == "failed" and fin["exit_code"] == 1
+    assert fin["failing_cell"] == 1
+    assert fin["error"] == "ValueError: boom"
+    assert "raise ValueError('boom')" in fin["traceback"]
+    assert "\x1b[" not in fin["traceback"]
+    assert [e["index"] for e in run.of("CellStarted")] == [0, 1]  # cell 2 never started
+    assert [e["ok"] for e in run.of("CellFinished")] == [True, False]
+    nb = run.notebook("broken.ipynb")
+    assert nb.cells[0].outputs[0]["text"] == "before\n"
+    assert nb.cells[1].outputs[0]["output_type"] == "error"
+    assert nb.cells[2].outputs == [] and nb.cells[2].execution_count is None
+    assert_round_trip(run.events)
+
+
+@pytest.mark.parametrize(
+    ("fixture", "ename"), [("sysexit1.ipynb", "SystemExit: 1"), ("keyboard_interrupt.ipynb", "KeyboardInterrupt")]
+)
+def test_sys_exit_1_and_keyboard_interrupt_fail_the_job(
+    tmp_path: Path, jupyter_path: Path, fixture: str, ename: str
+) -> None:
+    run = run_runner(FIXTURES / fixture, tmp_path, jupyter_path)
+    assert run.code == 1
+    assert run.finished["failing_cell"] == 1
+    assert run.finished["error"] == ename
+    assert not any("never" in e["text"] for e in run.of("Log"))
+
+
+def test_sys_exit_0_stops_successfully(tmp_path: Path, jupyter_path: Path) -> None:
+    run = run_runner(FIXTURES / "sysexit0.ipynb", tmp_path, jupyter_path)
+    assert run.code == 0
+    assert run.finished["status"] == "succeeded"
+    assert [e["index"] for e in run.of("CellStarted")] == [0, 1]
+
+
+def test_parameters_are_injected_after_the_parameters_cell(tmp_path: Path, jupyter_path: Path) -> None:
+    params = {"alpha": 0.5, "name": "it's \"quoted\"", "epochs": 3}
+    run = run_runner(FIXTURES / "parameters.ipynb", tmp_path, jupyter_path, params)
+    assert run.code == 0, run.stdout
+    assert run.events[0]["parameters"] == params
+    assert run.events[0]["total_cells"] == 3  # parameters cell, injected cell, body
+    text = "".join(e["text"] for e in run.of("Log"))
+    assert "alpha=0.5 name='it\\'s \"quoted\"' epochs=3" in text
+    nb = run.notebook("parameters.ipynb")
+    assert nb.cells[1].metadata["tags"] == ["parameters"]
+    assert nb.cells[2].metadata["tags"] == ["injected-parameters"]
+    assert nb.cells[2].source.startswith("# Parameters\nalpha = 0.5\n")
+    assert_round_trip(run.events)
+
+
+def test_parameters_without_tagged_cell_go_first_with_a_warning(tmp_path: Path, jupyter_path: Path) -> None:
+    run = run_runner(FIXTURES / "simple.ipynb", tmp_path, jupyter_path, {"x": 41})
+    assert run.code == 0
+    assert any("no cell is tagged 'parameters'" in e["text"] for e in run.of("Log"))
+    nb = run.notebook("simple.ipynb")
+    assert nb.cells[0].metadata["tags"] == ["injected-parameters"]
+
+
+@pytest.mark.parametrize("raw", ["{not json", "[1, 2]", '{"not an identifier": 1}'])
+def test_bad_parameters_are_a_runner_error(tmp_path: Path, jupyter_path: Path, raw: str) -> None:
+    proc = subprocess.run(
+        [PYTHON, str(RUNNER), str(FIXTURES / "simple.ipynb"), "--output-dir", str(tmp_path)],
+        env={**_env(jupyter_path), "JC_PARAMETERS": raw},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    run = Run(proc.returncode, proc.stdout, tmp_path)
+    assert run.code == 2
+    assert run.finished["status"] == "failed" and "JC_PARAMETERS" in run.finished["error"]
+    assert_round_trip(run.events)
+
+
+def test_missing_notebook_is_a_runner_error(tmp_path: Path, jupyter_path: Path) -> None:
+    run = run_runner(tmp_path / "nope.ipynb", tmp_path / "out", jupyter_path)
+    assert run.code == 2
+    assert "cannot read notebook" in run.finished["error"]
+
+
+def test_metrics_become_events_and_files(tmp_path: Path, jupyter_path: Path) -> None:
+    run = run_runner(FIXTURES / "metrics.ipynb", tmp_path, jupyter_path)
+    assert run.code == 0, run.stdout
+    assert {(e["name"], e["value"]) for e in run.of("MetricLogged")} == {("accuracy", 0.5), ("loss", 1.25)}
+    assert json.loads((tmp_path / "metrics.json").read_text()) == {"accuracy": 0.5, "loss": 1.25}
+    history = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    assert [h["step"] for h in history] == [None, 3]
+    assert str(tmp_path / "metrics.json") in run.finished["outputs"]
+    assert_round_trip(run.events)
+
+
+def test_sigterm_saves_and_reports_cancelled(tmp_path: Path, jupyter_path: Path) -> None:
+    proc = subprocess.Popen(
+        [PYTHON, str(RUNNER), str(FIXTURES / "long_running.ipynb"), "--output-dir", str(tmp_path)],
+        env=_env(jupyter_path),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    assert proc.stdout is not None
+    lines = []
+    for line in proc.stdout:
+        lines.append(line)
+        if '"CellStarted"' in line and '"index": 1' in line:
+            time.sleep(0.5)
+            proc.send_signal(signal.SIGTERM)
+            break
+    rest, _ = proc.communicate(timeout=30)
+    run = Run(proc.returncode, "".join(lines) + rest, tmp_path)
+    assert run.code == 143
+    assert run.finished["status"] == "cancelled" and run.finished["exit_code"] == 143
+    nb = run.notebook("long_running.ipynb")
+    assert nb.cells[0].outputs[0]["text"] == "go\n"
+    assert_round_trip(run.events)
+
+
+def test_autosave_during_a_long_cell(tmp_path: Path, jupyter_path: Path) -> None:
+    nb = nbformat.v4.new_notebook(
+        cells=[nbformat.v4.new_code_cell("import time\nprint('tick', flush=True)\ntime.sleep(4)")]
+    )
+    path = tmp_path / "slow.ipynb"
+    nbformat.write(nb, str(path))
+    out = tmp_path / "out"
+    proc = subprocess.Popen(
+        [PYTHON, str(RUNNER), str(path), "--output-dir", str(out)],
+        env=_env(jupyter_path, JC_AUTOSAVE_SECONDS="0.3"),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    assert proc.stdout is not None
+    seen_mid_cell = False
+    for line in proc.stdout:
+        if '"Log"' in line and "tick" in line:
+            deadline = time.monotonic() + 3
+            while time.monotonic() < deadline and not seen_mid_cell:
+                time.sleep(0.1)
+                seen_mid_cell = "tick" in (out / "slow.ipynb").read_text()
+            break
+    proc.communicate(timeout=60)
+    assert proc.returncode == 0
+    assert seen_mid_cell, "the partial notebook was not saved while the cell was still running"
+
+
+def test_runner_imports_only_stdlib_nbformat_nbclient() -> None:
+    tree = ast.parse(RUNNER.read_text())
+    roots = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            roots.update(a.name.split(".")[0] for a in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            roots.add(node.module.split(".")[0])
+    assert roots - set(sys.stdlib_module_names) == {"nbformat", "nbclient"}
+
+
+def test_event_prefix_matches_the_package() -> None:
+    assert runner_main.EVENT_PREFIX == events.EVENT_PREFIX
+
+
+def test_parameters_source_uses_repr_of_json_values() -> None:
+    src = runner_main.parameters_source({"a": [1, 2.5, None, True], "s": "x\ny"})
+    assert src == "# Parameters\na = [1, 2.5, None, True]\ns = 'x\\ny'\n"
+    namespace: dict[str, Any] = {}
+    exec(src, namespace)  # noqa: S102 - the point is that it is valid Python
+    assert namespace["s"] == "x\ny"
+
+
+def test_inject_replaces_a_stale_injected_cell() -> None:
+    nb = nbformat.read(str(FIXTURES / "parameters.ipynb"), as_version=4)
+    assert runner_main.inject_parameters(nb, {"alpha": 1})
+    assert runner_main.inject_parameters(nb, {"alpha": 2})
+    injected = [c for c in nb.cells if "injected-parameters" in c.metadata.get("tags", [])]
+    assert len(injected) == 1 and "alpha = 2" in injected[0].source
+
+
+def test_strip_ansi() -> None:
+    assert runner_main.strip_ansi("\x1b[0;31mValueError\x1b[0m: boom") == "ValueError: boom"
