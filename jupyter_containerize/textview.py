@@ -44,7 +44,7 @@ def describe(event: Event) -> str | None:
     if isinstance(event, PackagesProgress):
         if event.phase in ("resolved", "prepared", "installed", "uninstalled"):
             return f"  packages {event.phase}: {event.count} {event.detail}".rstrip()
-        return None
+        return f"  {event.phase} {event.detail}".rstrip()
     if isinstance(event, BuildLog):
         return None
     if isinstance(event, BuildFinished):

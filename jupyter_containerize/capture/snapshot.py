@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-PinSource = Literal["index", "vcs", "local-wheel"]
+PinSource = Literal["index", "vcs", "local-wheel", "url"]
 
 
 @dataclass(frozen=True)
@@ -19,7 +19,12 @@ class PinnedDistribution:
     ``requirement`` is the exact line written to ``requirements.lock``:
     ``name==version`` for index packages, ``name @ git+https://…@<sha>`` for VCS
     installs, ``name @ file:///wheels/<file>.whl`` for local projects built into
-    the context (``wheel_path`` is then the wheel on the host).
+    the context (``wheel_path`` is then the wheel on the host), ``name @ https://…``
+    for archives installed from a URL (``source="url"``).
+
+    A ``local-wheel`` pin whose wheel is not built yet has ``wheel_path=None`` and the
+    project (folder or archive) in ``project_path``; its ``requirement`` is then only a
+    placeholder: call ``capture.build_local_wheels`` (or ``build_local_wheel``) first.
     """
 
     name: str
@@ -27,6 +32,7 @@ class PinnedDistribution:
     requirement: str
     source: PinSource = "index"
     wheel_path: Path | None = None
+    project_path: Path | None = None  # local project of a local-wheel pin (host path)
 
 
 @dataclass(frozen=True)

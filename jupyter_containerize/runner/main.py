@@ -87,7 +87,7 @@ def load_parameters(raw: str | None) -> dict[str, Any]:
         raise RunnerError(f"{PARAMETERS_ENV} must be a JSON object, got {type(value).__name__}")
     bad = [k for k in value if not _IDENTIFIER.match(k)]
     if bad:
-        raise RunnerError(f"parameter names must be Python identifiers: {', '.join(map(repr, bad))}")
+        raise RunnerError(f"{PARAMETERS_ENV}: parameter names must be Python identifiers: {', '.join(map(repr, bad))}")
     return value
 
 

@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Set up everything the quickstart and the tests need on a fresh Debian machine:
+# system packages, the project's virtual environment, a running engine, the offline base image.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+PY=${PYTHON:-python3}
+
+if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+  need=()
+  command -v dockerd >/dev/null || need+=(docker.io)
+  command -v debootstrap >/dev/null || [ -x /usr/sbin/debootstrap ] || need+=(debootstrap)
+  if [ "${JC_SETUP_TEST:-0}" = 1 ]; then
+    command -v chromium >/dev/null || need+=(chromium)
+    command -v docker-registry >/dev/null || need+=(docker-registry apache2-utils)
+    command -v slurmctld >/dev/null || need+=(slurm-wlm munge)
+  fi
+  if [ ${#need[@]} -gt 0 ]; then
+    echo "Installing Debian packages: ${need[*]} …"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+  fi
+fi
+
+if [ ! -x .venv/bin/python ]; then
+  "$PY" -m venv .venv
+fi
+.venv/bin/python -m pip install -q --upgrade pip uv
+extras="examples"
+[ "${JC_SETUP_TEST:-0}" = 1 ] && extras="examples,test"
+.venv/bin/uv pip install --python .venv/bin/python -q -e ".[$extras]"
+
+bash scripts/ensure-engine.sh
+# The base image the Dockerfile names: pulled when a registry answers, else built offline once.
+.venv/bin/jupyter containerize base-image

@@ -1,0 +1,59 @@
+"""Shared fixtures: a real engine (never faked), a temp job store, the repo's paths."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+NOTEBOOKS = REPO / "notebooks"
+
+
+@pytest.fixture(scope="session")
+def engine() -> Iterator[object]:
+    """A client for the real Docker engine. No engine is a failure, never a skip:
+    the README's test command starts one (scripts/ensure-engine.sh)."""
+    from jupyter_containerize.backends.engine import connect
+    from jupyter_containerize.errors import EngineError
+
+    try:
+        client = connect(timeout=30)
+    except EngineError as e:
+        pytest.fail(f"{e} (run the tests with scripts/test.sh, which starts one)", pytrace=False)
+    yield client
+    client.close()
+
+
+@pytest.fixture(scope="session")
+def base_image(engine: object) -> str:
+    """The python:X.Y.Z-slim-bookworm base (built offline when it cannot be pulled)."""
+    from jupyter_containerize.backends.baseimage import build_base_image
+
+    return build_base_image(engine)  # type: ignore[arg-type]
+
+
+@pytest.fixture()
+def job_store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A private job store for one test (also seen by subprocesses through JC_STORE)."""
+    path = tmp_path / "jobs.sqlite"
+    monkeypatch.setenv("JC_STORE", str(path))
+    return path
+
+
+@pytest.fixture()
+def quickstart(tmp_path: Path) -> Path:
+    """A private copy of the quickstart notebook (outputs land beside it)."""
+    dest = tmp_path / "nb"
+    dest.mkdir()
+    shutil.copy(NOTEBOOKS / "quickstart.ipynb", dest / "quickstart.ipynb")
+    return dest / "quickstart.ipynb"
+
+
+def labelled_containers(client: object, job_id: str) -> list[object]:
+    from jupyter_containerize.backends.engine import JOB_LABEL
+
+    return list(client.containers.list(all=True, filters={"label": f"{JOB_LABEL}={job_id}"}))  # type: ignore[attr-defined]

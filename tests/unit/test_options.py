@@ -1,0 +1,106 @@
+"""The one option parser: typed values from text, one clear error for bad input."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from jupyter_containerize.errors import OptionError
+from jupyter_containerize.jobspec import JobSpec
+from jupyter_containerize.options import build_parser, parse, parse_gpus, parse_value
+
+
+@pytest.fixture()
+def nb(tmp_path: Path) -> Path:
+    (tmp_path / "data").mkdir()
+    path = tmp_path / "train.ipynb"
+    path.write_text("{}")
+    return path
+
+
+def test_run_line_becomes_a_typed_spec(nb: Path) -> None:
+    cmd = parse(["run", str(nb), "--gpus", "all", "-v", "./data:/data:ro", "-e", "SEED=1", "-p", "lr=0.01",
+                 "-p", "name=resnet", "--shm-size", "2g", "--cpus", "1.5", "--memory", "4g"])
+    spec = cmd.spec
+    assert cmd.command == "run" and spec is not None
+    assert spec.gpus.count == -1
+    assert spec.volumes[0].source == str(nb.parent / "data") and spec.volumes[0].read_only
+    assert spec.env == {"SEED": "1"}
+    assert spec.parameters == {"lr": 0.01, "name": "resnet"}
+    assert spec.resources.shm_size == "2g" and spec.resources.cpus == 1.5
+    assert spec.hardening.read_only_root and spec.hardening.cap_drop_all and spec.hardening.no_new_privileges
+
+
+def test_magic_line_uses_the_default_notebook(nb: Path) -> None:
+    cmd = parse("run -p lr=0.1 --sweep batch=32,64", default_notebook=nb)
+    assert cmd.spec is not None and cmd.spec.notebook == nb
+    assert cmd.spec.sweep == {"batch": (32, 64)}
+
+
+@pytest.mark.parametrize("text,count,ids", [("all", -1, ()), ("2", 2, ()), ("device=0,1", 0, ("0", "1")),
+                                             ('"device=GPU-abc"', 0, ("GPU-abc",))])
+def test_gpus(text: str, count: int, ids: tuple[str, ...]) -> None:
+    g = parse_gpus(text)
+    assert (g.count, g.device_ids) == (count, ids)
+
+
+@pytest.mark.parametrize("argv,fragment", [
+    (["run", "X", "--gpus", "lots"], "--gpus"),
+    (["run", "X", "-v", "./missing:/data"], "does not exist"),
+    (["run", "X", "-v", "./data:/data:rx"], "mode"),
+    (["run", "X", "-v", "./data:data"], "absolute"),
+    (["run", "X", "-v", "/var/run/docker.sock:/sock"], "control of the host"),
+    (["run", "X", "-v", "/:/host"], "control of the host"),
+    (["run", "X", "-e", "NOVALUE"], "KEY=VALUE"),
+    (["run", "X", "-e", "1BAD=x"], "KEY=VALUE"),
+    (["run", "X", "-p", "lr"], "NAME=VALUE"),
+    (["run", "X", "-p", "class=1"], "variable name"),
+    (["run", "X", "-p", "$(rm -rf /)=1"], "variable name"),
+    (["run", "X", "--sweep", "lr="], "no values"),
+    (["run", "X", "--shm-size", "lots"], "size"),
+    (["run", "X", "--cpus", "-1"], "positive"),
+    (["run", "X", "--uid", "0"], "root"),
+    (["run", "X", "--base-image", "python:3.11\nRUN evil"], "image reference"),
+    (["run", "X", "--network", "a b"], "network"),
+    (["run", "X", "--bogus"], "unrecognized"),
+    (["frobnicate"], "invalid choice"),
+    (["dockerfile"], "needs a NOTEBOOK"),
+])
+def test_bad_input_is_one_clear_sentence(nb: Path, argv: list[str], fragment: str) -> None:
+    argv = [str(nb) if a == "X" else a for a in argv]
+    with pytest.raises(OptionError) as info:
+        parse(argv)
+    message = str(info.value)
+    assert fragment in message
+    assert "\n" not in message and "Traceback" not in message
+
+
+def test_dangerous_mount_needs_the_named_flag(nb: Path) -> None:
+    spec = parse(["run", str(nb), "-v", "/var/run/docker.sock:/var/run/docker.sock", "--allow-dangerous-mounts"]).spec
+    assert spec is not None and spec.volumes[0].source.endswith("docker.sock")
+
+
+def test_named_volume(nb: Path) -> None:
+    spec = parse(["run", str(nb), "-v", "datasets:/data"]).spec
+    assert spec is not None and spec.volumes[0].kind == "volume"
+
+
+def test_values_are_python_literals_else_strings() -> None:
+    assert parse_value("0.01") == 0.01
+    assert parse_value("[1, 2]") == [1, 2]
+    assert parse_value("True") is True
+    assert parse_value("adam") == "adam"
+    assert parse_value("__import__('os')") == "__import__('os')"
+
+
+def test_spec_round_trips_through_json(nb: Path) -> None:
+    spec = parse(["run", str(nb), "--gpus", "device=0", "-v", "./data:/data", "-p", "lr=0.1", "--sweep", "b=1,2"]).spec
+    assert spec is not None
+    assert JobSpec.from_dict(spec.to_dict()) == spec
+
+
+def test_help_lists_every_subcommand() -> None:
+    text = build_parser().format_help()
+    for sub in ("run", "build", "dockerfile", "export", "jobs", "logs", "stop", "rm", "base-image", "verify"):
+        assert sub in text

@@ -1,0 +1,71 @@
+"""The job store: one SQLite file shared by processes and threads."""
+
+from __future__ import annotations
+
+import multiprocessing
+import threading
+from pathlib import Path
+
+import pytest
+
+from jupyter_containerize.errors import JobNotFound
+from jupyter_containerize.events import CellStarted, Finished, Log
+from jupyter_containerize.jobs.store import JobStore
+
+
+def test_create_update_get_list_delete(tmp_path: Path) -> None:
+    store = JobStore(tmp_path / "s.sqlite")
+    rec = store.create("/nb.ipynb", parameters={"lr": 0.1}, spec={"x": 1})
+    store.update(rec.id, status="running", metrics={"acc": 0.9})
+    got = store.get(rec.id)
+    assert got.status == "running" and got.metrics == {"acc": 0.9} and got.parameters == {"lr": 0.1}
+    assert store.get(rec.id[:6]).id == rec.id  # unique prefixes work like docker ids
+    assert [r.id for r in store.list()] == [rec.id]
+    store.delete(rec.id)
+    with pytest.raises(JobNotFound):
+        store.get(rec.id)
+
+
+def test_events_keep_order_and_types(tmp_path: Path) -> None:
+    store = JobStore(tmp_path / "s.sqlite")
+    rec = store.create("/nb.ipynb")
+    store.append_event(rec.id, CellStarted(index=0, total=2, source_first_line="import x"))
+    store.append_event(rec.id, Log(text="hello"))
+    store.append_event(rec.id, Finished(status="succeeded", exit_code=0, outputs=("a",)))
+    events = store.events(rec.id)
+    assert [s for s, _ in events] == [1, 2, 3]
+    assert isinstance(events[0][1], CellStarted) and isinstance(events[2][1], Finished)
+    assert events[2][1].outputs == ("a",)
+    assert [s for s, _ in store.events(rec.id, after=2)] == [3]
+
+
+def _append_many(path: str, job_id: str, n: int) -> None:
+    store = JobStore(Path(path))
+    for i in range(n):
+        store.append_event(job_id, Log(text=f"{i}"))
+
+
+def test_concurrent_processes_and_threads_lose_nothing(tmp_path: Path) -> None:
+    path = tmp_path / "s.sqlite"
+    store = JobStore(path)
+    rec = store.create("/nb.ipynb")
+    ctx = multiprocessing.get_context("spawn")
+    procs = [ctx.Process(target=_append_many, args=(str(path), rec.id, 50)) for _ in range(3)]
+    threads = [threading.Thread(target=_append_many, args=(str(path), rec.id, 50)) for _ in range(2)]
+    for p in procs:
+        p.start()
+    for t in threads:
+        t.start()
+    for p in procs:
+        p.join(60)
+    for t in threads:
+        t.join(60)
+    seqs = [s for s, _ in store.events(rec.id)]
+    assert seqs == list(range(1, 251))
+
+
+def test_unknown_job(tmp_path: Path) -> None:
+    store = JobStore(tmp_path / "s.sqlite")
+    with pytest.raises(JobNotFound) as info:
+        store.get("nope")
+    assert "jupyter containerize jobs" in str(info.value)
