@@ -87,7 +87,7 @@ class TextProgress:
         self.verbose = verbose
         self.min_interval = min_interval
         self.clock = clock
-        self._last_package_line = 0.0
+        self._last_package_line = float("-inf")
 
     def __call__(self, event: Event) -> None:
         if isinstance(event, BuildLog):

@@ -103,7 +103,7 @@ def code_cells(nb: dict[str, Any]) -> list[str]:
 def _transformer() -> Any:
     from IPython.core.inputtransformer2 import TransformerManager
 
-    return TransformerManager()
+    return TransformerManager()  # type: ignore[no-untyped-call]
 
 
 def pip_requirements(command: str) -> list[str]:

@@ -20,6 +20,7 @@ import os
 import platform
 import re
 import sys
+from collections.abc import Mapping
 from typing import Any
 
 PROBE_VERSION = 1
@@ -246,7 +247,7 @@ def marker_environment() -> dict[str, str]:
     }
 
 
-def pip_config_files(environ: dict[str, str] | None = None) -> list[str]:
+def pip_config_files(environ: Mapping[str, str] | None = None) -> list[str]:
     """pip's configuration files in pip's load order (global, user, site, PIP_CONFIG_FILE)."""
     env = os.environ if environ is None else environ
     env_file = env.get("PIP_CONFIG_FILE")
@@ -280,7 +281,7 @@ def pip_config_files(environ: dict[str, str] | None = None) -> list[str]:
     return files
 
 
-def pip_config(environ: dict[str, str] | None = None) -> dict[str, Any]:
+def pip_config(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
     """pip's effective index / TLS settings: config files ([global], then [install]), then PIP_* env."""
     env = os.environ if environ is None else environ
     values: dict[str, str] = {}

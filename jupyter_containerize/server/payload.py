@@ -1,0 +1,71 @@
+"""REST options (JSON) → the same argv the CLI takes, parsed by THE option parser.
+
+The sidebar sends ``{"path": ..., "options": {...}}``; each option key is a CLI
+flag with ``_`` for ``-`` (``base_image`` → ``--base-image``). Lists repeat the flag,
+``true`` sets a switch, and ``env``/``parameters`` may also be objects. No second
+validator: :func:`jupyter_containerize.options.parse` checks every value.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from ..errors import OptionError
+from ..jobspec import JobSpec
+from ..options import parse
+
+# Set by the server itself (the kernel's interpreter) or meaningless over REST.
+_REFUSED = {"python", "detach", "wait", "notebook", "output_dir", "dest"}
+_ALIASES = {"volumes": "volume", "parameters": "parameter", "params": "parameter", "envs": "env"}
+
+
+def options_argv(options: Mapping[str, Any]) -> list[str]:
+    """Flags for ``options`` in ``--name=value`` form (so values may start with '-')."""
+    argv: list[str] = []
+    for raw_key in sorted(options):
+        value = options[raw_key]
+        key = _ALIASES.get(raw_key, raw_key)
+        if not isinstance(key, str) or not key.replace("_", "").isalnum():
+            raise OptionError(f"The option {raw_key!r} is not an option name", "Use the CLI flag names, e.g. base_image.")
+        if key in _REFUSED:
+            raise OptionError(f"The option {raw_key!r} cannot be set over the REST API",
+                              "The server uses the notebook's kernel interpreter; leave it out.")
+        flag = "--" + key.replace("_", "-")
+        if value is None or value is False or value == "" or value == [] or value == {}:
+            continue
+        if value is True:
+            argv.append(flag)
+            continue
+        if key in ("parameter", "env") and isinstance(value, Mapping):
+            value = [f"{k}={_literal(v) if key == 'parameter' else v}" for k, v in value.items()]
+        if key == "sweep" and isinstance(value, Mapping):
+            value = [f"{k}={','.join(_literal(x) for x in v)}" for k, v in value.items()]
+        items = value if isinstance(value, list) else [value]
+        for item in items:
+            if isinstance(item, (dict, list)):
+                raise OptionError(f"The option {raw_key!r} has a nested value", "Give strings, numbers or lists of them.")
+            argv.append(f"{flag}={item if isinstance(item, str) else json.dumps(item)}")
+    return argv
+
+
+def _literal(value: Any) -> str:
+    """A parameter value as text the parser reads back (strings as typed, others as Python literals)."""
+    if isinstance(value, str):
+        return value
+    return repr(value)
+
+
+def spec_from_payload(command: str, notebook: Path, options: Mapping[str, Any], python: str | None) -> JobSpec:
+    """Parse ``options`` exactly as ``jupyter containerize <command> NOTEBOOK …`` would."""
+    if not isinstance(options, Mapping):
+        raise OptionError("'options' must be a JSON object", "Send {\"path\": ..., \"options\": {...}}.")
+    argv = [command, str(notebook), *options_argv(options)]
+    if python:
+        argv.append(f"--python={python}")
+    parsed = parse(argv)
+    if parsed.spec is None:  # pragma: no cover - run/dockerfile always carry a spec
+        raise OptionError(f"'{command}' needs a notebook")
+    return parsed.spec
