@@ -26,14 +26,16 @@ from pathlib import Path
 
 __all__ = ["log_metric", "metrics_dir"]
 
+CONTAINER_OUTPUT = "/output"
+
 
 def metrics_dir() -> Path:
     """The folder ``log_metric`` writes to."""
     env = os.environ.get("JC_OUTPUT_DIR")
     if env:
         return Path(env)
-    if os.path.isdir("/output"):
-        return Path("/output")
+    if os.path.isdir(CONTAINER_OUTPUT):
+        return Path(CONTAINER_OUTPUT)
     return Path.cwd()
 
 

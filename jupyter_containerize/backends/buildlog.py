@@ -60,7 +60,8 @@ class BuildStreamParser:
         m = _STEP.match(line)
         if m:
             self.step, self.total, self.instruction = int(m.group(1)), int(m.group(2)), m.group(3)
-            self.steps_run += 1
+            if not self.instruction.upper().startswith("FROM "):
+                self.steps_run += 1  # FROM never says "Using cache"; it does no work either
             return [BuildStep(index=self.step, total=self.total, instruction=self.instruction)]
         if line.strip() == "---> Using cache":
             self.cached_steps += 1

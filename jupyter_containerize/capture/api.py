@@ -68,8 +68,6 @@ def capture(
         python = None
     elif python is None:
         python, env_vars = kernel_spec(notebook)
-    elif python == sys.executable:
-        pass
     probe = run_probe(python, env=env_vars, cwd=notebook.resolve().parent if not in_process else None)
     dynamic = _imported_modules(probe) if in_process else ()
     return snapshot_from_probe(
@@ -115,12 +113,12 @@ def snapshot_from_probe(
     roots: dict[str, None] = {}
     imports: set[str] = set()
     for module in wanted:
-        keys = env.distributions_of(module, [n for n in nb.from_names if n.startswith(module + ".")])
+        name, keys = env.resolve(module, [n for n in nb.from_names if n.startswith(module + ".")])
         if not keys:
             warnings.append(f"Module {module} is imported but not installed in {probe['executable']}; "
                             "nothing was pinned for it.")
             continue
-        imports.add(module)
+        imports.add(name if "." in name else module)
         roots.update(dict.fromkeys(env.dists[k].name for k in keys))
     marker_env = target_marker_environment(probe, platform_target)
     dynamic = list(dynamic_modules)

@@ -18,6 +18,7 @@ import urllib.request
 from collections.abc import Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +27,9 @@ from .probe import normalize
 from .snapshot import PinnedDistribution
 
 PYPI_SIMPLE = "https://pypi.org/simple"
+# name, [extras], then anything up to the marker (version specifiers or "@ url"), "; marker"
+_REQ_RE = re.compile(r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*)\s*(?:\[([^\]]*)\])?[^;]*?(?:;(.*))?$")
+_EXTRA_ONLY = re.compile(r"""^\(?\s*extra\s*==\s*['"]([^'"]+)['"]\s*\)?$""")
 _CONDA_HINTS = ("feedstock_root", "conda-bld", "build_artifacts", "/croot/", "/opt/conda/conda-bld")
 _SKIP_IN_FREEZE_ALL = frozenset({"pip", "jupyter-containerize"})
 _TARGETS = {
@@ -80,7 +84,7 @@ class Environment:
             for ns in dist.namespaces:
                 self.namespaces.setdefault(ns, []).append(dist.key)
         self.stdlib = frozenset(probe.get("stdlib_module_names", ()))
-        self._parsed: dict[str, list[Any]] = {}
+        self._parsed: dict[str, list[tuple[str, frozenset[str], str | None, str]]] = {}
 
     @property
     def packages_distributions(self) -> dict[str, list[str]]:
@@ -90,28 +94,37 @@ class Environment:
     def get(self, name: str) -> InstalledDistribution | None:
         return self.dists.get(normalize(name))
 
-    def distributions_of(self, module: str, candidates: Iterable[str] = ()) -> list[str]:
-        """Keys of the distributions providing ``module`` (dotted names decide namespace packages)."""
-        top = module.split(".", 1)[0]
+    def resolve(self, module: str, candidates: Iterable[str] = ()) -> tuple[str, list[str]]:
+        """``(module name that decided, distribution keys)`` for an imported module.
+
+        Inside namespace packages the longest dotted prefix a distribution provides wins
+        (``google.protobuf`` → protobuf); ``candidates`` are ``module.name`` guesses from
+        ``from module import name``.
+        """
         for name in (module, *candidates):
             parts = name.split(".")
             for i in range(len(parts), 1, -1):
-                keys = self.namespaces.get(".".join(parts[:i]))
+                prefix = ".".join(parts[:i])
+                keys = self.namespaces.get(prefix)
                 if keys:
-                    return list(keys)
-        return list(self.top_level.get(top, ()))
+                    return prefix, list(keys)
+        top = module.split(".", 1)[0]
+        return top, list(self.top_level.get(top, ()))
 
-    def requirements(self, key: str) -> list[Any]:
-        """Parsed Requires-Dist of one distribution (invalid lines skipped)."""
+    def distributions_of(self, module: str, candidates: Iterable[str] = ()) -> list[str]:
+        """Keys of the distributions providing ``module`` (dotted names decide namespace packages)."""
+        return self.resolve(module, candidates)[1]
+
+    def requirements(self, key: str) -> list[tuple[str, frozenset[str], str | None, str]]:
+        """Requires-Dist of one distribution as ``(key, extras, marker text, line)`` (invalid lines skipped)."""
         if key not in self._parsed:
-            from packaging.requirements import InvalidRequirement, Requirement
-
             parsed = []
             for line in self.dists[key].requires:
-                try:
-                    parsed.append(Requirement(line))
-                except InvalidRequirement:
+                m = _REQ_RE.match(line)
+                if m is None:
                     continue
+                extras = frozenset(normalize(e.strip()) for e in (m.group(2) or "").split(",") if e.strip())
+                parsed.append((normalize(m.group(1)), extras, (m.group(3) or "").strip() or None, line))
             self._parsed[key] = parsed
         return self._parsed[key]
 
@@ -162,13 +175,29 @@ def closure(
         new_extras = extras - seen if seen is not None else extras
         found[key] = (seen or set()) | extras
         wanted = [""] + sorted(new_extras) if seen is None else sorted(new_extras)
-        for req in env.requirements(key):
-            if req.marker is not None and not any(
-                req.marker.evaluate({**marker_env, "extra": extra}) for extra in wanted
-            ):
+        for dep, dep_extras, marker, line in env.requirements(key):
+            if marker is not None and not _applies(marker, marker_env, wanted):
                 continue
-            queue.append((canonicalize_name(req.name), {canonicalize_name(e) for e in req.extras}, str(req)))
+            queue.append((dep, set(dep_extras), line))
     return found, sorted(set(missing))
+
+
+@lru_cache(maxsize=4096)
+def _marker(text: str) -> Any:
+    from packaging.markers import InvalidMarker, Marker
+
+    try:
+        return Marker(text)
+    except InvalidMarker:
+        return None
+
+
+def _applies(marker: str, marker_env: Mapping[str, str], extras: list[str]) -> bool:
+    only_extra = _EXTRA_ONLY.match(marker)
+    if only_extra:  # the common case, decided without parsing
+        return normalize(only_extra.group(1)) in extras
+    parsed = _marker(marker)
+    return parsed is not None and any(parsed.evaluate({**marker_env, "extra": e}) for e in extras)
 
 
 def _file_path(url: str) -> Path | None:
@@ -272,7 +301,7 @@ def build_local_wheel(dist: PinnedDistribution, dest: Path, python: str | None =
             cmd = ([uv, "build", "--wheel", "--out-dir", tmp, str(project)] if uv else
                    [python or sys.executable, "-m", "pip", "wheel", "--no-deps", "-w", tmp, str(project)])
             try:
-                proc = subprocess.run(cmd, capture_output=True, text=True, timeout=900)
+                proc = subprocess.run(cmd, check=False, capture_output=True, text=True, timeout=900)
             except (OSError, subprocess.TimeoutExpired) as exc:
                 raise CaptureError(f"Cannot build a wheel of {dist.name} from {project}: {exc}.") from None
             wheels = sorted(Path(tmp).glob("*.whl"))
@@ -320,14 +349,8 @@ def pin_closure(
 
 
 def _index_has(name: str, version: str, index_url: str, timeout: float, context: ssl.SSLContext) -> bool | None:
-    base = index_url.rstrip("/")
-    if urllib.parse.urlsplit(base).netloc == "pypi.org":
-        url = f"https://pypi.org/pypi/{normalize(name)}/{version}/json"
-        request = urllib.request.Request(url, headers={"Accept": "application/json"})
-    else:
-        url = f"{base}/{normalize(name)}/"
-        request = urllib.request.Request(
-            url, headers={"Accept": "application/vnd.pypi.simple.v1+json, text/html;q=0.1"})
+    url = f"{index_url.rstrip('/')}/{normalize(name)}/"
+    request = urllib.request.Request(url, headers={"Accept": "application/vnd.pypi.simple.v1+json, text/html;q=0.1"})
     try:
         with urllib.request.urlopen(request, timeout=timeout, context=context) as resp:
             body = resp.read().decode("utf-8", errors="replace")
@@ -335,8 +358,6 @@ def _index_has(name: str, version: str, index_url: str, timeout: float, context:
         return False if exc.code == 404 else None
     except (urllib.error.URLError, OSError, ValueError):
         return None
-    if "/pypi/" in url:
-        return True
     spellings = {name, normalize(name), normalize(name).replace("-", "_")}
     alternatives = "|".join(re.escape(n) for n in sorted(spellings))
     pattern = rf"(?i)(?:^|[/\"'>])(?:{alternatives})-{re.escape(version)}(?:-|\.tar\.gz|\.zip|\.tar\.bz2)"
@@ -349,7 +370,7 @@ def check_index_availability(
 ) -> list[str]:
     """``name==version`` of each index pin whose version the index does not have.
 
-    Uses PyPI's JSON API for pypi.org and the simple API (PEP 691 JSON or HTML) elsewhere.
+    Uses the index's simple API (PEP 691 JSON or PEP 503 HTML), which every index and proxy serves.
 
     Raises:
         CaptureError: the index could not be reached for any package.

@@ -20,7 +20,7 @@ _LOCAL_OTHER = re.compile(r"\+(cpu|rocm[\d.]+|xpu)$")
 _NVIDIA_WHEEL = re.compile(r"^nvidia-[a-z0-9-]+-cu(\d+)$")
 _CUPY = re.compile(r"^cupy-cuda(\d+)x?$")
 _JAX_PLUGIN = re.compile(r"^jax-cuda(\d+)-(?:plugin|pjrt)$")
-_JAXLIB_LOCAL = re.compile(r"\+cuda(\d+)")
+_JAXLIB_LOCAL = re.compile(r"^cuda(\d+)")
 # Newest runtime image tag per CUDA major.minor (nvidia/cuda tags need X.Y.Z).
 _CUDA_TAGS = {
     "11.8": "11.8.0-cudnn8-runtime", "12.0": "12.0.1-cudnn8-runtime", "12.1": "12.1.1-cudnn8-runtime",

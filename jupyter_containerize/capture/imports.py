@@ -112,7 +112,7 @@ def pip_requirements(command: str) -> list[str]:
     if not m:
         return []
     try:
-        tokens = shlex.split(re.split(r"&&|\|\||;|\||>", m.group(1))[0])
+        tokens = shlex.split(re.split(r"&&|\|\||;|\s\|\s|\s[12]?>", m.group(1))[0])
     except ValueError:
         return []
     reqs: list[str] = []
@@ -184,7 +184,7 @@ def scan_source(source: str, ipython: bool = True) -> _Visitor:
         if ipython:
             try:
                 code = _transformer().transform_cell(code)
-            except Exception:  # IPython raises assorted errors on odd input; the parse below decides
+            except Exception:  # noqa: BLE001, S110 - IPython raises assorted errors on odd input; ast decides
                 pass
         visitor.visit(ast.parse(code))
         pending += visitor.bodies

@@ -88,6 +88,7 @@ def run_probe(python: str | None, env: dict[str, str] | None = None, cwd: Path |
         # The source goes in on stdin so that no folder of this package lands on sys.path.
         proc = subprocess.run(
             [python, "-"],
+            check=False,
             input=source,
             capture_output=True,
             text=True,

@@ -28,7 +28,7 @@ PROBE_VERSION = 1
 _PIP_KEYS = ("index-url", "extra-index-url", "trusted-host", "cert", "find-links", "no-index", "client-cert")
 _NAME_RE = re.compile(r"[-_.]+")
 _SO_RE = re.compile(r"\.(?:so(?:\.[0-9][^/]*)?|pyd|dylib)$")
-_MAPPING_RE = re.compile(r"^MAPPING\s*(?::[^=\n]*)?=\s*(\{.*?\})\s*$", re.M | re.S)
+_MAPPING_RE = re.compile(r"^MAPPING\s*(?::[^=\n]*)?=\s*(\{.*?\})\s*$", re.MULTILINE | re.DOTALL)
 
 
 def normalize(name: str) -> str:
@@ -90,19 +90,22 @@ def _record_paths(record: str) -> list[str]:
 def _namespace_prefixes(paths: list[str], package_dirs: set[str], namespace_tops: set[str]) -> list[str]:
     """Dotted prefixes of regular packages or modules inside namespace top-levels."""
     out: set[str] = set()
+    prefixes = tuple(t + "/" for t in namespace_tops)
+    decided: set[str] = set()  # folders already resolved to a regular package
     for path in paths:
+        if not path.startswith(prefixes) or not path.endswith((".py", ".so", ".pyd")):
+            continue
+        folder, _, leaf = path.rpartition("/")
+        if folder in decided or leaf.startswith("__init__."):
+            continue
         parts = path.split("/")
-        if len(parts) < 2 or parts[0] not in namespace_tops:
-            continue
-        leaf = parts[-1]
-        if not leaf.endswith((".py", ".so", ".pyd")) or leaf.startswith("__init__."):
-            continue
         # walk down until a regular package (has __init__.py) or the module itself
         for i in range(2, len(parts) + 1):
             if i == len(parts):
                 out.add(".".join(parts[:-1] + [leaf.split(".", 1)[0]]))
             elif "/".join(parts[:i]) in package_dirs:
                 out.add(".".join(parts[:i]))
+                decided.add(folder)
                 break
     return sorted(p for p in out if all(s.isidentifier() for s in p.split(".")))
 
@@ -177,7 +180,7 @@ def _distribution(base: str, entry: str) -> dict[str, Any] | None:
     namespace_tops = {t for t in top_dirs if t not in package_dirs and t.isidentifier() and t != "__pycache__"}
     editable: list[str] = []
     mapping: dict[str, str] = {}
-    if any(f.endswith(".pth") or f.endswith("_finder.py") for f in files if "/" not in f):
+    if any(f.endswith((".pth", "_finder.py")) for f in files if "/" not in f):
         editable, mapping = _editable_paths(base, files)
         tops |= set(mapping)
         for p in editable:
@@ -336,7 +339,7 @@ def collect(paths: list[str] | None = None) -> dict[str, Any]:
 
 
 def main() -> int:
-    if sys.version_info < (3, 10):
+    if sys.version_info < (3, 10):  # noqa: UP036 - the probe runs in any interpreter
         json.dump({"error": f"Python {platform.python_version()} is too old; 3.10+ is needed"}, sys.stdout)
         return 3
     json.dump(collect(), sys.stdout)

@@ -184,7 +184,7 @@ def dpkg_owner(path: str) -> str | None:
         candidates = list(dict.fromkeys([path, real] + [("/usr" + p) for p in (path, real) if not p.startswith("/usr/")]))
         for cand in candidates:
             try:
-                proc = subprocess.run([dpkg, "-S", cand], capture_output=True, text=True, timeout=30)
+                proc = subprocess.run([dpkg, "-S", cand], check=False, capture_output=True, text=True, timeout=30)
             except (OSError, subprocess.TimeoutExpired):
                 break
             if proc.returncode == 0 and proc.stdout:

@@ -27,7 +27,6 @@ from ..events import (
     Event,
     Finished,
     Log,
-    MetricLogged,
     StatusChanged,
 )
 from ..jobspec import JobSpec
@@ -311,9 +310,6 @@ class JobManager:
         metrics = read_metrics(Path(record.output_dir)) if record.output_dir else {}
         outputs = sorted(str(p) for p in Path(record.output_dir).rglob("*") if p.is_file()) if record.output_dir else []
         end = replace(end, outputs=tuple(outputs) or end.outputs)
-        for name, value in metrics.items():
-            if isinstance(value, (int, float)):
-                self._emit(job_id, MetricLogged(name=name, value=float(value)))
         self.store.update(job_id, status=end.status, exit_code=end.exit_code, error=end.error,
                           failing_cell=end.failing_cell, finished=time.time(), metrics=metrics, outputs=outputs)
         self._emit(job_id, end)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import importlib.metadata
+import re
 from collections.abc import Sequence
 
 from ..capture.snapshot import EnvironmentSnapshot, PinnedDistribution
@@ -31,7 +32,12 @@ def _lines(pins: Sequence[PinnedDistribution]) -> list[str]:
     for pin in pins:
         if "\n" in pin.requirement or "\r" in pin.requirement:
             raise ValueError(f"a requirement line contains a newline: {pin.name}")
-    return sorted({pin.requirement for pin in pins}, key=lambda r: (r.lower(), r))
+    by_name = {(_normalize(pin.name), pin.requirement) for pin in pins}
+    return [requirement for _, requirement in sorted(by_name)]
+
+
+def _normalize(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
 
 
 def requirements_lock(snapshot: EnvironmentSnapshot, freeze: str) -> str:
@@ -39,8 +45,8 @@ def requirements_lock(snapshot: EnvironmentSnapshot, freeze: str) -> str:
     lines = _lines(snapshot.distributions)
     header = [
         f"# requirements.lock: written by {TOOL} {tool_version()}; edit the environment, not this file.",
-        f"# python {snapshot.python_version} ({comment_text(snapshot.platform)} {comment_text(snapshot.machine)}); "
-        f"notebook {comment_text(snapshot.notebook.name)}; freeze {freeze}; {len(lines)} distributions",
+        (f"# python {snapshot.python_version} ({comment_text(snapshot.platform)} {comment_text(snapshot.machine)}); "
+        f"notebook {comment_text(snapshot.notebook.name)}; freeze {freeze}; {len(lines)} distributions"),
     ]
     if snapshot.explicit_requirements:
         header.append("# asked for in the notebook: " + comment_text(", ".join(sorted(snapshot.explicit_requirements))))

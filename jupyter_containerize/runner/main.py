@@ -105,7 +105,7 @@ def inject_parameters(nb: Any, parameters: dict[str, Any]) -> bool:
     """
     cells = nb.cells
     cells[:] = [c for c in cells if "injected-parameters" not in c.get("metadata", {}).get("tags", [])]
-    new = nbformat.v4.new_code_cell(source=parameters_source(parameters))
+    new = nbformat.v4.new_code_cell(source=parameters_source(parameters))  # type: ignore[no-untyped-call]
     new.metadata["tags"] = ["injected-parameters"]
     tagged = [i for i, c in enumerate(cells) if "parameters" in c.get("metadata", {}).get("tags", [])]
     if tagged:
@@ -156,7 +156,7 @@ class Runner:
         if self.nb is None:
             return
         tmp = self.output_path.with_name(f".{self.output_path.name}.jc-tmp")
-        tmp.write_text(nbformat.writes(self.nb), encoding="utf-8")
+        tmp.write_text(nbformat.writes(self.nb), encoding="utf-8")  # type: ignore[no-untyped-call]
         os.replace(tmp, self.output_path)
         self._dirty = False
         self._last_save = time.monotonic()
@@ -232,7 +232,7 @@ class Runner:
 
     async def run(self) -> int:
         """Execute the notebook; returns the exit code after emitting ``Finished``."""
-        self._task = asyncio.current_task()  # type: ignore[assignment]
+        self._task = asyncio.current_task()
         self._install_signal_handlers()
         try:
             return await self._run()
@@ -247,7 +247,7 @@ class Runner:
 
     async def _run(self) -> int:
         try:
-            self.nb = nbformat.read(str(self.notebook), as_version=4)
+            self.nb = nbformat.read(str(self.notebook), as_version=4)  # type: ignore[no-untyped-call]
         except (OSError, ValueError) as exc:
             raise RunnerError(f"cannot read notebook {self.notebook}: {exc}") from None
         if self.parameters and not inject_parameters(self.nb, self.parameters):

@@ -31,7 +31,7 @@ async def session_python(serverapp: Any, api_path: str) -> str | None:
         try:
             km = serverapp.kernel_manager.get_kernel(kernel_id)
             argv = list(km.kernel_spec.argv)
-        except Exception:  # noqa: BLE001 - a culled kernel: fall back to the kernelspec
+        except Exception:  # noqa: BLE001, S112 - a culled kernel: fall back to the kernelspec
             continue
         if argv:
             return resolve_argv0(argv[0])

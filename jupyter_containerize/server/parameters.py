@@ -14,7 +14,7 @@ def notebook_parameters(notebook: Path) -> dict[str, Any]:
     import nbformat
 
     try:
-        nb = nbformat.read(str(notebook), as_version=4)
+        nb = nbformat.read(str(notebook), as_version=4)  # type: ignore[no-untyped-call]
     except (OSError, ValueError) as e:
         raise NotebookError(f"The notebook {notebook.name} cannot be read ({e})", "Check that it is a valid .ipynb file.") from None
     for cell in nb.cells:
@@ -32,13 +32,13 @@ def assignments(source: str) -> list[dict[str, str]]:
     out: list[dict[str, str]] = []
     for node in tree.body:
         target: ast.expr | None = None
+        value: ast.expr | None = None
         if isinstance(node, ast.Assign) and len(node.targets) == 1:
-            target = node.targets[0]
-        elif isinstance(node, ast.AnnAssign) and node.value is not None:
-            target = node.target
-        if not isinstance(target, ast.Name) or node.value is None:  # type: ignore[union-attr]
+            target, value = node.targets[0], node.value
+        elif isinstance(node, ast.AnnAssign):
+            target, value = node.target, node.value
+        if not isinstance(target, ast.Name) or value is None:
             continue
-        value = node.value  # type: ignore[union-attr]
         text = ast.get_source_segment(source, value) or ast.unparse(value)
         out.append({"name": target.id, "value": text, "type": _kind(value)})
     return out

@@ -82,6 +82,7 @@ def run_runner(
 ) -> Run:
     proc = subprocess.run(
         [PYTHON, str(RUNNER), str(notebook), "--output-dir", str(out_dir)],
+        check=False,
         env=_env(jupyter_path, parameters, **env),
         capture_output=True,
         text=True,
@@ -181,6 +182,7 @@ def test_parameters_without_tagged_cell_go_first_with_a_warning(tmp_path: Path, 
 def test_bad_parameters_are_a_runner_error(tmp_path: Path, jupyter_path: Path, raw: str) -> None:
     proc = subprocess.run(
         [PYTHON, str(RUNNER), str(FIXTURES / "simple.ipynb"), "--output-dir", str(tmp_path)],
+        check=False,
         env={**_env(jupyter_path), "JC_PARAMETERS": raw},
         capture_output=True,
         text=True,

@@ -1,0 +1,257 @@
+"""Slurm as a run backend: ``sbatch`` a script that runs the job's image with ``docker run`` on the node.
+
+Status comes from ``scontrol show job`` (then ``sacct``, then the exit code the script
+writes), logs from the job's output file (the runner's ``@@jc-event`` lines become
+events), cancel is ``scancel``. The job lives in the same job store as every other
+job: the manager records it; this backend only submits and watches.
+
+Configuration (environment, since the manager builds backends without arguments):
+
+- ``JC_SLURM_DIR``: where each job's script, output file and exit code go
+  (default ``~/.local/share/jupyter-containerize/slurm``). On a multi-node cluster
+  it must be on a filesystem the nodes share, like the notebook's output folder.
+- ``JC_SLURM_DOCKER``: the docker command on the nodes (default ``docker``).
+- ``JC_SLURM_POLL``: seconds between status polls (default 1).
+
+The node's engine must hold the image (one-node clusters, or a shared engine), or be
+able to pull it: push with ``--push`` so the script names the image by digest.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..errors import BackendError, ContainerizeError
+from ..events import Log, RunStarted
+from .base import EventSink, RunOutcome, RunRequest
+from .docker import parse_log_line
+from .slurm_script import batch_script
+
+TERMINAL_STATES = frozenset({
+    "COMPLETED", "FAILED", "CANCELLED", "TIMEOUT", "NODE_FAIL", "PREEMPTED", "OUT_OF_MEMORY",
+    "BOOT_FAIL", "DEADLINE", "REVOKED", "SPECIAL_EXIT",
+})
+_JOB_ID = re.compile(r"^\d+(_\d+)?$")
+_OUR_JOB_ID = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
+
+
+@dataclass(frozen=True)
+class SlurmState:
+    """What Slurm says about one job."""
+
+    state: str  # "PENDING", "RUNNING", "COMPLETED", … ; "UNKNOWN" when no source knows the job
+    exit_code: int | None = None
+    reason: str = ""
+
+    @property
+    def done(self) -> bool:
+        return self.state in TERMINAL_STATES
+
+
+class SlurmBackend:
+    """Submits jobs with ``sbatch``; watches them with ``scontrol``/``sacct`` and their output file."""
+
+    name = "slurm"
+
+    def __init__(self, workdir: Path | None = None, docker: str | None = None, poll: float | None = None) -> None:
+        default = Path.home() / ".local" / "share" / "jupyter-containerize" / "slurm"
+        self.workdir = workdir or Path(os.environ.get("JC_SLURM_DIR") or default)
+        self.docker = docker or os.environ.get("JC_SLURM_DOCKER", "docker")
+        self.poll = poll if poll is not None else float(os.environ.get("JC_SLURM_POLL", "1"))
+
+    # -- paths ---------------------------------------------------------------------------------
+    def job_dir(self, job_id: str) -> Path:
+        if not _OUR_JOB_ID.match(job_id):
+            raise BackendError(f"The job id {job_id!r} cannot name a Slurm job", "Use the id the job store gave.")
+        return self.workdir / job_id
+
+    def output_file(self, job_id: str) -> Path:
+        return self.job_dir(job_id) / "slurm.out"
+
+    def exit_file(self, job_id: str) -> Path:
+        return self.job_dir(job_id) / "exit-code"
+
+    # -- Backend protocol ----------------------------------------------------------------------
+    def start(self, request: RunRequest) -> str:
+        """Write the batch script and submit it; returns the Slurm job id."""
+        directory = self.job_dir(request.job_id)
+        directory.mkdir(parents=True, exist_ok=True)
+        output = self.output_file(request.job_id)
+        if "%" in str(output) or "\n" in str(output):
+            raise BackendError(f"JC_SLURM_DIR {self.workdir} has '%' or a line break, which Slurm would expand",
+                               "Point JC_SLURM_DIR at a plain folder.")
+        request.output_dir.mkdir(parents=True, exist_ok=True)
+        _give_output_to_container_user(request)
+        script = batch_script(request, job_name=f"jc-{request.job_id}", exit_file=str(self.exit_file(request.job_id)),
+                              docker=self.docker)
+        path = directory / "job.sbatch"
+        path.write_text(script)
+        path.chmod(0o700)  # the script carries the job's environment variables
+        self.exit_file(request.job_id).unlink(missing_ok=True)
+        result = _slurm(["sbatch", "--parsable", f"--output={output}", f"--chdir={directory}", str(path)])
+        slurm_id = result.strip().split(";", 1)[0]
+        if not _JOB_ID.match(slurm_id):
+            raise BackendError(f"sbatch answered {result.strip()!r} instead of a job id", "Check `sinfo` and the script.")
+        return slurm_id
+
+    def follow(self, job_id: str, ref: str, on_event: EventSink, since: str = "",
+               stop: threading.Event | None = None) -> RunOutcome:
+        """Turn the output file into events until the job ends; ``since`` is a byte offset in that file."""
+        output = self.output_file(job_id)
+        offset = int(since) if since.isdigit() else 0
+        buffer = b""
+        last_note = ""
+        announced = bool(since)
+        while True:
+            state = self.state(job_id, ref)
+            if state.state == "RUNNING" and not announced:
+                announced = True
+                on_event(RunStarted(container_id=f"slurm:{ref}", image=""))
+            if state.state == "PENDING" and state.reason != last_note:
+                last_note = state.reason
+                on_event(Log(text=f"waiting in the Slurm queue ({state.reason or 'pending'})", stream="stderr"))
+            chunk = _read_from(output, offset)
+            offset += len(chunk)
+            buffer += chunk
+            *lines, buffer = buffer.split(b"\n")
+            for raw in lines:
+                on_event(parse_log_line(raw.decode("utf-8", "replace")))
+            if state.done or state.state == "UNKNOWN":
+                tail = _read_from(output, offset)  # written between the poll and the read
+                offset += len(tail)
+                buffer += tail
+                for raw in buffer.split(b"\n"):
+                    if raw:
+                        on_event(parse_log_line(raw.decode("utf-8", "replace")))
+                if state.state not in ("COMPLETED", "FAILED", "CANCELLED"):
+                    on_event(Log(text=f"Slurm ended job {ref} as {state.state}"
+                                 + (f" ({state.reason})" if state.reason else ""), stream="stderr"))
+                return RunOutcome(exit_code=state.exit_code, cancelled=state.state == "CANCELLED",
+                                  last_log_time=str(offset))
+            if stop is not None and stop.is_set():
+                return RunOutcome(exit_code=None, last_log_time=str(offset - len(buffer)))
+            time.sleep(self.poll)
+
+    def cancel(self, job_id: str, ref: str) -> None:
+        """``scancel`` the job (the script then stops its container); idempotent."""
+        if not _JOB_ID.match(ref):
+            return
+        try:
+            _slurm(["scancel", ref])
+        except BackendError:
+            pass  # already gone
+
+    def remove(self, job_id: str, ref: str) -> None:
+        """Nothing to remove: the container ran with ``--rm``; the script and output file stay for inspection."""
+        if ref and self.is_running(job_id, ref):
+            self.cancel(job_id, ref)
+
+    def is_running(self, job_id: str, ref: str) -> bool:
+        state = self.state(job_id, ref)
+        return not state.done and state.state != "UNKNOWN"
+
+    # -- status --------------------------------------------------------------------------------
+    def state(self, job_id: str, ref: str) -> SlurmState:
+        """The job's state from the controller, else accounting, else the script's exit-code file."""
+        if not _JOB_ID.match(ref):
+            raise BackendError(f"{ref!r} is not a Slurm job id", "The job store may be corrupt.")
+        found = _scontrol_state(ref) or _sacct_state(ref)
+        recorded = _read_exit_code(self.exit_file(job_id)) if _OUR_JOB_ID.match(job_id) else None
+        if found is None:
+            if recorded is not None:
+                return SlurmState("COMPLETED" if recorded == 0 else "FAILED", recorded)
+            return SlurmState("UNKNOWN")
+        if found.done and recorded is not None:
+            # The container's own exit code, not the shell's view of a signal.
+            return SlurmState(found.state, recorded, found.reason)
+        return found
+
+
+def _scontrol_state(ref: str) -> SlurmState | None:
+    try:
+        text = _slurm(["scontrol", "show", "job", "--oneliner", ref])
+    except BackendError:
+        return None
+    fields = dict(f.split("=", 1) for f in text.split() if "=" in f)
+    state = fields.get("JobState", "")
+    if not state:
+        return None
+    return SlurmState(state, _exit_code(fields.get("ExitCode", "")) if state in TERMINAL_STATES else None,
+                      "" if fields.get("Reason", "None") == "None" else fields["Reason"])
+
+
+def _sacct_state(ref: str) -> SlurmState | None:
+    try:
+        text = _slurm(["sacct", "--noheader", "--allocations", "--parsable2", "--format=State,ExitCode", "--jobs", ref])
+    except BackendError:
+        return None  # accounting disabled
+    for line in text.splitlines():
+        state, _, code = line.partition("|")
+        if state:
+            state = state.split()[0]  # "CANCELLED by 0"
+            return SlurmState(state, _exit_code(code) if state in TERMINAL_STATES else None)
+    return None
+
+
+def _exit_code(text: str) -> int | None:
+    code, _, signal = text.partition(":")
+    if not code.isdigit():
+        return None
+    if signal.isdigit() and int(signal):
+        return 128 + int(signal)
+    return int(code)
+
+
+def _read_exit_code(path: Path) -> int | None:
+    try:
+        text = path.read_text().strip()
+    except OSError:
+        return None
+    return int(text) if text.isdigit() else None
+
+
+def _read_from(path: Path, offset: int) -> bytes:
+    try:
+        with path.open("rb") as f:
+            f.seek(offset)
+            return f.read()
+    except OSError:
+        return b""
+
+
+def _slurm(argv: list[str], timeout: float = 60) -> str:
+    """Run a Slurm client command (argv only, never a shell); its stdout, or BackendError."""
+    if shutil.which(argv[0]) is None:
+        raise BackendError(f"{argv[0]} is not on PATH, so no Slurm cluster can be reached",
+                           "Install the Slurm client (Debian: slurm-client) or run on a login node.")
+    try:
+        done = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, check=False)
+    except (OSError, subprocess.TimeoutExpired) as e:
+        raise BackendError(f"{argv[0]} failed: {e}", "Check that slurmctld answers (`sinfo`).") from None
+    if done.returncode != 0:
+        message = (done.stderr or done.stdout).strip().splitlines()
+        raise BackendError(f"{argv[0]} failed: {message[-1] if message else f'exit {done.returncode}'}",
+                           "Check the cluster with `sinfo` and the job's options (partition, GPUs, time).")
+    return done.stdout
+
+
+def _give_output_to_container_user(request: RunRequest) -> None:
+    """As for the Docker backend: the container's unprivileged user must be able to write /output."""
+    try:
+        from .docker import _give_output_to_container_user as give
+        from .engine import connect
+
+        client = connect(timeout=10)
+    except ContainerizeError:
+        return  # no engine here (login node): the cluster's nodes own the output folder
+    try:
+        give(client, request)
+    finally:
+        client.close()

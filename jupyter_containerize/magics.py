@@ -1,0 +1,583 @@
+"""``%containerize`` and ``%%containerize``: the CLI's subcommands inside a notebook.
+
+Both parse their options with :mod:`jupyter_containerize.options` (the CLI's own
+parser), capture the environment in-process from the live kernel, and show
+progress with the event-fed views of :mod:`jupyter_containerize.widgets`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from IPython.core.magic import Magics, line_cell_magic, magics_class
+
+from .errors import ContainerizeError, JobError, NotebookError, OptionError, RemoteCellError
+from .events import Finished, StatusChanged
+from .options import HelpShown, ParsedCommand, build_parser, parse, split_line
+from .widgets import AnyView, JobsTable, make_view, widgets_available
+
+if TYPE_CHECKING:
+    from .jobs.manager import Job, JobManager
+    from .jobs.store import JobRecord
+    from .jobspec import JobSpec
+
+NOTEBOOK_COMMANDS = ("run", "build", "dockerfile", "export")
+FINISH_GRACE_SECONDS = 10.0  # the store says "done" just before the Finished event reaches the views
+
+_MAGIC_HELP = """Run the current notebook (or one cell) as a reproducible container job.
+
+Line magic::
+
+    %containerize run [--gpus all] [-v ./data:/data] [-p lr=0.01] [--wait] ...
+    %containerize build | dockerfile | export DIR | verify
+    %containerize jobs | logs JOB | stop JOB | rm JOB
+
+Cell magic::
+
+    %%containerize [run options] [--inputs a,b] [--outputs model,score]
+    <code run in the container; the outputs come back into the kernel>
+
+Magic-only options (besides the CLI's, listed below):
+
+  --notebook PATH   the notebook to use when it cannot be found automatically
+  --text            plain-text progress instead of widgets (also: JC_NO_WIDGETS=1)
+  --inputs a,b      (cell magic) variables sent into the job (cloudpickle)
+  --outputs x,y     (cell magic) variables brought back when the job succeeds
+
+``run`` does not block: the job view updates while other cells run. ``--wait``
+blocks until the job ends and returns its record.
+"""
+
+
+def _subparser(name: str) -> argparse.ArgumentParser:
+    parser = build_parser()
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            return action.choices[name]  # type: ignore[no-any-return]
+    raise KeyError(name)
+
+
+def magic_help() -> str:
+    """The magic's docstring: its own notes plus the CLI parser's help (one source of flags)."""
+    return "\n".join([_MAGIC_HELP, build_parser().format_help(), _subparser("run").format_help()])
+
+
+def extract_option(argv: list[str], flag: str) -> tuple[str | None, list[str]]:
+    """Remove ``flag VALUE`` / ``flag=VALUE`` from ``argv``; the last one wins."""
+    value: str | None = None
+    rest: list[str] = []
+    i = 0
+    while i < len(argv):
+        arg = argv[i]
+        if arg == flag:
+            if i + 1 >= len(argv) or argv[i + 1].startswith("-"):
+                raise OptionError(f"{flag} needs a value", f"Write it like {flag} VALUE.")
+            value = argv[i + 1]
+            i += 2
+            continue
+        if arg.startswith(flag + "="):
+            value = arg[len(flag) + 1:]
+        else:
+            rest.append(arg)
+        i += 1
+    return value, rest
+
+
+def extract_flag(argv: list[str], flag: str) -> tuple[bool, list[str]]:
+    """Remove a boolean ``flag`` from ``argv``."""
+    return flag in argv, [a for a in argv if a != flag]
+
+
+@dataclass
+class JobResult:
+    """The value of ``%containerize run --wait``: the finished job's record."""
+
+    record: JobRecord
+
+    @property
+    def status(self) -> str:
+        return self.record.status
+
+    @property
+    def ok(self) -> bool:
+        return self.record.status == "succeeded"
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.record, name)
+
+    def __repr__(self) -> str:
+        r = self.record
+        text = f"<job {r.id} {r.status}"
+        if r.duration is not None:
+            text += f" in {r.duration:.1f} s"
+        if r.metrics:
+            text += "; " + ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"
+                                     for k, v in r.metrics.items())
+        if r.error:
+            text += f"; {r.error}"
+        if r.output_dir:
+            text += f"; outputs in {r.output_dir}"
+        return text + ">"
+
+
+def show_error(shell: Any, etype: type[BaseException], value: BaseException, tb: Any,
+               tb_offset: int | None = None) -> list[str]:
+    """IPython custom exception handler: one line for a predictable failure, plus a remote traceback."""
+    stb: list[str] = []
+    if isinstance(value, RemoteCellError) and value.traceback:
+        stb += ["Traceback in the container:", *value.traceback.splitlines(), ""]
+    stb.append(f"{etype.__name__}: {value}")
+    shell._showtraceback(etype, value, stb)
+    return stb
+
+
+@magics_class
+class ContainerizeMagics(Magics):
+    """The ``containerize`` line and cell magic."""
+
+    def __init__(self, shell: Any = None) -> None:
+        super().__init__(shell)
+        self._manager: JobManager | None = None
+        self.views: dict[str, AnyView] = {}
+        self.last_view: AnyView | None = None
+        self.last_cell_time: float | None = None
+
+    # -- plumbing -----------------------------------------------------------------------------
+    @property
+    def manager(self) -> JobManager:
+        """The kernel's job manager (one per kernel, so views get live events)."""
+        if self._manager is None:
+            from .jobs.manager import JobManager
+
+            self._manager = JobManager()
+        return self._manager
+
+    def post_run_cell(self, result: Any = None) -> None:
+        """Remember when the kernel last finished a cell (for the unsaved-changes warning)."""
+        self.last_cell_time = time.time()
+
+    def _user_ns(self) -> dict[str, Any]:
+        return dict(self.shell.user_ns) if self.shell is not None else {}
+
+    def _use_widgets(self, text: bool) -> bool:
+        return widgets_available(self.shell, text)
+
+    def _current_notebook(self, explicit: str | None) -> Path:
+        from .notebook_path import find_notebook
+
+        return find_notebook(self._user_ns(), explicit)
+
+    def _warn_unsaved(self, notebook: Path) -> None:
+        from .notebook_path import unsaved_warning
+
+        warning = unsaved_warning(notebook, self.last_cell_time)
+        if warning:
+            print(f"warning: {warning}", file=sys.stderr)
+
+    # -- the magic ---------------------------------------------------------------------------------
+    @line_cell_magic
+    def containerize(self, line: str = "", cell: str | None = None) -> Any:
+        if cell is None:
+            return self.line(line)
+        return self.cell(line, cell)
+
+    def line(self, line: str) -> Any:
+        """``%containerize SUBCOMMAND [options]``."""
+        argv = split_line(line)
+        if not argv or argv[0] in ("-h", "--help", "help"):
+            print(magic_help())
+            return None
+        explicit, argv = extract_option(argv, "--notebook")
+        text, argv = extract_flag(argv, "--text")
+        cmd = self._parse(argv, explicit)
+        if cmd is None:
+            return None
+        handler = getattr(self, "do_" + cmd.command.replace("-", "_"))
+        return handler(cmd, text)
+
+    def _parse(self, argv: list[str], explicit: str | None) -> ParsedCommand | None:
+        """Parse with the CLI's parser; find the current notebook only when one is needed."""
+        sub = argv[0] if argv else ""
+        wants_notebook = sub in NOTEBOOK_COMMANDS or (sub == "verify" and len([a for a in argv[1:] if not a.startswith("-")]) == 0)
+        given = any(a.endswith(".ipynb") and not a.startswith("-") for a in argv[1:])
+        default: Path | None = None
+        lookup_error: NotebookError | None = None
+        if wants_notebook and (explicit or not given):
+            try:
+                default = self._current_notebook(explicit)
+            except NotebookError as e:
+                lookup_error = e
+        try:
+            cmd = parse(argv, default_notebook=default)
+        except HelpShown as e:
+            if str(e):
+                print(e, end="")
+            return None
+        except OptionError as e:
+            if lookup_error is not None and "needs a NOTEBOOK" in str(e):
+                raise lookup_error from None
+            raise
+        if default is not None and not explicit and cmd.spec is not None and cmd.spec.notebook == default:
+            self._warn_unsaved(default)  # found, not named: it is the kernel's own notebook
+        return cmd
+
+    # -- run ---------------------------------------------------------------------------------------
+    def _show(self, job: Job, use_widgets: bool, backend: str) -> AnyView:
+        view = make_view(job, use_widgets, backend=backend)
+        self.views[job.id] = view
+        self.last_view = view
+        return view
+
+    def _wait(self, job: Job, view: AnyView | None = None) -> JobRecord:
+        """Block until the job ends; Ctrl-C (interrupt the kernel) cancels it."""
+        try:
+            record = job.wait()
+        except KeyboardInterrupt:
+            print(f"cancelling job {job.id} …", file=sys.stderr)
+            job.cancel()
+            record = job.wait(timeout=60)
+        if view is not None:
+            view.wait(FINISH_GRACE_SECONDS)
+        return record
+
+    def do_run(self, cmd: ParsedCommand, text: bool) -> Any:
+        """Start the notebook as a job; with ``--wait`` block and return its record."""
+        spec = cmd.spec
+        assert spec is not None
+        use_widgets = self._use_widgets(text)
+        if spec.sweep:
+            return self._sweep(spec, use_widgets)
+        job = self.manager.submit(spec, in_process=True)
+        view = self._show(job, use_widgets, spec.backend)
+        if not spec.wait:
+            if not use_widgets:
+                print(f"job {job.id} started; it keeps running while you work "
+                      f"(follow with %containerize logs -f {job.id})")
+            return None
+        return JobResult(self._wait(job, view))
+
+    def _sweep(self, spec: JobSpec, use_widgets: bool) -> Any:
+        """One job per combination; the image is built once. Views appear as the jobs start."""
+        import threading
+
+        box: Any = None
+        if use_widgets:
+            import ipywidgets as w
+            from IPython.display import display
+
+            label = w.HTML(f"<b>sweep</b> of {_combinations(spec)} jobs: capturing and building the shared image…")
+            box = w.VBox([label])
+            display(box)  # type: ignore[no-untyped-call]
+        else:
+            print(f"sweep of {_combinations(spec)} jobs: building the shared image…")
+        jobs: list[Job] = []
+        errors: list[BaseException] = []
+
+        def submit() -> None:
+            try:
+                jobs.extend(self.manager.submit_sweep(spec, in_process=True))
+            except BaseException as e:  # noqa: BLE001 - reported below or in the box
+                errors.append(e)
+                if box is not None:
+                    box.children[0].value = f"<b>sweep failed:</b> {e}"
+
+        # submit_sweep blocks until all but max_parallel jobs have started: keep the kernel free.
+        thread = threading.Thread(target=submit, name="jc-sweep", daemon=True)
+        thread.start()
+        if box is not None:
+            threading.Thread(target=self._sweep_views, args=(box, jobs, thread), daemon=True).start()
+        if not spec.wait:
+            return None
+        thread.join()
+        if errors:
+            raise errors[0]
+        views = [self.views.get(j.id) for j in jobs]
+        if box is None:
+            views = [self._show(j, False, spec.backend) for j in jobs]
+        records = [self._wait(j, v) for j, v in zip(jobs, views)]
+        return [JobResult(r) for r in records]
+
+    def _sweep_views(self, box: Any, jobs: list[Job], submitter: Any) -> None:
+        from .widgets import JobView
+
+        shown = 0
+        while True:
+            alive = submitter.is_alive()
+            while shown < len(jobs):
+                view = JobView(jobs[shown])
+                self.views[jobs[shown].id] = view
+                box.children = (*box.children, view.widget)
+                shown += 1
+            if not alive:
+                break
+            time.sleep(0.3)
+        if jobs:
+            box.children[0].value = f"<b>sweep</b> of {len(jobs)} jobs"
+
+    # -- build / dockerfile / export / verify --------------------------------------------------------
+    def do_build(self, cmd: ParsedCommand, text: bool) -> str:
+        """Capture in-process and build the image, showing the build's progress."""
+        from .backends.builder import build_image
+        from .jobs.manager import prepare
+
+        spec = cmd.spec
+        assert spec is not None
+        view = make_view(None, self._use_widgets(text), backend=spec.backend, title=f"build {spec.notebook.name}")
+        view.feed(StatusChanged(status="building"))
+        prepared = prepare(spec, in_process=True)
+        try:
+            for warning in prepared.snapshot.warnings:
+                print(f"warning: {warning}", file=sys.stderr)
+            try:
+                image = build_image(prepared.context, view.feed, no_cache=spec.build.no_cache,
+                                    extra_tags=tuple(t for t in (spec.build.tag,) if t),
+                                    cache_from=tuple(t for t in (spec.build.cache_from,) if t))
+                if spec.build.push:
+                    from .backends.registry import push_image
+
+                    view.feed(StatusChanged(status="pushing"))
+                    image = push_image(image, spec.build.push, view.feed)
+            except ContainerizeError as e:
+                view.feed(Finished(status="failed", error=str(e)))
+                raise
+            view.feed(Finished(status="succeeded"))
+        finally:
+            prepared.cleanup()
+        print(image.reference)
+        return str(image.reference)
+
+    def do_dockerfile(self, cmd: ParsedCommand, text: bool) -> None:
+        """Show the generated Dockerfile (highlighted), or write the build context with ``-o``."""
+        from .capture import capture
+        from .jobs.manager import check_notebook
+        from .render import render_context, render_dockerfile
+
+        spec = cmd.spec
+        assert spec is not None
+        check_notebook(spec)
+        snapshot = capture(spec.notebook, spec.build.python, freeze=spec.build.freeze, in_process=True)
+        for warning in snapshot.warnings:
+            print(f"warning: {warning}", file=sys.stderr)
+        out = cmd.args.get("output_dir")
+        if out:
+            context = render_context(snapshot, spec, Path(out))
+            print(f"wrote {len(context.files)} files to {context.path} (content hash {context.content_hash[:16]})")
+            return
+        dockerfile = render_dockerfile(snapshot, spec)
+        if getattr(self.shell, "kernel", None) is not None:
+            from IPython.display import Code, display
+
+            display(Code(dockerfile, language="docker"))  # type: ignore[no-untyped-call]
+        else:
+            print(dockerfile, end="")
+        return
+
+    def do_export(self, cmd: ParsedCommand, text: bool) -> None:
+        from .cli import cmd_export
+
+        cmd_export(cmd)
+
+    def do_verify(self, cmd: ParsedCommand, text: bool) -> Any:
+        from .cli import cmd_verify
+
+        code = cmd_verify(cmd)
+        if code:
+            raise JobError("The rebuilt environment did not reproduce the job", "See the report above.")
+        return None
+
+    def do_base_image(self, cmd: ParsedCommand, text: bool) -> None:
+        from .cli import cmd_base_image
+
+        cmd_base_image(cmd)
+
+    # -- jobs / logs / stop / rm --------------------------------------------------------------------
+    def do_jobs(self, cmd: ParsedCommand, text: bool) -> Any:
+        """Recent jobs: a table with cancel / re-run / open-output actions."""
+        manager = self.manager
+        manager.reconcile()
+        records = manager.store.list(limit=cmd.args.get("limit", 20))
+        if cmd.args.get("json"):
+            print(json.dumps([r.to_dict() for r in records], indent=1, default=str))
+            return None
+        if self._use_widgets(text):
+            from IPython.display import display
+
+            table = JobsTable(records, on_cancel=self.cancel_job, on_rerun=self.rerun_job)
+            display(table.widget)  # type: ignore[no-untyped-call]
+            return table
+        from .cli import _print_table
+
+        _print_table(records)
+        return None
+
+    def cancel_job(self, job_id: str) -> None:
+        """Cancel a job (this kernel's, or another process's through the store)."""
+        self.manager.cancel(job_id)
+        print(f"cancel requested for job {job_id}")
+
+    def rerun_job(self, job_id: str) -> Job:
+        """Submit a job again with the same spec and show its view."""
+        from .jobspec import JobSpec
+
+        record = self.manager.store.get(job_id)
+        spec = JobSpec.from_dict(record.spec)
+        if not spec.notebook.is_file():
+            raise NotebookError(f"The job's notebook {spec.notebook} no longer exists", "Run it again from its notebook.")
+        job = self.manager.submit(spec.with_changes(wait=False, detach=False, output_dir=None), in_process=True)
+        self._show(job, self._use_widgets(False), spec.backend)
+        return job
+
+    def do_logs(self, cmd: ParsedCommand, text: bool) -> None:
+        from .cli import cmd_logs
+
+        job_id = cmd.args["job"]
+        view = self.views.get(self.manager.store.get(job_id).id)
+        if cmd.args.get("follow") and view is not None and view.job is not None:
+            # This kernel owns the job: follow it live (as text: it is a log).
+            from .widgets import TextJobView
+
+            self._wait(view.job, TextJobView(view.job))
+            return
+        cmd_logs(cmd)
+        return
+
+    def do_stop(self, cmd: ParsedCommand, text: bool) -> None:
+        job = self.manager.attach(cmd.args["job"])
+        self.manager.cancel(job.id)
+        deadline = time.monotonic() + 60
+        while not job.record.done and time.monotonic() < deadline:
+            time.sleep(0.2)
+        print(f"job {job.id} {job.status}")
+
+    def do_rm(self, cmd: ParsedCommand, text: bool) -> None:
+        record = self.manager.store.get(cmd.args["job"])
+        self.manager.remove(record.id)
+        self.views.pop(record.id, None)
+        print(f"removed job {record.id}")
+
+    # -- the cell magic -------------------------------------------------------------------------
+    def cell(self, line: str, source: str) -> None:
+        """``%%containerize``: run the cell in a job; bring ``--outputs`` back, raise its error here."""
+        from .cellmagic import load_outputs, prepare_cell, remote_error, split_names
+
+        argv = split_line(line)
+        if argv and argv[0] == "run":
+            argv = argv[1:]
+        if any(a in ("-h", "--help") for a in argv):
+            print(magic_help())
+            return
+        explicit, argv = extract_option(argv, "--notebook")
+        inputs_text, argv = extract_option(argv, "--inputs")
+        outputs_text, argv = extract_option(argv, "--outputs")
+        text, argv = extract_flag(argv, "--text")
+        inputs = split_names(inputs_text, "--inputs")
+        outputs = split_names(outputs_text, "--outputs")
+        for bad in ("--sweep", "-p", "--parameter", "-d", "--detach"):
+            if any(a == bad or a.startswith(bad + "=") for a in argv):
+                raise OptionError(f"%%containerize does not take {bad}", "Send values with --inputs instead.")
+        try:
+            notebook: Path | None = self._current_notebook(explicit)
+        except NotebookError:
+            if explicit:
+                raise
+            notebook = None  # capture from the cell's own imports
+        assert self.shell is not None
+        job_cell = prepare_cell(source, self.shell.user_ns, inputs, outputs, notebook)
+        try:
+            cmd = parse(["run", *argv], default_notebook=job_cell.capture_notebook)
+        except HelpShown:
+            job_cell.cleanup()
+            return
+        except BaseException:
+            job_cell.cleanup()
+            raise
+        assert cmd.spec is not None
+        job = self.manager.submit(cmd.spec, in_process=True, extra_modules=job_cell.extra_modules,
+                                  command=job_cell.command, extra_mounts=job_cell.mounts)
+        view = self._show(job, self._use_widgets(text), cmd.spec.backend)
+        try:
+            record = self._wait(job, view)
+        finally:
+            job_cell.cleanup_inputs()
+        if record.status == "cancelled":
+            raise JobError(f"Job {job.id} was cancelled", "Run the cell again to restart it.")
+        if record.status != "succeeded":
+            raise remote_error(view.model.error or record.error, view.model.failing_cell, view.model.traceback)
+        values = load_outputs(Path(record.output_dir), outputs)
+        self.shell.user_ns.update(values)
+        took = f" in {record.duration:.1f} s" if record.duration is not None else ""
+        back = f"; outputs: {', '.join(values)}" if values else ""
+        print(f"job {job.id} succeeded{took}{back}")
+        return
+
+
+ContainerizeMagics.containerize.__doc__ = magic_help()
+
+
+def _combinations(spec: JobSpec) -> int:
+    count = 1
+    for values in spec.sweep.values():
+        count *= len(values)
+    return count
+
+
+_STUB_DOC = "Inside a container job %containerize does nothing: the job is already containerized."
+
+
+@magics_class
+class InJobMagics(Magics):
+    """Stand-ins used when the notebook runs inside a job: no nested jobs, cells run in place."""
+
+    @line_cell_magic
+    def containerize(self, line: str = "", cell: str | None = None) -> None:
+        if cell is not None and self.shell is not None:
+            self.shell.run_cell(cell)  # type: ignore[no-untyped-call]
+        else:
+            print("(%containerize skipped: already inside a container job)")
+
+
+InJobMagics.containerize.__doc__ = _STUB_DOC
+_MAGICS: list[Magics] = []
+
+
+def current() -> ContainerizeMagics | None:
+    """The registered magics instance (its ``views`` and ``last_view`` are handy in tests)."""
+    return next((m for m in _MAGICS if isinstance(m, ContainerizeMagics)), None)
+
+
+def load(shell: Any) -> None:
+    """Register the magics, the last-cell clock and the one-line error display."""
+    import os
+
+    if os.environ.get("JC_JOB_ID"):
+        magics: Magics = InJobMagics(shell)
+        shell.register_magics(magics)
+        _MAGICS.append(magics)
+        return
+    magics = ContainerizeMagics(shell)
+    shell.register_magics(magics)
+    shell.events.register("post_run_cell", magics.post_run_cell)
+    if not shell.custom_exceptions:
+        shell.set_custom_exc((ContainerizeError,), show_error)
+    _MAGICS.append(magics)
+
+
+def unload(shell: Any) -> None:
+    """Undo :func:`load`."""
+    for magics in list(_MAGICS):
+        if isinstance(magics, ContainerizeMagics):
+            try:
+                shell.events.unregister("post_run_cell", magics.post_run_cell)
+            except ValueError:
+                pass
+        _MAGICS.remove(magics)
+    shell.magics_manager.magics["line"].pop("containerize", None)
+    shell.magics_manager.magics["cell"].pop("containerize", None)
+    if shell.custom_exceptions == (ContainerizeError,):
+        shell.set_custom_exc((), None)

@@ -1,0 +1,353 @@
+"""Snapshot + JobSpec → Dockerfile text (classic-builder compatible, deterministic).
+
+The Dockerfile builds on Docker 20.10's classic builder: no ``# syntax``, no
+``RUN --mount``, no heredocs. Two stages:
+
+* **builder** (the same base, or ``python:X.Y.Z-slim-bookworm`` for CUDA bases):
+  uv pinned to the host's version, the pip configuration (credential-free values
+  as ``ENV``, credentialed index URLs as ``ARG`` whose values only the build args
+  carry), the user's venv ``/opt/venv`` from ``requirements.lock`` and the runner's
+  venv ``/opt/jc-runner`` from ``runner.lock``. Nothing of this stage reaches the
+  final image except the two venvs, so neither caches nor secrets do.
+* **final**: OS packages first, the non-root user, the venvs, the runner, then the
+  notebook and local code last (a notebook-only edit rebuilds only those layers),
+  exec-form entrypoint, labels last.
+
+``uv pip install --no-deps``: the lock *is* the closure read from the kernel's real
+interpreter, so installing it without resolving keeps the environment exactly the
+lock (no package added or moved), and environments whose metadata conflicts but work
+(common with conda) still build. The kernel's ipykernel, when the lock lacks it, and
+the runner are installed *with* dependency resolution, the former constrained by the
+user's lock so no user pin moves.
+
+``UV_COMPILE_BYTECODE=1``: jobs run with a read-only root and
+``PYTHONDONTWRITEBYTECODE=1``, so bytecode can never be cached at run time; compiling
+once at build saves every job from recompiling IPython, numpy, pandas… on each start.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import os
+import re
+from dataclasses import dataclass
+
+from ..capture.snapshot import EnvironmentSnapshot
+from ..errors import OptionError
+from ..jobspec import OUTPUT_DIR_IN_CONTAINER, WORK_DIR_IN_CONTAINER, JobSpec
+from . import locks
+from .quoting import (
+    comment_text,
+    json_array,
+    label_text,
+    quoted,
+    validate_arg_name,
+    validate_debian_package,
+    validate_image_ref,
+    validate_python_version,
+    validate_uid,
+    validate_version,
+)
+
+VENV = "/opt/venv"
+RUNNER_VENV = "/opt/jc-runner"
+JC_DIR = "/opt/jc"
+BUILD_DIR = "/opt/jc-build"  # builder stage only
+MANAGED_PYTHON_DIR = "/opt/python"  # CUDA bases: uv-managed CPython, copied to the final stage
+FALLBACK_UID = 1000
+LABEL_PREFIX = "org.jupyter-containerize"
+DEFAULT_UV_VERSION = "0.13.9"
+
+# Index URLs are written into ENV and double-quoted shell words: allow only URL characters
+# that are inert there (no quotes, backslash, backtick, ``$`` or whitespace).
+_SAFE_URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://[A-Za-z0-9._~:/?#\[\]@!&'()*+,;=%-]+$")
+_SAFE_HOST = re.compile(r"^[A-Za-z0-9.-]+(?::[0-9]+)?$")
+
+
+@dataclass(frozen=True)
+class Plan:
+    """Every decision that shapes the Dockerfile, already validated."""
+
+    base_image: str
+    builder_image: str
+    python_version: str
+    python_kind: str  # "official" (/usr/local/bin/python3), "managed" (uv python), "path" (python3 on PATH)
+    uid: int
+    notebook_name: str
+    requirements_lock: str
+    kernel_lock: str | None
+    has_wheels: bool
+    has_cert: bool
+    needs_git: bool
+    system_packages: tuple[str, ...]
+    index_url: str | None  # credential-free value for ENV
+    secret_index_arg: str | None  # ARG holding the credentialed index URL
+    extra_index_urls: tuple[str, ...]  # in order; "${ARG}" for credentialed ones
+    secret_args: tuple[str, ...]
+    trusted_hosts: tuple[str, ...]
+    cuda_version: str | None
+    uv_version: str
+    tool_version: str
+
+
+def default_base_image(python_version: str) -> str:
+    """The official slim image for an exact Python version."""
+    return f"python:{validate_python_version(python_version)}-slim-bookworm"
+
+
+def container_uid(spec: JobSpec | None) -> int:
+    """The container user's UID: the spec's, else the host user's, never 0."""
+    uid = spec.build.uid if spec is not None and spec.build.uid is not None else None
+    if uid is None:
+        getuid = getattr(os, "getuid", None)
+        uid = getuid() if getuid is not None else FALLBACK_UID
+        if uid == 0:
+            uid = FALLBACK_UID  # root on the host (CI): still never root in the container
+    return validate_uid(uid)
+
+
+def _safe_url(url: str) -> str:
+    if not _SAFE_URL.match(url):
+        raise OptionError(f"The index URL {url!r} has characters that cannot be written safely into a Dockerfile",
+                          "Percent-encode them in the pip configuration.")
+    return url
+
+
+def _installed(name: str) -> str | None:
+    try:
+        return importlib.metadata.version(name)
+    except importlib.metadata.PackageNotFoundError:
+        return None
+
+
+def _repository(ref: str) -> str:
+    name = ref.split("@", 1)[0]
+    head, _, last = name.rpartition("/")
+    return (head + "/" if head else "") + last.split(":", 1)[0]
+
+
+def _is_cuda_base(ref: str) -> bool:
+    return _repository(ref).endswith("nvidia/cuda")
+
+
+def _is_python_base(ref: str) -> bool:
+    return _repository(ref) in ("python", "library/python", "docker.io/library/python")
+
+
+def make_plan(snapshot: EnvironmentSnapshot, spec: JobSpec | None = None, *, has_cert: bool | None = None) -> Plan:
+    """Validate the inputs and decide everything the Dockerfile needs."""
+    python_version = validate_python_version(snapshot.python_version)
+    official = default_base_image(python_version)
+    chosen = (spec.build.base_image if spec is not None else None) or snapshot.gpu.cuda_base_image or official
+    base = validate_image_ref(chosen)
+    if _is_cuda_base(base):
+        python_kind, builder = "managed", official
+    elif _is_python_base(base):
+        python_kind, builder = "official", base
+    else:
+        python_kind, builder = "path", base
+    config = snapshot.pip_config
+    secrets = tuple(validate_arg_name(n) for n in config.secret_build_args)
+    from ..capture.pipconfig import EXTRA_INDEX_ARG, INDEX_ARG
+
+    secret_index = INDEX_ARG if INDEX_ARG in secrets else None
+    index_url = None if secret_index or config.index_url is None else _safe_url(config.index_url)
+    extras: list[str] = []
+    for i, url in enumerate(config.extra_index_urls):
+        arg = EXTRA_INDEX_ARG.format(i)
+        extras.append("${" + arg + "}" if arg in secrets else _safe_url(url))
+    for url in snapshot.gpu.extra_index_urls:
+        if url not in extras:
+            extras.append(_safe_url(url))
+    for host in config.trusted_hosts:
+        if not _SAFE_HOST.match(host):
+            raise OptionError(f"The trusted host {host!r} is not a plain host name", "Check pip's trusted-host setting.")
+    hosts = tuple(config.trusted_hosts)
+    packages = tuple(sorted({validate_debian_package(p) for p in snapshot.system_packages}))
+    freeze = spec.build.freeze if spec is not None else "imports"
+    cuda = snapshot.gpu.cuda_version
+    if cuda is not None:
+        validate_version(cuda, "CUDA")
+    return Plan(
+        base_image=base,
+        builder_image=builder,
+        python_version=python_version,
+        python_kind=python_kind,
+        uid=container_uid(spec),
+        notebook_name=snapshot.notebook.name,
+        requirements_lock=locks.requirements_lock(snapshot, freeze),
+        kernel_lock=locks.kernel_lock(snapshot, _installed("ipykernel")),
+        has_wheels=any(d.source == "local-wheel" for d in snapshot.distributions),
+        has_cert=config.cert_file is not None if has_cert is None else has_cert,
+        needs_git=any(d.source == "vcs" for d in snapshot.distributions),
+        system_packages=packages,
+        index_url=index_url,
+        secret_index_arg=secret_index,
+        extra_index_urls=tuple(extras),
+        secret_args=secrets,
+        trusted_hosts=hosts,
+        cuda_version=cuda,
+        uv_version=validate_version(_installed("uv") or DEFAULT_UV_VERSION, "uv"),
+        tool_version=validate_version(locks.tool_version(), "jupyter-containerize"),
+    )
+
+
+def render_dockerfile(snapshot: EnvironmentSnapshot, spec: JobSpec | None = None) -> str:
+    """The Dockerfile for ``snapshot`` (and ``spec``'s build options), as text.
+
+    Raises:
+        OptionError: a value (base image, UID, package name, URL) cannot be used safely.
+    """
+    return dockerfile_text(make_plan(snapshot, spec))
+
+
+def _python(plan: Plan) -> str:
+    if plan.python_kind == "official":
+        return "/usr/local/bin/python3"
+    if plan.python_kind == "managed":
+        return plan.python_version  # uv finds its managed install by version
+    return "python3"
+
+
+def _secret_prefix(plan: Plan, tool: str) -> str:
+    """Shell assignments that put credentialed index URLs into one RUN's environment only."""
+    if not plan.secret_args:
+        return ""
+    parts = []
+    if plan.secret_index_arg:
+        parts.append(f'{tool}_INDEX_URL="${{{plan.secret_index_arg}}}"')
+    if any(u.startswith("${") for u in plan.extra_index_urls):
+        parts.append(f'{tool}_EXTRA_INDEX_URL="{" ".join(plan.extra_index_urls)}"')
+    return " ".join(parts) + " " if parts else ""
+
+
+def _builder(plan: Plan) -> list[str]:
+    py = _python(plan)
+    out = [f"FROM {plan.builder_image} AS builder"]
+    env = [
+        "UV_NO_CACHE=1",
+        "UV_COMPILE_BYTECODE=1",
+        "UV_LINK_MODE=copy",
+        "UV_PYTHON_DOWNLOADS=" + ("automatic" if plan.python_kind == "managed" else "never"),
+        "PIP_NO_CACHE_DIR=1",
+        "PIP_DISABLE_PIP_VERSION_CHECK=1",
+        "PIP_BREAK_SYSTEM_PACKAGES=1",  # builder only: a distro python3 refuses pip installs otherwise
+    ]
+    if plan.python_kind == "managed":
+        # only-managed: the slim builder's own /usr/local python does not exist in the CUDA stage.
+        env += [f"UV_PYTHON_INSTALL_DIR={MANAGED_PYTHON_DIR}", "UV_PYTHON_PREFERENCE=only-managed"]
+    out.append("ENV " + " \\\n    ".join(env))
+    if plan.has_cert:
+        out.append(f"COPY certs/ca.crt {BUILD_DIR}/ca.crt")
+        out.append(f"ENV SSL_CERT_FILE={BUILD_DIR}/ca.crt PIP_CERT={BUILD_DIR}/ca.crt")
+    index_env = []
+    if plan.index_url:
+        index_env += [f"UV_INDEX_URL={quoted(plan.index_url, 'index URL')}",
+                      f"PIP_INDEX_URL={quoted(plan.index_url, 'index URL')}"]
+    public_extras = [u for u in plan.extra_index_urls if not u.startswith("${")]
+    if public_extras:
+        joined = " ".join(public_extras)
+        index_env += [f"UV_EXTRA_INDEX_URL={quoted(joined, 'index URL')}",
+                      f"PIP_EXTRA_INDEX_URL={quoted(joined, 'index URL')}"]
+    if plan.extra_index_urls:
+        # pip looks at every index; uv by default stops at the first that has a name.
+        # The lock pins exact versions (e.g. torch==2.4.0+cu121 only on PyTorch's index).
+        index_env.append("UV_INDEX_STRATEGY=unsafe-best-match")
+    if plan.trusted_hosts:
+        hosts = " ".join(plan.trusted_hosts)
+        index_env += [f"UV_INSECURE_HOST={quoted(hosts, 'host')}", f"PIP_TRUSTED_HOST={quoted(hosts, 'host')}"]
+    if index_env:
+        out.append("ENV " + " \\\n    ".join(index_env))
+    for arg in plan.secret_args:
+        out.append(f"ARG {arg}")
+    if plan.needs_git:
+        out.append("RUN apt-get update && apt-get install -y --no-install-recommends git \\\n"
+                   " && rm -rf /var/lib/apt/lists/*")
+    pip_prefix = _secret_prefix(plan, "PIP")
+    uv_prefix = _secret_prefix(plan, "UV")
+    out.append(f"RUN {pip_prefix}python3 -m pip install --no-cache-dir uv=={plan.uv_version}")
+    if plan.python_kind == "managed":
+        out.append(f"RUN {uv_prefix}uv python install {plan.python_version}")
+    out.append(f"COPY requirements.lock {BUILD_DIR}/requirements.lock")
+    if plan.has_wheels:
+        out.append("COPY wheels/ /wheels/")
+    out.append(
+        f"RUN uv venv {VENV} --python {py} \\\n"
+        f" && {uv_prefix}uv pip install --python {VENV}/bin/python --no-deps -r {BUILD_DIR}/requirements.lock"
+    )
+    if plan.kernel_lock is not None:
+        out.append(f"COPY kernel.lock {BUILD_DIR}/kernel.lock")
+        out.append(f"RUN {uv_prefix}uv pip install --python {VENV}/bin/python "
+                   f"-r {BUILD_DIR}/kernel.lock -c {BUILD_DIR}/requirements.lock")
+    out.append(f"COPY runner.lock {BUILD_DIR}/runner.lock")
+    out.append(
+        f"RUN uv venv {RUNNER_VENV} --python {py} \\\n"
+        f" && {uv_prefix}uv pip install --python {RUNNER_VENV}/bin/python -r {BUILD_DIR}/runner.lock"
+    )
+    return out
+
+
+def _final(plan: Plan) -> list[str]:
+    uid = plan.uid
+    nb_path = f"{WORK_DIR_IN_CONTAINER}/{plan.notebook_name}"
+    out = [f"FROM {plan.base_image}"]
+    if plan.system_packages:
+        out.append("RUN apt-get update \\\n && apt-get install -y --no-install-recommends "
+                   + " ".join(plan.system_packages) + " \\\n && apt-get clean && rm -rf /var/lib/apt/lists/*")
+    # --non-unique: the base may already have this UID (ubuntu:24.04 has 1000);
+    # --no-log-init: a huge host UID would otherwise make a sparse multi-GB lastlog.
+    out.append(
+        f"RUN groupadd --gid {uid} --non-unique jc \\\n"
+        f" && useradd --uid {uid} --gid {uid} --non-unique --no-log-init --create-home --home-dir /home/jc "
+        f"--shell /bin/sh jc \\\n"
+        f" && mkdir -p {OUTPUT_DIR_IN_CONTAINER} {WORK_DIR_IN_CONTAINER} \\\n"
+        f" && chown {uid}:{uid} {OUTPUT_DIR_IN_CONTAINER}"
+    )
+    if plan.python_kind == "managed":
+        out.append(f"COPY --from=builder {MANAGED_PYTHON_DIR} {MANAGED_PYTHON_DIR}")
+    out.append(f"COPY --from=builder {VENV} {VENV}")
+    out.append(f"COPY --from=builder {RUNNER_VENV} {RUNNER_VENV}")
+    out.append(f"COPY jc/ {JC_DIR}/")
+    env = [
+        "PYTHONUNBUFFERED=1",
+        "PYTHONDONTWRITEBYTECODE=1",
+        f"PATH={VENV}/bin:$PATH",
+        "HOME=/tmp",  # the root filesystem is read-only at run time; /tmp is a tmpfs
+        "JUPYTER_RUNTIME_DIR=/tmp/jupyter-runtime",
+        "IPYTHONDIR=/tmp/ipython",
+        "MPLCONFIGDIR=/tmp/matplotlib",
+        f"JUPYTER_PATH={JC_DIR}/share",
+        f"JC_OUTPUT_DIR={OUTPUT_DIR_IN_CONTAINER}",
+    ]
+    if plan.cuda_version:
+        env += ["NVIDIA_VISIBLE_DEVICES=all", "NVIDIA_DRIVER_CAPABILITIES=compute,utility",
+                f"JC_CUDA_VERSION={plan.cuda_version}"]
+    out.append("ENV " + " \\\n    ".join(env))
+    out.append(f"VOLUME {json_array(OUTPUT_DIR_IN_CONTAINER)}")
+    out.append(f"WORKDIR {WORK_DIR_IN_CONTAINER}")
+    out.append(f"USER {uid}:{uid}")
+    out.append(f"ENTRYPOINT {json_array(f'{RUNNER_VENV}/bin/python', f'{JC_DIR}/runner.py')}")
+    out.append(f"CMD {json_array(nb_path)}")
+    # The notebook and local code last (then only the labels): a notebook edit rebuilds
+    # two steps. A folder copy keeps every file name (quotes, newlines, $) out of the Dockerfile.
+    out.append(f"COPY --chown={uid}:{uid} work/ {WORK_DIR_IN_CONTAINER}/")
+    labels = [
+        f"{LABEL_PREFIX}.lock-hash={locks.lock_hash(plan.requirements_lock)}",
+        f"{LABEL_PREFIX}.notebook={label_text(plan.notebook_name)}",
+        f"{LABEL_PREFIX}.version={plan.tool_version}",
+        f"{LABEL_PREFIX}.python={plan.python_version}",
+    ]
+    if plan.cuda_version:
+        labels.append(f"{LABEL_PREFIX}.cuda={plan.cuda_version}")
+    out.append("LABEL " + " \\\n      ".join(labels))
+    return out
+
+
+def dockerfile_text(plan: Plan) -> str:
+    """The Dockerfile of a plan."""
+    head = [
+        (f"# Generated by jupyter-containerize {plan.tool_version} for {comment_text(plan.notebook_name)};"
+        " regenerate rather than edit."),
+        "# Builds with Docker's classic builder (no BuildKit syntax).",
+    ]
+    return "\n".join(head + [""] + _builder(plan) + [""] + _final(plan)) + "\n"

@@ -1,0 +1,278 @@
+"""REST handlers under ``/containerize/``; every one is authenticated and authorized."""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import json
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any, TypeVar, cast
+
+from jupyter_server.auth.decorator import authorized
+from jupyter_server.base.handlers import APIHandler
+from tornado import web
+from tornado.iostream import StreamClosedError
+
+from ..errors import ContainerizeError, JobNotFound, NotebookError, OptionError
+from ..jobs.manager import JobManager
+from ..jobs.store import JobStore
+from .kernels import notebook_python
+from .parameters import notebook_parameters
+from .paths import api_path_of, resolve_in_root
+from .payload import spec_from_payload
+from .views import context_json, job_json
+
+AUTH_RESOURCE = "containerize"
+SSE_POLL_S = 0.25
+SSE_HEARTBEAT_S = 15.0
+
+F = TypeVar("F", bound=Callable[..., Awaitable[None]])
+
+
+def reports_errors(method: F) -> F:
+    """Answer predictable failures as JSON ``{"error": ...}``: 404 for unknown jobs, 400 otherwise."""
+
+    @functools.wraps(method)
+    async def wrapper(self: ContainerizeHandler, *args: Any, **kwargs: Any) -> None:
+        try:
+            await method(self, *args, **kwargs)
+        except JobNotFound as e:
+            self.fail(404, str(e))
+        except ContainerizeError as e:
+            self.fail(400, str(e))
+
+    return cast(F, wrapper)
+
+
+class ContainerizeHandler(APIHandler):
+    """Common ground: the manager, the root folder, JSON in and out."""
+
+    auth_resource = AUTH_RESOURCE
+
+    @property
+    def manager(self) -> JobManager:
+        return cast(JobManager, self.settings["containerize_manager"])
+
+    @property
+    def store(self) -> JobStore:
+        return self.manager.store
+
+    @property
+    def root(self) -> Path:
+        return Path(self.settings["containerize_root"])
+
+    def body(self) -> dict[str, Any]:
+        try:
+            data = json.loads(self.request.body or b"{}")
+        except ValueError:
+            raise OptionError("The request body is not JSON", "Send a JSON object.") from None
+        if not isinstance(data, dict):
+            raise OptionError("The request body must be a JSON object", "Send {\"path\": ..., \"options\": {...}}.")
+        return data
+
+    def fail(self, status: int, message: str) -> None:
+        self.set_status(status)
+        self.finish(json.dumps({"error": message}))
+
+    def send(self, data: Any, status: int = 200) -> None:
+        self.set_status(status)
+        self.finish(json.dumps(data, default=str))
+
+    async def spec_for(self, command: str, data: dict[str, Any]) -> Any:
+        api_path = str(data.get("path") or "")
+        notebook = resolve_in_root(self.root, api_path)
+        python = await notebook_python(self.serverapp, api_path, notebook)
+        return spec_from_payload(command, notebook, data.get("options") or {}, python)
+
+
+class JobsHandler(ContainerizeHandler):
+    """``GET /containerize/jobs`` lists jobs; ``POST`` starts one for a notebook."""
+
+    @web.authenticated
+    @authorized
+    @reports_errors
+    async def get(self) -> None:
+        limit = int(self.get_query_argument("limit", "50") or 50)
+        status = self.get_query_argument("status", None) or None
+        path = self.get_query_argument("path", None)
+        records = await asyncio.to_thread(self.store.list, min(max(limit, 1), 500), status)
+        jobs = [job_json(r, self.root) for r in records]
+        if path:
+            jobs = [j for j in jobs if j["path"] == path]
+        self.send({"jobs": jobs})
+
+    @web.authenticated
+    @authorized
+    @reports_errors
+    async def post(self) -> None:
+        data = self.body()
+        spec = await self.spec_for("run", data)
+        if spec.sweep:
+            raise OptionError("Sweeps cannot be started from the REST API yet",
+                              "Use `jupyter containerize run --sweep …` or the %containerize magic.")
+        job = await asyncio.to_thread(self.manager.submit, spec)
+        record = await asyncio.to_thread(self.store.get, job.id)
+        self.send(job_json(record, self.root), status=201)
+
+
+class JobHandler(ContainerizeHandler):
+    """``GET /containerize/jobs/<id>``; ``DELETE`` cancels if needed and forgets it."""
+
+    @web.authenticated
+    @authorized
+    @reports_errors
+    async def get(self, job_id: str) -> None:
+        record = await asyncio.to_thread(self.store.get, job_id)
+        self.send(job_json(record, self.root))
+
+    @web.authenticated
+    @authorized
+    @reports_errors
+    async def delete(self, job_id: str) -> None:
+        await asyncio.to_thread(self.manager.remove, job_id)
+        self.set_status(204)
+        self.finish()
+
+
+class CancelHandler(ContainerizeHandler):
+    """``POST /containerize/jobs/<id>/cancel``."""
+
+    @web.authenticated
+    @authorized
+    @reports_errors
+    async def post(self, job_id: str) -> None:
+        await asyncio.to_thread(self.manager.cancel, job_id)
+        record = await asyncio.to_thread(self.store.get, job_id)
+        self.send(job_json(record, self.root), status=202)
+
+
+class RerunHandler(ContainerizeHandler):
+    """``POST /containerize/jobs/<id>/rerun``: a new job with the same spec (its notebook must be inside the root)."""
+
+    @web.authenticated
+    @authorized
+    @reports_errors
+    async def post(self, job_id: str) -> None:
+        from ..jobspec import JobSpec
+
+        record = await asyncio.to_thread(self.store.get, job_id)
+        api_path = api_path_of(self.root, record.notebook)
+        if api_path is None:
+            raise NotebookError("That job's notebook lies outside the Jupyter root",
+                                "Re-run it with `jupyter containerize run` from a terminal.")
+        resolve_in_root(self.root, api_path)
+        spec = JobSpec.from_dict(record.spec)
+        job = await asyncio.to_thread(self.manager.submit, spec)
+        self.send(job_json(await asyncio.to_thread(self.store.get, job.id), self.root), status=201)
+
+
+class EventsHandler(ContainerizeHandler):
+    """``GET /containerize/jobs/<id>/events?after=N``: server-sent events read from the store.
+
+    Streams by sequence number, so it serves jobs started by any process and a
+    client resumes after a reload with ``after`` (or ``Last-Event-ID``). The
+    stream ends with an ``end`` event once the job is finished.
+    """
+
+    _closed = False
+
+    def on_connection_close(self) -> None:
+        self._closed = True
+
+    @web.authenticated
+    @authorized
+    @reports_errors
+    async def get(self, job_id: str) -> None:
+        after = int(self.get_query_argument("after", "") or self.request.headers.get("Last-Event-ID") or 0)
+        follow = self.get_query_argument("follow", "1") not in ("0", "false")
+        await asyncio.to_thread(self.store.get, job_id)  # 404 before the stream starts
+        self.set_header("Content-Type", "text/event-stream; charset=utf-8")
+        self.set_header("Cache-Control", "no-cache")
+        self.set_header("X-Accel-Buffering", "no")
+        last_write = time.monotonic()
+        try:
+            while not self._closed:
+                batch = await asyncio.to_thread(self.store.events, job_id, after)
+                for seq, event in batch:
+                    after = seq
+                    self.write(f"id: {seq}\ndata: {json.dumps(event.to_dict(), default=str)}\n\n")
+                if batch:
+                    await self.flush()
+                    last_write = time.monotonic()
+                    continue
+                record = await asyncio.to_thread(self.store.get, job_id)
+                if record.done or not follow:
+                    tail = await asyncio.to_thread(self.store.events, job_id, after)
+                    for seq, event in tail:
+                        self.write(f"id: {seq}\ndata: {json.dumps(event.to_dict(), default=str)}\n\n")
+                    self.write(f"event: end\ndata: {json.dumps({'status': record.status})}\n\n")
+                    break
+                if time.monotonic() - last_write > SSE_HEARTBEAT_S:
+                    self.write(": keep-alive\n\n")
+                    await self.flush()
+                    last_write = time.monotonic()
+                await asyncio.sleep(SSE_POLL_S)
+            self.finish()
+        except StreamClosedError:
+            return
+        except JobNotFound:  # deleted while streaming
+            if not self._finished:
+                self.write(f"event: end\ndata: {json.dumps({'status': 'deleted'})}\n\n")
+                self.finish()
+
+
+class PreviewHandler(ContainerizeHandler):
+    """``POST /containerize/preview``: the Dockerfile and context files for a notebook (no engine needed)."""
+
+    @web.authenticated
+    @authorized
+    @reports_errors
+    async def post(self) -> None:
+        from ..jobs.manager import prepare
+
+        spec = await self.spec_for("dockerfile", self.body())
+        prepared = await asyncio.to_thread(prepare, spec)
+        try:
+            self.send(context_json(prepared))
+        finally:
+            prepared.cleanup()
+
+
+class EngineHandler(ContainerizeHandler):
+    """``GET /containerize/engine``: reachable, version, GPU runtime, GPUs."""
+
+    @web.authenticated
+    @authorized
+    @reports_errors
+    async def get(self) -> None:
+        from ..backends.engine import engine_status
+
+        status = await asyncio.to_thread(engine_status)
+        self.send(status.to_dict())
+
+
+class ParametersHandler(ContainerizeHandler):
+    """``GET /containerize/notebook-parameters?path=``: the parameters cell's assignments."""
+
+    @web.authenticated
+    @authorized
+    @reports_errors
+    async def get(self) -> None:
+        notebook = resolve_in_root(self.root, self.get_query_argument("path", ""))
+        self.send(await asyncio.to_thread(notebook_parameters, notebook))
+
+
+_JOB_ID = r"(?P<job_id>[A-Za-z0-9_-]+)"
+
+HANDLERS: list[tuple[str, type[ContainerizeHandler]]] = [
+    (r"/containerize/jobs", JobsHandler),
+    (rf"/containerize/jobs/{_JOB_ID}", JobHandler),
+    (rf"/containerize/jobs/{_JOB_ID}/cancel", CancelHandler),
+    (rf"/containerize/jobs/{_JOB_ID}/rerun", RerunHandler),
+    (rf"/containerize/jobs/{_JOB_ID}/events", EventsHandler),
+    (r"/containerize/preview", PreviewHandler),
+    (r"/containerize/engine", EngineHandler),
+    (r"/containerize/notebook-parameters", ParametersHandler),
+]

@@ -1,0 +1,553 @@
+"""The job view: ipywidgets over a plain view model, fed only by job events.
+
+:class:`JobViewModel` holds what a job view shows and changes only through
+:meth:`JobViewModel.apply` (testable without a front end). :class:`JobView` is a
+thin ipywidgets layer over it; :class:`TextJobView` is the plain-text fallback
+built on :class:`~jupyter_containerize.textview.TextProgress`. Both are updated
+from the job's worker thread, so the kernel stays free to run other cells.
+"""
+
+from __future__ import annotations
+
+import html
+import os
+import sys
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TextIO
+
+from .events import (
+    TERMINAL_STATUSES,
+    BuildFinished,
+    BuildLog,
+    BuildStarted,
+    BuildStep,
+    CellFinished,
+    CellStarted,
+    Event,
+    Finished,
+    LayerCached,
+    Log,
+    MetricLogged,
+    NotebookStarted,
+    PackagesProgress,
+    PushProgress,
+    RunStarted,
+    StatusChanged,
+)
+from .textview import TextProgress
+
+if TYPE_CHECKING:
+    from .jobs.manager import Job
+    from .jobs.store import JobRecord
+
+EventSink = Callable[[Event], None]
+MAX_LOG_LINES = 200
+RENDER_INTERVAL = 0.25  # seconds between widget refreshes: many build-log lines, few messages
+TICK_SECONDS = 1.0
+
+STATUS_COLOURS = {
+    "queued": "#757575", "building": "#1976d2", "pushing": "#1976d2", "running": "#7b1fa2",
+    "succeeded": "#2e7d32", "failed": "#c62828", "cancelled": "#ef6c00",
+}
+
+
+class JobViewModel:
+    """What a job view shows, derived from the job's events alone.
+
+    Args:
+        job_id: The job's id (empty for a plain build).
+        backend: Backend name shown in the header.
+        max_log_lines: How many of the latest log lines to keep.
+    """
+
+    def __init__(self, job_id: str = "", backend: str = "docker", max_log_lines: int = MAX_LOG_LINES) -> None:
+        self.job_id = job_id
+        self.backend = backend
+        self.status = "queued"
+        self.detail = ""
+        self.image_tag = ""
+        self.build_total = 0
+        self.build_step = 0
+        self.build_instruction = ""
+        self.layers_cached = 0
+        self.packages: dict[str, int] = {}
+        self.build_done = False
+        self.build_cached = False
+        self.build_seconds = 0.0
+        self.cell_total = 0
+        self.cells_done = 0
+        self.running_cell: int | None = None  # 0-based
+        self.cell_line = ""
+        self.log: deque[str] = deque(maxlen=max_log_lines)
+        self.log_lines_total = 0
+        self.metrics: dict[str, float] = {}
+        self.exit_code: int | None = None
+        self.error = ""
+        self.failing_cell: int | None = None
+        self.traceback = ""
+        self.outputs: tuple[str, ...] = ()
+        self.output_dir = ""
+        self.created: float | None = None
+        self.finished: float | None = None
+        self.events_seen = 0
+
+    @property
+    def done(self) -> bool:
+        """True once the job reached a terminal status."""
+        return self.status in TERMINAL_STATUSES
+
+    def apply(self, event: Event) -> None:
+        """Fold one event into the state."""
+        self.events_seen += 1
+        if self.created is None:
+            self.created = event.time
+        if isinstance(event, StatusChanged):
+            if not self.done:
+                self.status, self.detail = event.status, event.detail
+        elif isinstance(event, BuildStarted):
+            self.image_tag, self.build_total = event.tag, event.total_steps
+        elif isinstance(event, BuildStep):
+            self.build_step, self.build_total, self.build_instruction = event.index, event.total, event.instruction
+        elif isinstance(event, LayerCached):
+            self.layers_cached += 1
+        elif isinstance(event, PackagesProgress):
+            self.packages[event.phase] = event.count
+        elif isinstance(event, BuildLog):
+            self._add_log(event.line)
+        elif isinstance(event, BuildFinished):
+            self.image_tag = event.tag or self.image_tag
+            self.build_done, self.build_cached, self.build_seconds = True, event.cached, event.seconds
+            self.build_step = self.build_total = max(self.build_total, self.build_step, 1)
+        elif isinstance(event, PushProgress):
+            self.detail = f"push {event.reference}: {event.detail}"
+        elif isinstance(event, RunStarted):
+            self.image_tag = self.image_tag or event.image
+        elif isinstance(event, NotebookStarted):
+            self.cell_total = event.total_cells
+        elif isinstance(event, CellStarted):
+            self.running_cell, self.cell_total, self.cell_line = event.index, event.total, event.source_first_line
+        elif isinstance(event, CellFinished):
+            self.cell_total = event.total
+            if event.ok:
+                self.cells_done = max(self.cells_done, event.index + 1)
+            self.running_cell = None
+        elif isinstance(event, Log):
+            self._add_log(event.text)
+        elif isinstance(event, MetricLogged):
+            self.metrics[event.name] = event.value
+        elif isinstance(event, Finished):
+            self.status, self.exit_code, self.error = event.status, event.exit_code, event.error
+            self.failing_cell, self.traceback = event.failing_cell, event.traceback
+            self.outputs = tuple(event.outputs)
+            self.finished = event.time
+            self.running_cell = None
+
+    def _add_log(self, text: str) -> None:
+        for line in text.rstrip("\n").split("\n"):
+            self.log.append(line)
+            self.log_lines_total += 1
+
+    # -- text for the view ----------------------------------------------------------------------
+    def build_text(self) -> str:
+        """One line about the build."""
+        if self.build_done:
+            if self.build_cached and self.build_step <= self.layers_cached:
+                return "image up to date (cached)"
+            return f"built in {self.build_seconds:.1f} s"
+        if not self.build_total:
+            return "capturing the environment…" if self.status == "building" else ""
+        text = f"step {self.build_step}/{self.build_total}: {self.build_instruction[:80]}"
+        if self.packages:
+            text += " · packages " + ", ".join(f"{k} {v}" for k, v in self.packages.items())
+        return text
+
+    def run_text(self) -> str:
+        """One line about the notebook's progress."""
+        if self.running_cell is not None:
+            return f"cell {self.running_cell + 1} of {self.cell_total}: {self.cell_line[:80]}"
+        if self.cell_total:
+            return f"{self.cells_done} of {self.cell_total} cells done"
+        return ""
+
+    def elapsed(self, now: float | None = None) -> float:
+        """Seconds since the first event, up to the end when the job is done."""
+        if self.created is None:
+            return 0.0
+        end = self.finished if self.finished is not None else (time.time() if now is None else now)
+        return max(0.0, end - self.created)
+
+    def elapsed_text(self, now: float | None = None) -> str:
+        seconds = int(self.elapsed(now))
+        return f"{seconds // 3600:d}:{seconds // 60 % 60:02d}:{seconds % 60:02d}"
+
+    def output_notebook(self) -> str | None:
+        """The executed notebook among the outputs, if any."""
+        return next((p for p in self.outputs if p.endswith(".ipynb")), None)
+
+    def summary(self) -> str:
+        """One line: status, progress, error."""
+        text = f"job {self.job_id} {self.status}" if self.job_id else self.status
+        if self.cell_total:
+            text += f" · {self.cells_done}/{self.cell_total} cells"
+        if self.metrics:
+            text += " · " + ", ".join(f"{k}={v:g}" for k, v in self.metrics.items())
+        if self.error:
+            text += f" · {self.error}"
+        return text
+
+
+# -- feeding a view from a job ---------------------------------------------------------------------
+def follow(job: Job, sink: EventSink) -> Callable[[], None]:
+    """Feed ``sink`` every event of ``job``: those already recorded, then live ones, once each, in order.
+
+    Subscribes first and buffers, replays the store's backlog, then drains the buffer
+    without the events already replayed. Returns the unsubscribe function.
+    """
+    lock = threading.Lock()
+    buffer: list[Event] | None = []
+
+    def on_event(event: Event) -> None:
+        with lock:
+            if buffer is not None:
+                buffer.append(event)
+                return
+        sink(event)
+
+    unsubscribe = job.subscribe(on_event)
+    backlog = [event for _, event in job.events(after=0)]
+    seen = {(type(e).__name__, e.time) for e in backlog}
+    for event in backlog:
+        sink(event)
+    with lock:
+        pending, buffer = buffer or [], None
+    for event in pending:
+        if (type(event).__name__, event.time) not in seen:
+            sink(event)
+    return unsubscribe
+
+
+def widgets_available(shell: Any = None, text: bool = False) -> bool:
+    """Whether to draw widgets: an ipykernel front end, ipywidgets importable, not ``--text``/``JC_NO_WIDGETS``."""
+    if text or os.environ.get("JC_NO_WIDGETS", "").strip() not in ("", "0"):
+        return False
+    if shell is None:
+        try:
+            from IPython import get_ipython
+
+            shell = get_ipython()
+        except ImportError:
+            return False
+    if shell is None or getattr(shell, "kernel", None) is None:
+        return False  # terminal IPython or plain Python: no front end to draw on
+    try:
+        import ipywidgets  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def _relative_link(path: str) -> str:
+    try:
+        rel = os.path.relpath(path, os.getcwd())
+    except ValueError:
+        rel = path
+    return rel if not rel.startswith("..") else path
+
+
+def links_html(model: JobViewModel, limit: int = 20) -> str:
+    """Links to the output notebook and the artifacts (relative to the kernel's folder)."""
+    if not model.outputs:
+        return ""
+    notebook = model.output_notebook()
+    parts = []
+    if notebook:
+        parts.append(f'<b>output notebook:</b> <a href="{html.escape(_relative_link(notebook))}" '
+                     f'target="_blank">{html.escape(Path(notebook).name)}</a>')
+    artifacts = [p for p in model.outputs if p != notebook]
+    if artifacts:
+        shown = ", ".join(f'<a href="{html.escape(_relative_link(p))}" target="_blank">{html.escape(Path(p).name)}</a>'
+                          for p in artifacts[:limit])
+        more = f" and {len(artifacts) - limit} more" if len(artifacts) > limit else ""
+        parts.append(f"<b>artifacts:</b> {shown}{more}")
+    if model.output_dir:
+        parts.append(f"<b>folder:</b> <code>{html.escape(model.output_dir)}</code>")
+    return "<br>".join(parts)
+
+
+def badge_html(status: str) -> str:
+    colour = STATUS_COLOURS.get(status, "#757575")
+    return (f'<span class="jc-status jc-status-{html.escape(status)}" style="background:{colour};color:white;'
+            f'padding:1px 8px;border-radius:8px">{html.escape(status)}</span>')
+
+
+class JobView:
+    """The ipywidgets job view; ``widget`` is the top-level box.
+
+    Args:
+        job: The job to follow (``None`` to feed events by hand, e.g. a build).
+        title: Header text when there is no job.
+    """
+
+    def __init__(self, job: Job | None = None, backend: str = "docker", title: str = "") -> None:
+        import ipywidgets as w
+
+        self.job = job
+        self.model = JobViewModel(job.id if job else "", backend)
+        self.title = title
+        self.finished = threading.Event()
+        self._lock = threading.RLock()
+        self._dirty = False
+        self._last_render = 0.0
+        self._unsubscribe: Callable[[], None] | None = None
+        self.header = w.HTML()
+        self.build_bar = w.IntProgress(value=0, min=0, max=1, description="build",
+                                       layout=w.Layout(width="60%"))
+        self.build_label = w.Label()
+        self.run_bar = w.IntProgress(value=0, min=0, max=1, description="cells", layout=w.Layout(width="60%"))
+        self.run_label = w.Label()
+        self.elapsed = w.Label()
+        self.metrics = w.HTML()
+        self.log = w.HTML()
+        self.full_log = w.HTML()
+        self.links = w.HTML()
+        self.cancel_button = w.Button(description="Cancel", icon="stop", button_style="danger",
+                                      disabled=job is None, tooltip="Stop the job and its container")
+        self.log_button = w.Button(description="Full log", icon="list", tooltip="Show every log line of the job")
+        self.cancel_button.on_click(lambda _: self.cancel())
+        self.log_button.on_click(lambda _: self.show_full_log())
+        self.widget = w.VBox([
+            self.header,
+            w.HBox([self.build_bar, self.build_label]),
+            w.HBox([self.run_bar, self.run_label]),
+            w.HBox([self.elapsed, self.cancel_button, self.log_button]),
+            self.metrics, self.log, self.full_log, self.links,
+        ], layout=w.Layout(border="1px solid #ddd", padding="4px"))
+        self.widget.add_class("jc-job-view")
+        self.render(force=True)
+        if job is not None:
+            self._unsubscribe = follow(job, self.feed)
+            threading.Thread(target=self._tick, name=f"jc-view-{job.id}", daemon=True).start()
+
+    def _ipython_display_(self) -> None:
+        from IPython.display import display
+
+        display(self.widget)  # type: ignore[no-untyped-call]
+
+    def feed(self, event: Event) -> None:
+        """Apply one event and refresh (rate-limited; the end is always drawn)."""
+        with self._lock:
+            self.model.apply(event)
+            self._dirty = True
+            final = isinstance(event, Finished)
+            if final and self.job is not None:
+                try:
+                    self.model.output_dir = self.job.record.output_dir
+                except Exception:  # noqa: BLE001, S110 - a link is not worth breaking the view
+                    pass
+            if final or time.monotonic() - self._last_render >= RENDER_INTERVAL:
+                self.render(force=True)
+            if final:
+                self._send_full_state()
+        if final:
+            self.finished.set()
+            if self._unsubscribe is not None:
+                self._unsubscribe()
+
+    def _send_full_state(self) -> None:
+        # Changes made between two cells may have reached no one (nbclient, for one, listens
+        # only while a cell runs): at the end, send every field once more.
+        for child in (self.header, self.build_bar, self.build_label, self.run_bar, self.run_label, self.elapsed,
+                      self.metrics, self.log, self.links, self.cancel_button):
+            try:
+                child.send_state()
+            except Exception:  # noqa: BLE001, S112 - no front end (closed comm): nothing to refresh
+                continue
+
+    def _tick(self) -> None:
+        while not self.finished.wait(TICK_SECONDS):
+            with self._lock:
+                self.render(force=True)
+
+    def render(self, force: bool = False) -> None:
+        """Push the model into the widgets."""
+        with self._lock:
+            if not (force or self._dirty):
+                return
+            m = self.model
+            who = f"job <code>{html.escape(m.job_id)}</code>" if m.job_id else html.escape(self.title or "build")
+            image = f" · image <code>{html.escape(m.image_tag)}</code>" if m.image_tag else ""
+            self.header.value = f"<b>{who}</b>{image} · backend {html.escape(m.backend)} · {badge_html(m.status)}"
+            self.build_bar.max = max(m.build_total, 1)
+            self.build_bar.value = min(m.build_step, self.build_bar.max)
+            self.build_bar.bar_style = "success" if m.build_done else ("danger" if m.status == "failed" else "info")
+            self.build_label.value = m.build_text()
+            self.run_bar.max = max(m.cell_total, 1)
+            self.run_bar.value = min(m.cells_done, self.run_bar.max)
+            self.run_bar.bar_style = {"succeeded": "success", "failed": "danger", "cancelled": "warning"}.get(
+                m.status, "")
+            self.run_label.value = m.run_text()
+            self.elapsed.value = f"elapsed {m.elapsed_text()}"
+            self.metrics.value = " · ".join(f"<b>{html.escape(k)}</b> {v:g}" for k, v in m.metrics.items())
+            lines = "\n".join(m.log)
+            if m.error:
+                lines += ("\n" if lines else "") + f"error: {m.error}"
+            self.log.value = (f'<pre style="max-height:14em;overflow:auto;font-size:85%;margin:0">'
+                              f"{html.escape(lines)}</pre>") if lines else ""
+            self.links.value = links_html(m)
+            self.cancel_button.disabled = m.done or self.job is None
+            self._dirty = False
+            self._last_render = time.monotonic()
+
+    def cancel(self) -> None:
+        """The Cancel button's handler: stop the job (and its container)."""
+        if self.job is None or self.model.done:
+            return
+        self.cancel_button.disabled = True
+        self.cancel_button.description = "Cancelling…"
+        self.job.cancel()
+
+    def show_full_log(self) -> None:
+        """The Full log button's handler: every log line recorded in the store."""
+        if self.job is None:
+            text = "\n".join(self.model.log)
+        else:
+            lines: list[str] = []
+            for _, event in self.job.events():
+                if isinstance(event, Log):
+                    lines.append(event.text.rstrip("\n"))
+                elif isinstance(event, BuildLog):
+                    lines.append(event.line)
+            text = "\n".join(lines)
+        self.full_log.value = (f'<details open><summary>full log ({text.count(chr(10)) + 1} lines)</summary>'
+                               f'<pre style="max-height:30em;overflow:auto;font-size:85%">{html.escape(text)}</pre>'
+                               "</details>")
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Block until the view drew the job's end."""
+        return self.finished.wait(timeout)
+
+
+class TextJobView:
+    """Plain-text fallback: the CLI's lines (rate-limited), written as events arrive."""
+
+    def __init__(self, job: Job | None = None, out: TextIO | None = None, verbose: bool = False) -> None:
+        self.job = job
+        self.model = JobViewModel(job.id if job else "")
+        self.finished = threading.Event()
+        self._out = out
+        self._progress = TextProgress(out=out, verbose=verbose)
+        self._unsubscribe: Callable[[], None] | None = None
+        if job is not None:
+            self._unsubscribe = follow(job, self.feed)
+
+    def feed(self, event: Event) -> None:
+        self.model.apply(event)
+        # sys.stdout is looked up per line: the kernel routes it to the cell that is running now.
+        self._progress.out = self._out or sys.stdout
+        self._progress(event)
+        if isinstance(event, Finished):
+            self.finished.set()
+            if self._unsubscribe is not None:
+                self._unsubscribe()
+
+    def cancel(self) -> None:
+        if self.job is not None:
+            self.job.cancel()
+
+    def wait(self, timeout: float | None = None) -> bool:
+        return self.finished.wait(timeout)
+
+
+AnyView = JobView | TextJobView
+
+
+def make_view(job: Job | None, use_widgets: bool, backend: str = "docker", title: str = "") -> AnyView:
+    """A widget view (displayed) or a text view."""
+    if use_widgets:
+        view = JobView(job, backend=backend, title=title)
+        from IPython.display import display
+
+        display(view.widget)  # type: ignore[no-untyped-call]
+        return view
+    return TextJobView(job)
+
+
+# -- the jobs table ------------------------------------------------------------------------------
+def _duration(record: JobRecord) -> str:
+    return f"{record.duration:.1f} s" if record.duration is not None else "–"
+
+
+def _values(values: dict[str, Any]) -> str:
+    return ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in values.items())
+
+
+def jobs_html(records: Sequence[JobRecord]) -> str:
+    """A static HTML table of jobs (for front ends without widgets)."""
+    rows = "".join(
+        f"<tr><td><code>{html.escape(r.id)}</code></td><td>{badge_html(r.status)}</td>"
+        f"<td>{html.escape(Path(r.notebook).name)}</td><td>{html.escape(_values(r.parameters))}</td>"
+        f"<td>{_duration(r)}</td><td>{html.escape(_values(r.metrics))}</td></tr>"
+        for r in records
+    )
+    return ("<table class='jc-jobs'><thead><tr><th>job</th><th>status</th><th>notebook</th><th>parameters</th>"
+            f"<th>duration</th><th>metrics</th></tr></thead><tbody>{rows}</tbody></table>")
+
+
+class JobsTable:
+    """``%containerize jobs``: recent jobs with cancel / re-run / open-output actions.
+
+    Args:
+        records: The jobs to show, newest first.
+        on_cancel: Called with a job id.
+        on_rerun: Called with a job id.
+    """
+
+    def __init__(self, records: Sequence[JobRecord], on_cancel: Callable[[str], None],
+                 on_rerun: Callable[[str], Any]) -> None:
+        import ipywidgets as w
+
+        self.records = list(records)
+        self.detail = w.Output()
+        cells: list[Any] = [w.HTML(f"<b>{h}</b>") for h in
+                            ("job", "status", "notebook", "parameters", "duration", "metrics", "")]
+        self.buttons: dict[str, dict[str, Any]] = {}
+        for r in self.records:
+            cancel = w.Button(description="Cancel", icon="stop", disabled=r.done, layout=w.Layout(width="auto"))
+            rerun = w.Button(description="Re-run", icon="redo", layout=w.Layout(width="auto"))
+            output = w.Button(description="Output", icon="folder-open", disabled=not r.output_dir,
+                              layout=w.Layout(width="auto"))
+            cancel.on_click(lambda _b, job_id=r.id: self._act(on_cancel, job_id))
+            rerun.on_click(lambda _b, job_id=r.id: self._act(on_rerun, job_id))
+            output.on_click(lambda _b, rec=r: self.show_output(rec))
+            self.buttons[r.id] = {"cancel": cancel, "rerun": rerun, "output": output}
+            cells += [w.HTML(f"<code>{html.escape(r.id)}</code>"), w.HTML(badge_html(r.status)),
+                      w.HTML(html.escape(Path(r.notebook).name)), w.HTML(html.escape(_values(r.parameters))),
+                      w.HTML(_duration(r)), w.HTML(html.escape(_values(r.metrics))), w.HBox([cancel, rerun, output])]
+        grid = w.GridBox(cells, layout=w.Layout(grid_template_columns="auto auto auto auto auto auto auto",
+                                                grid_gap="2px 12px"))
+        self.widget = w.VBox([grid, self.detail])
+        self.widget.add_class("jc-jobs-table")
+
+    def _act(self, action: Callable[[str], Any], job_id: str) -> None:
+        """Run a button's action; what it displays or prints lands under the table."""
+        from .errors import ContainerizeError
+
+        with self.detail:
+            try:
+                action(job_id)
+            except ContainerizeError as e:
+                print(f"error: {e}", file=sys.stderr)
+
+    def show_output(self, record: JobRecord) -> None:
+        """Links to the job's output notebook and artifacts."""
+        from IPython.display import HTML, display
+
+        model = JobViewModel(record.id)
+        model.outputs, model.output_dir = tuple(record.outputs), record.output_dir
+        self.detail.clear_output()
+        with self.detail:
+            display(HTML(links_html(model) or f"job {html.escape(record.id)} has no outputs yet"))  # type: ignore[no-untyped-call]

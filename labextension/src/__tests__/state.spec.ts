@@ -1,0 +1,195 @@
+import {
+  applyEvent,
+  emptyForm,
+  emptyJobs,
+  formToOptions,
+  fraction,
+  gpuChoices,
+  JobEvent,
+  JobRecord,
+  jobsReducer,
+  MAX_LOG_LINES,
+  newlyFinished,
+  parseSse,
+  viewFromRecord
+} from '../state';
+
+function record(over: Partial<JobRecord> = {}): JobRecord {
+  return {
+    id: 'abc',
+    notebook: '/root/nb/quickstart.ipynb',
+    path: 'nb/quickstart.ipynb',
+    status: 'queued',
+    created: 100,
+    done: false,
+    parameters: {},
+    metrics: {},
+    error: '',
+    image_tag: '',
+    output_notebook: null,
+    output_paths: [],
+    duration: null,
+    backend: 'docker',
+    ...over
+  };
+}
+
+const ev = (type: string, fields: Record<string, unknown> = {}): JobEvent => ({ type, time: 1, ...fields });
+
+describe('applyEvent', () => {
+  it('follows a job through build and run to success', () => {
+    let v = viewFromRecord(record());
+    const events: JobEvent[] = [
+      ev('StatusChanged', { status: 'building' }),
+      ev('BuildStarted', { tag: 't', total_steps: 4 }),
+      ev('BuildStep', { index: 1, total: 4, instruction: 'FROM python' }),
+      ev('LayerCached', { index: 1 }),
+      ev('BuildStep', { index: 3, total: 4, instruction: 'RUN pip install' }),
+      ev('BuildFinished', { image_id: 'sha', tag: 't', cached: false, steps_run: 4 }),
+      ev('StatusChanged', { status: 'running' }),
+      ev('NotebookStarted', { total_cells: 3 }),
+      ev('CellStarted', { index: 0, total: 3, source_first_line: 'import x' }),
+      ev('CellFinished', { index: 0, total: 3, duration: 0.1 }),
+      ev('Log', { text: 'hello\nworld\n', stream: 'stdout' }),
+      ev('CellStarted', { index: 1, total: 3, source_first_line: 'fit()' }),
+      ev('MetricLogged', { name: 'accuracy', value: 0.9 }),
+      ev('Finished', { status: 'succeeded', exit_code: 0 })
+    ];
+    const seen: string[] = [];
+    events.forEach((e, i) => {
+      v = applyEvent(v, i + 1, e);
+      seen.push(`${v.status}:${v.build.done}/${v.build.total}:${v.run.done}/${v.run.total}`);
+    });
+    expect(seen[1]).toBe('building:0/4:0/0');
+    expect(seen[4]).toBe('building:2/4:0/0');
+    expect(seen[5]).toBe('building:4/4:0/0');
+    expect(seen[9]).toBe('running:4/4:1/3');
+    expect(v.status).toBe('succeeded');
+    expect(fraction(v.run)).toBe(1);
+    expect(v.metrics).toEqual({ accuracy: 0.9 });
+    expect(v.logs.filter(l => l.stream === 'stdout').map(l => l.text)).toEqual(['hello', 'world']);
+    expect(v.build.cachedSteps).toBe(1);
+    expect(v.lastSeq).toBe(events.length);
+    expect(v.seenRunning).toBe(true);
+  });
+
+  it('ignores replayed events after a reconnect', () => {
+    let v = viewFromRecord(record());
+    v = applyEvent(v, 1, ev('Log', { text: 'once' }));
+    const again = applyEvent(v, 1, ev('Log', { text: 'once' }));
+    expect(again).toBe(v);
+    expect(v.logs).toHaveLength(1);
+  });
+
+  it('keeps the failure message and the progress it reached', () => {
+    let v = viewFromRecord(record({ status: 'running' }));
+    v = applyEvent(v, 1, ev('CellStarted', { index: 1, total: 4, source_first_line: '1/0' }));
+    v = applyEvent(v, 2, ev('Finished', { status: 'failed', error: 'cell 2 raised ZeroDivisionError', failing_cell: 1 }));
+    expect(v.status).toBe('failed');
+    expect(v.error).toContain('ZeroDivisionError');
+    expect(v.run.done).toBe(1);
+  });
+
+  it('caps the log', () => {
+    let v = viewFromRecord(record());
+    for (let i = 1; i <= MAX_LOG_LINES + 50; i++) {
+      v = applyEvent(v, i, ev('BuildLog', { line: `line ${i}` }));
+    }
+    expect(v.logs).toHaveLength(MAX_LOG_LINES);
+    expect(v.logs[v.logs.length - 1].text).toBe(`line ${MAX_LOG_LINES + 50}`);
+  });
+
+  it('passes unknown events through without change but advances the sequence', () => {
+    const v = viewFromRecord(record());
+    const next = applyEvent(v, 1, ev('SomethingNew', { x: 1 }));
+    expect(next.status).toBe(v.status);
+    expect(next.lastSeq).toBe(1);
+  });
+});
+
+describe('jobsReducer', () => {
+  it('orders jobs newest first, merges records and removes', () => {
+    let s = jobsReducer(emptyJobs, { kind: 'records', records: [record({ id: 'a', created: 1 }), record({ id: 'b', created: 2 })] });
+    expect(s.order).toEqual(['b', 'a']);
+    s = jobsReducer(s, { kind: 'event', id: 'a', seq: 1, event: ev('StatusChanged', { status: 'running' }) });
+    expect(s.jobs.a.status).toBe('running');
+    s = jobsReducer(s, { kind: 'record', record: record({ id: 'a', created: 1, status: 'running', metrics: { m: 1 } }) });
+    expect(s.jobs.a.metrics).toEqual({ m: 1 });
+    expect(s.jobs.a.lastSeq).toBe(1);
+    s = jobsReducer(s, { kind: 'removed', id: 'b' });
+    expect(s.order).toEqual(['a']);
+  });
+
+  it('does not let a stale record undo a finished stream', () => {
+    let s = jobsReducer(emptyJobs, { kind: 'records', records: [record({ id: 'a', status: 'running' })] });
+    s = jobsReducer(s, { kind: 'event', id: 'a', seq: 1, event: ev('Finished', { status: 'succeeded' }) });
+    s = jobsReducer(s, { kind: 'records', records: [record({ id: 'a', status: 'running' })] });
+    expect(s.jobs.a.status).toBe('succeeded');
+  });
+
+  it('ignores events for unknown jobs', () => {
+    expect(jobsReducer(emptyJobs, { kind: 'event', id: 'x', seq: 1, event: ev('Log') })).toBe(emptyJobs);
+  });
+
+  it('reports jobs that finished while watched, once', () => {
+    const s1 = jobsReducer(emptyJobs, { kind: 'records', records: [record({ id: 'a', status: 'running' })] });
+    const s2 = jobsReducer(s1, { kind: 'event', id: 'a', seq: 1, event: ev('Finished', { status: 'succeeded' }) });
+    expect(newlyFinished(s1, s2).map(j => j.id)).toEqual(['a']);
+    expect(newlyFinished(s2, s2)).toEqual([]);
+    // A job first seen already finished (history) never notifies.
+    const old = jobsReducer(emptyJobs, { kind: 'records', records: [record({ id: 'z', status: 'failed', done: true })] });
+    expect(old.jobs.z.seenRunning).toBe(false);
+  });
+});
+
+describe('formToOptions', () => {
+  it('maps the form onto the CLI option names', () => {
+    const options = formToOptions(
+      {
+        ...emptyForm,
+        gpus: 'all',
+        volumes: [
+          { source: './data', target: '/data', readOnly: true },
+          { source: '', target: '/ignored', readOnly: false }
+        ],
+        env: [{ key: 'SEED', value: '42' }, { key: ' ', value: 'x' }],
+        parameters: { n_estimators: '50', seed: '0', name: "'run a'" },
+        baseImage: 'python:3.11.7-slim-bookworm',
+        backend: 'slurm'
+      },
+      { n_estimators: '30', seed: '0', name: "'x'" }
+    );
+    expect(options).toEqual({
+      gpus: 'all',
+      volume: ['./data:/data:ro'],
+      env: ['SEED=42'],
+      parameter: ['n_estimators=50', "name='run a'"],
+      base_image: 'python:3.11.7-slim-bookworm',
+      backend: 'slurm'
+    });
+  });
+
+  it('sends nothing for an untouched form', () => {
+    expect(formToOptions(emptyForm)).toEqual({});
+  });
+});
+
+describe('gpuChoices', () => {
+  it('offers GPUs only with a GPU runtime', () => {
+    expect(gpuChoices(null)).toEqual([{ value: '', label: 'No GPU' }]);
+    expect(gpuChoices({ gpu_runtime: false, gpus: ['A100'] })).toHaveLength(1);
+    const c = gpuChoices({ gpu_runtime: true, gpus: ['A100', 'A100'] });
+    expect(c.map(x => x.value)).toEqual(['', 'all', 'device=0', 'device=1']);
+  });
+});
+
+describe('parseSse', () => {
+  it('splits complete messages and keeps the rest', () => {
+    const { messages, rest } = parseSse('id: 1\ndata: {"a":1}\n\n: keep-alive\n\nevent: end\ndata: {"status":"succeeded"}\n\nid: 2\nda');
+    expect(messages).toEqual([
+      { id: 1, event: 'message', data: '{"a":1}' },
+      { id: null, event: 'end', data: '{"status":"succeeded"}' }
+    ]);
+    expect(rest).toBe('id: 2\nda');
+  });
+});

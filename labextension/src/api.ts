@@ -1,0 +1,133 @@
+/** Calls to the server extension's REST API under /containerize/. */
+
+import { URLExt } from '@jupyterlab/coreutils';
+import { ServerConnection } from '@jupyterlab/services';
+
+import { JobEvent, JobRecord, parseSse } from './state';
+
+export interface EngineStatus {
+  reachable: boolean;
+  version: string;
+  gpu_runtime: boolean;
+  gpus: string[];
+  driver_cuda: string | null;
+  error: string;
+}
+
+export interface Preview {
+  dockerfile: string;
+  files: string[];
+  content_hash: string;
+  image_tag: string;
+  base_image: string;
+  lock: string;
+  warnings: string[];
+}
+
+export interface NotebookParameters {
+  has_cell: boolean;
+  parameters: { name: string; value: string; type: string }[];
+}
+
+/** A REST error with the server's one-sentence message. */
+export class ApiError extends Error {
+  constructor(
+    message: string,
+    readonly status: number
+  ) {
+    super(message);
+  }
+}
+
+const settings = (): ServerConnection.ISettings => ServerConnection.makeSettings();
+
+function url(path: string, query?: Record<string, string>): string {
+  const base = URLExt.join(settings().baseUrl, 'containerize', path);
+  return query ? base + URLExt.objectToQueryString(query) : base;
+}
+
+export async function request<T>(path: string, init: RequestInit = {}, query?: Record<string, string>): Promise<T> {
+  const s = settings();
+  const response = await ServerConnection.makeRequest(url(path, query), init, s);
+  const text = await response.text();
+  let data: any = null;
+  if (text) {
+    try {
+      data = JSON.parse(text);
+    } catch {
+      data = { error: text };
+    }
+  }
+  if (!response.ok) {
+    throw new ApiError((data && (data.error || data.message)) || response.statusText, response.status);
+  }
+  return data as T;
+}
+
+const post = (body: unknown): RequestInit => ({ method: 'POST', body: JSON.stringify(body) });
+
+export const api = {
+  engine: () => request<EngineStatus>('engine'),
+  jobs: (limit = 30) => request<{ jobs: JobRecord[] }>('jobs', {}, { limit: String(limit) }),
+  job: (id: string) => request<JobRecord>(`jobs/${id}`),
+  create: (path: string, options: Record<string, unknown>) => request<JobRecord>('jobs', post({ path, options })),
+  cancel: (id: string) => request<JobRecord>(`jobs/${id}/cancel`, post({})),
+  rerun: (id: string) => request<JobRecord>(`jobs/${id}/rerun`, post({})),
+  remove: (id: string) => request<null>(`jobs/${id}`, { method: 'DELETE' }),
+  preview: (path: string, options: Record<string, unknown>) => request<Preview>('preview', post({ path, options })),
+  parameters: (path: string) => request<NotebookParameters>('notebook-parameters', {}, { path })
+};
+
+/**
+ * Follow a job's event stream (server-sent events over fetch, so the token
+ * header authenticates it). Resumes after `after`; resolves when the job ends
+ * or `signal` aborts; reconnects on network errors.
+ */
+export async function followEvents(
+  id: string,
+  after: number,
+  onEvent: (seq: number, event: JobEvent) => void,
+  signal: AbortSignal
+): Promise<string | null> {
+  let last = after;
+  for (let attempt = 0; !signal.aborted; attempt++) {
+    try {
+      const s = settings();
+      const response = await ServerConnection.makeRequest(url(`jobs/${id}/events`, { after: String(last) }), { signal }, s);
+      if (response.status === 404) {
+        return 'deleted';
+      }
+      if (!response.ok || !response.body) {
+        throw new Error(`events: HTTP ${response.status}`);
+      }
+      const reader = response.body.getReader();
+      const decoder = new TextDecoder();
+      let buffer = '';
+      for (;;) {
+        const { value, done } = await reader.read();
+        if (done) {
+          break;
+        }
+        buffer += decoder.decode(value, { stream: true });
+        const parsed = parseSse(buffer);
+        buffer = parsed.rest;
+        for (const m of parsed.messages) {
+          if (m.event === 'end') {
+            return (JSON.parse(m.data) as { status: string }).status;
+          }
+          if (m.id !== null) {
+            last = m.id;
+            onEvent(m.id, JSON.parse(m.data) as JobEvent);
+          }
+        }
+      }
+      attempt = 0;
+    } catch (e) {
+      if (signal.aborted) {
+        return null;
+      }
+    }
+    await new Promise(resolve => setTimeout(resolve, Math.min(10000, 500 * 2 ** attempt)));
+  }
+  return null;
+}

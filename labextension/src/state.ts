@@ -1,0 +1,398 @@
+/**
+ * The panel's state logic: job records + ordered events -> job view state.
+ *
+ * Plain functions with no JupyterLab imports, so they are unit-tested with jest.
+ * The server streams the same typed events that the CLI and the widgets render
+ * (jupyter_containerize/events.py); this module only folds them.
+ */
+
+export type JobStatus =
+  | 'queued'
+  | 'building'
+  | 'pushing'
+  | 'running'
+  | 'succeeded'
+  | 'failed'
+  | 'cancelled';
+
+export const TERMINAL: ReadonlySet<string> = new Set(['succeeded', 'failed', 'cancelled']);
+
+/** A job as `GET /containerize/jobs/<id>` returns it (the fields the panel uses). */
+export interface JobRecord {
+  id: string;
+  notebook: string;
+  path: string | null;
+  status: string;
+  created: number;
+  done: boolean;
+  parameters: Record<string, unknown>;
+  metrics: Record<string, unknown>;
+  error: string;
+  image_tag: string;
+  output_notebook: string | null;
+  output_paths: string[];
+  duration: number | null;
+  backend: string;
+}
+
+/** One event from the stream: `{type, time, ...fields}`. */
+export interface JobEvent {
+  type: string;
+  time: number;
+  [key: string]: unknown;
+}
+
+export interface Progress {
+  done: number;
+  total: number;
+}
+
+export interface LogLine {
+  text: string;
+  stream: 'stdout' | 'stderr' | 'build';
+}
+
+export interface JobView {
+  id: string;
+  path: string | null;
+  notebookName: string;
+  status: string;
+  created: number;
+  parameters: Record<string, unknown>;
+  metrics: Record<string, unknown>;
+  error: string;
+  outputNotebook: string | null;
+  build: Progress & { cachedSteps: number; instruction: string; packages: string };
+  run: Progress & { cell: string };
+  logs: LogLine[];
+  lastSeq: number;
+  /** True once this client saw the job unfinished: only those notify when they end. */
+  seenRunning: boolean;
+}
+
+export const MAX_LOG_LINES = 400;
+
+export function viewFromRecord(record: JobRecord, previous?: JobView): JobView {
+  const base: JobView = previous ?? {
+    id: record.id,
+    path: record.path,
+    notebookName: baseName(record.path ?? record.notebook),
+    status: record.status,
+    created: record.created,
+    parameters: {},
+    metrics: {},
+    error: '',
+    outputNotebook: null,
+    build: { done: 0, total: 0, cachedSteps: 0, instruction: '', packages: '' },
+    run: { done: 0, total: 0, cell: '' },
+    logs: [],
+    lastSeq: 0,
+    seenRunning: false
+  };
+  // The stream is the fresher source for the status; records catch up with it.
+  const status =
+    previous && TERMINAL.has(previous.status) && !TERMINAL.has(record.status)
+      ? previous.status
+      : record.status;
+  return {
+    ...base,
+    path: record.path,
+    status,
+    parameters: record.parameters ?? {},
+    metrics: { ...base.metrics, ...(record.metrics ?? {}) },
+    error: record.error || base.error,
+    outputNotebook: record.output_notebook ?? base.outputNotebook,
+    seenRunning: base.seenRunning || !TERMINAL.has(status)
+  };
+}
+
+function pushLog(logs: LogLine[], line: LogLine): LogLine[] {
+  const next = logs.length >= MAX_LOG_LINES ? logs.slice(logs.length - MAX_LOG_LINES + 1) : logs.slice();
+  next.push(line);
+  return next;
+}
+
+function num(value: unknown, fallback = 0): number {
+  return typeof value === 'number' && isFinite(value) ? value : fallback;
+}
+
+function str(value: unknown): string {
+  return typeof value === 'string' ? value : value === undefined || value === null ? '' : String(value);
+}
+
+/** Fold one event into a job view. Events at or below `lastSeq` are ignored (replays after a reconnect). */
+export function applyEvent(view: JobView, seq: number, event: JobEvent): JobView {
+  if (seq <= view.lastSeq) {
+    return view;
+  }
+  const v: JobView = { ...view, lastSeq: seq };
+  switch (event.type) {
+    case 'StatusChanged': {
+      const status = str(event.status);
+      return { ...v, status, seenRunning: v.seenRunning || !TERMINAL.has(status) };
+    }
+    case 'BuildStarted':
+      return { ...v, build: { ...v.build, total: num(event.total_steps, v.build.total) } };
+    case 'BuildStep':
+      return {
+        ...v,
+        build: {
+          ...v.build,
+          done: Math.max(v.build.done, num(event.index) - 1),
+          total: num(event.total, v.build.total),
+          instruction: str(event.instruction)
+        },
+        logs: pushLog(v.logs, { text: `Step ${num(event.index)}/${num(event.total)} : ${str(event.instruction)}`, stream: 'build' })
+      };
+    case 'LayerCached':
+      return { ...v, build: { ...v.build, cachedSteps: v.build.cachedSteps + 1, done: Math.max(v.build.done, num(event.index)) } };
+    case 'PackagesProgress':
+      return { ...v, build: { ...v.build, packages: `${str(event.phase)} ${num(event.count)} packages` } };
+    case 'BuildLog':
+      return { ...v, logs: pushLog(v.logs, { text: str(event.line), stream: 'build' }) };
+    case 'BuildFinished': {
+      const total = v.build.total || num(event.steps_run, 1) || 1;
+      return { ...v, build: { ...v.build, total, done: total, instruction: event.cached ? 'cached image' : 'done' } };
+    }
+    case 'PushProgress':
+      return { ...v, logs: pushLog(v.logs, { text: `push ${str(event.reference)}: ${str(event.detail)}`, stream: 'build' }) };
+    case 'RunStarted':
+      return { ...v, status: TERMINAL.has(v.status) ? v.status : 'running' };
+    case 'NotebookStarted':
+      return { ...v, run: { ...v.run, total: num(event.total_cells, v.run.total) } };
+    case 'CellStarted':
+      return {
+        ...v,
+        run: { done: Math.max(v.run.done, num(event.index)), total: num(event.total, v.run.total), cell: str(event.source_first_line) }
+      };
+    case 'CellFinished':
+      return { ...v, run: { ...v.run, done: Math.max(v.run.done, num(event.index) + 1), total: num(event.total, v.run.total) } };
+    case 'Log': {
+      const stream = event.stream === 'stderr' ? 'stderr' : 'stdout';
+      const lines = str(event.text).replace(/\n$/, '').split('\n');
+      let logs = v.logs;
+      for (const text of lines) {
+        logs = pushLog(logs, { text, stream });
+      }
+      return { ...v, logs };
+    }
+    case 'MetricLogged':
+      return { ...v, metrics: { ...v.metrics, [str(event.name)]: event.value } };
+    case 'Finished': {
+      const status = str(event.status) || v.status;
+      const ok = status === 'succeeded';
+      return {
+        ...v,
+        status,
+        error: str(event.error) || v.error,
+        run: ok && v.run.total ? { ...v.run, done: v.run.total } : v.run,
+        build: ok && v.build.total ? { ...v.build, done: v.build.total } : v.build
+      };
+    }
+    default:
+      return v;
+  }
+}
+
+export function isDone(view: JobView): boolean {
+  return TERMINAL.has(view.status);
+}
+
+/** 0..1, or null when there is nothing to show yet. */
+export function fraction(p: Progress): number | null {
+  if (!p.total) {
+    return null;
+  }
+  return Math.min(1, Math.max(0, p.done / p.total));
+}
+
+// -- the job list -------------------------------------------------------------------------------
+
+export interface JobsState {
+  order: string[];
+  jobs: Record<string, JobView>;
+}
+
+export const emptyJobs: JobsState = { order: [], jobs: {} };
+
+export type JobsAction =
+  | { kind: 'records'; records: JobRecord[]; replace?: boolean }
+  | { kind: 'record'; record: JobRecord }
+  | { kind: 'event'; id: string; seq: number; event: JobEvent }
+  | { kind: 'removed'; id: string };
+
+export function jobsReducer(state: JobsState, action: JobsAction): JobsState {
+  switch (action.kind) {
+    case 'records': {
+      const jobs: Record<string, JobView> = action.replace ? {} : { ...state.jobs };
+      for (const r of action.records) {
+        jobs[r.id] = viewFromRecord(r, state.jobs[r.id]);
+      }
+      return { jobs, order: sortOrder(jobs) };
+    }
+    case 'record': {
+      const jobs = { ...state.jobs, [action.record.id]: viewFromRecord(action.record, state.jobs[action.record.id]) };
+      return { jobs, order: sortOrder(jobs) };
+    }
+    case 'event': {
+      const view = state.jobs[action.id];
+      if (!view) {
+        return state;
+      }
+      const next = applyEvent(view, action.seq, action.event);
+      return next === view ? state : { ...state, jobs: { ...state.jobs, [action.id]: next } };
+    }
+    case 'removed': {
+      if (!state.jobs[action.id]) {
+        return state;
+      }
+      const jobs = { ...state.jobs };
+      delete jobs[action.id];
+      return { jobs, order: state.order.filter(id => id !== action.id) };
+    }
+  }
+}
+
+function sortOrder(jobs: Record<string, JobView>): string[] {
+  return Object.values(jobs)
+    .sort((a, b) => b.created - a.created)
+    .map(j => j.id);
+}
+
+/** Jobs that finished between two states and that this client watched running: notify about these. */
+export function newlyFinished(before: JobsState, after: JobsState): JobView[] {
+  const out: JobView[] = [];
+  for (const id of after.order) {
+    const prev = before.jobs[id];
+    const next = after.jobs[id];
+    if (prev && next && !isDone(prev) && isDone(next) && next.seenRunning) {
+      out.push(next);
+    }
+  }
+  return out;
+}
+
+// -- the options form -----------------------------------------------------------------------------
+
+export interface VolumeRow {
+  source: string;
+  target: string;
+  readOnly: boolean;
+}
+
+export interface EnvRow {
+  key: string;
+  value: string;
+}
+
+export interface FormState {
+  gpus: string;
+  volumes: VolumeRow[];
+  env: EnvRow[];
+  /** Parameter name -> value as Python source text. */
+  parameters: Record<string, string>;
+  baseImage: string;
+  backend: string;
+}
+
+export const emptyForm: FormState = { gpus: '', volumes: [], env: [], parameters: {}, baseImage: '', backend: 'docker' };
+
+/**
+ * The REST options for a form: the server turns them into the CLI's flags
+ * (`gpus` -> `--gpus`, `volume` -> `-v`, …). Only parameters that differ from
+ * the notebook's defaults are sent, so the job records what was overridden.
+ */
+export function formToOptions(form: FormState, defaults: Record<string, string> = {}): Record<string, unknown> {
+  const options: Record<string, unknown> = {};
+  if (form.gpus.trim()) {
+    options.gpus = form.gpus.trim();
+  }
+  const volumes = form.volumes
+    .filter(v => v.source.trim() && v.target.trim())
+    .map(v => `${v.source.trim()}:${v.target.trim()}${v.readOnly ? ':ro' : ''}`);
+  if (volumes.length) {
+    options.volume = volumes;
+  }
+  const env = form.env.filter(e => e.key.trim()).map(e => `${e.key.trim()}=${e.value}`);
+  if (env.length) {
+    options.env = env;
+  }
+  const params = Object.entries(form.parameters)
+    .filter(([name, value]) => value.trim() !== '' && value.trim() !== (defaults[name] ?? '').trim())
+    .map(([name, value]) => `${name}=${value.trim()}`);
+  if (params.length) {
+    options.parameter = params;
+  }
+  if (form.baseImage.trim()) {
+    options.base_image = form.baseImage.trim();
+  }
+  if (form.backend && form.backend !== 'docker') {
+    options.backend = form.backend;
+  }
+  return options;
+}
+
+/** GPU choices for the selector, from the engine status. */
+export function gpuChoices(engine: { gpu_runtime?: boolean; gpus?: string[] } | null): { value: string; label: string }[] {
+  const choices = [{ value: '', label: 'No GPU' }];
+  if (!engine || !engine.gpu_runtime) {
+    return choices;
+  }
+  const gpus = engine.gpus ?? [];
+  choices.push({ value: 'all', label: gpus.length ? `All GPUs (${gpus.length})` : 'All GPUs' });
+  gpus.forEach((name, i) => choices.push({ value: `device=${i}`, label: `GPU ${i}: ${name}` }));
+  return choices;
+}
+
+// -- server-sent events -----------------------------------------------------------------------------
+
+export interface SseMessage {
+  id: number | null;
+  event: string;
+  data: string;
+}
+
+/** Split an SSE buffer into complete messages and the unfinished rest. */
+export function parseSse(buffer: string): { messages: SseMessage[]; rest: string } {
+  const normalized = buffer.replace(/\r\n/g, '\n');
+  const blocks = normalized.split('\n\n');
+  const rest = blocks.pop() ?? '';
+  const messages: SseMessage[] = [];
+  for (const block of blocks) {
+    let id: number | null = null;
+    let event = 'message';
+    const data: string[] = [];
+    for (const line of block.split('\n')) {
+      if (!line || line.startsWith(':')) {
+        continue;
+      }
+      const colon = line.indexOf(':');
+      const field = colon < 0 ? line : line.slice(0, colon);
+      const value = colon < 0 ? '' : line.slice(colon + 1).replace(/^ /, '');
+      if (field === 'id') {
+        id = Number(value);
+      } else if (field === 'event') {
+        event = value;
+      } else if (field === 'data') {
+        data.push(value);
+      }
+    }
+    if (data.length || event !== 'message') {
+      messages.push({ id, event, data: data.join('\n') });
+    }
+  }
+  return { messages, rest };
+}
+
+export function baseName(path: string): string {
+  const parts = path.split('/');
+  return parts[parts.length - 1] || path;
+}
+
+export function formatDuration(seconds: number | null): string {
+  if (seconds === null || !isFinite(seconds)) {
+    return '';
+  }
+  const s = Math.round(seconds);
+  return s < 60 ? `${s}s` : `${Math.floor(s / 60)}m ${s % 60}s`;
+}

@@ -1,0 +1,155 @@
+"""%containerize / %%containerize in a real ipykernel (driven by nbclient) against the real engine."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+from typing import Any
+
+import nbformat
+import pytest
+from nbclient import NotebookClient
+
+from ..conftest import REPO, labelled_containers
+
+pytestmark = [pytest.mark.engine, pytest.mark.usefixtures("base_image")]
+FIXTURES = REPO / "tests" / "fixtures" / "notebooks"
+
+
+def execute(folder: Path, *sources: str, raises: tuple[int, ...] = (), timeout: int = 900) -> Any:
+    """Run cells in a fresh kernel whose folder is ``folder``; cells listed in ``raises`` may fail."""
+    nb = nbformat.v4.new_notebook()
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nb.cells = [nbformat.v4.new_code_cell(s) for s in sources]
+    for i in raises:
+        nb.cells[i].metadata["tags"] = ["raises-exception"]
+    client = NotebookClient(nb, kernel_name="python3", timeout=timeout, store_widget_state=True,
+                            resources={"metadata": {"path": str(folder)}})
+    client.execute()
+    return nb
+
+
+def text_of(cell: Any) -> str:
+    parts = []
+    for out in cell.outputs:
+        if out.output_type == "stream":
+            parts.append(out.text)
+        elif out.output_type in ("execute_result", "display_data"):
+            parts.append(str(out.data.get("text/plain", "")))
+        elif out.output_type == "error":
+            parts.append("\n".join(out.traceback))
+    return "".join(parts)
+
+
+def widget_states(nb: Any) -> list[dict[str, Any]]:
+    store = nb.metadata.get("widgets", {}).get("application/vnd.jupyter.widget-state+json", {})
+    return [m["state"] for m in store.get("state", {}).values()]
+
+
+@pytest.fixture()
+def kernel_env(job_store: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The kernel inherits this process's environment: a private store, widgets on."""
+    monkeypatch.delenv("JC_NO_WIDGETS", raising=False)
+    monkeypatch.delenv("JC_JOB_ID", raising=False)
+    monkeypatch.delenv("JPY_SESSION_NAME", raising=False)
+    return job_store
+
+
+def test_run_with_widgets_keeps_the_kernel_free_and_ends_with_full_progress(
+        quickstart: Path, kernel_env: Path, engine: Any) -> None:
+    nb = execute(
+        quickstart.parent,
+        "%load_ext jupyter_containerize",
+        "%containerize run --notebook quickstart.ipynb -p n_estimators=5",
+        # The kernel answers while the job is still going (the run cell returned at once).
+        "from jupyter_containerize.magics import current\n"
+        "view = current().last_view\n"
+        "print('answered while', view.job.status, view.model.status, view.job.id)",
+        "record = view.job.wait(timeout=900)\nview.wait(10)\nprint('final', record.status)",
+    )
+    answered = text_of(nb.cells[2]).split()
+    assert answered[:1] == ["answered"] and answered[2] not in ("succeeded", "failed", "cancelled")
+    job_id = answered[-1]
+    assert "final succeeded" in text_of(nb.cells[3])
+    assert [o["output_type"] for o in nb.cells[1].outputs] == ["display_data"], nb.cells[1].outputs
+    assert "application/vnd.jupyter.widget-view+json" in nb.cells[1].outputs[0]["data"]
+    states = widget_states(nb)
+    cells_bar = [s for s in states if s.get("_model_name") == "IntProgressModel" and s.get("description") == "cells"]
+    build_bar = [s for s in states if s.get("_model_name") == "IntProgressModel" and s.get("description") == "build"]
+    assert cells_bar and cells_bar[0]["value"] == cells_bar[0]["max"] >= 5
+    assert cells_bar[0]["bar_style"] == "success"
+    assert build_bar and build_bar[0]["value"] == build_bar[0]["max"]
+    html = " ".join(str(s.get("value", "")) for s in states if s.get("_model_name") == "HTMLModel")
+    assert job_id in html and "jc-status-succeeded" in html and "quickstart.ipynb" in html and "accuracy" in html
+    assert labelled_containers(engine, job_id) == []
+
+
+def test_text_fallback_and_wait_returns_the_record(quickstart: Path, kernel_env: Path) -> None:
+    nb = execute(
+        quickstart.parent,
+        "%load_ext jupyter_containerize",
+        "%containerize run --notebook quickstart.ipynb -p n_estimators=4 --text --wait",
+    )
+    text = text_of(nb.cells[1])
+    assert "cell 1/" in text and "cell 6/6: with open(output" in text
+    assert "job succeeded (exit code 0)" in text
+    assert "<job " in text and " succeeded in " in text and "accuracy=" in text
+    assert "application/vnd.jupyter.widget-view+json" not in json.dumps(nb.cells[1].outputs)
+
+
+def test_current_notebook_from_the_session_name(quickstart: Path, kernel_env: Path,
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("JPY_SESSION_NAME", str(quickstart))
+    nb = execute(quickstart.parent, "%load_ext jupyter_containerize",
+                 "r = %containerize run --text --wait -p n_estimators=3\nprint(r.status, r.notebook)")
+    assert f"succeeded {quickstart}" in text_of(nb.cells[1])
+
+
+def test_cancel_from_the_widget_stops_the_container(tmp_path: Path, kernel_env: Path, engine: Any) -> None:
+    shutil.copy(FIXTURES / "long_running.ipynb", tmp_path / "long_running.ipynb")
+    nb = execute(
+        tmp_path,
+        "%load_ext jupyter_containerize",
+        "%containerize run --notebook long_running.ipynb",
+        "import time\nfrom jupyter_containerize.magics import current\nview = current().last_view\n"
+        "deadline = time.time() + 900\n"
+        "while view.model.running_cell != 1 and not view.model.done and time.time() < deadline:\n"
+        "    time.sleep(0.2)\n"
+        "print('running', view.model.running_cell, view.job.id)\n"
+        "view.cancel_button.click()  # what a click in the front end calls\n"
+        "record = view.job.wait(timeout=120)\nview.wait(10)\nprint('final', record.status)",
+    )
+    text = text_of(nb.cells[2])
+    assert "running 1 " in text and "final cancelled" in text
+    job_id = text.split("running 1 ")[1].split()[0]
+    assert labelled_containers(engine, job_id) == []
+    states = widget_states(nb)
+    html = " ".join(str(s.get("value", "")) for s in states if s.get("_model_name") == "HTMLModel")
+    assert "jc-status-cancelled" in html
+
+
+def test_cell_magic_returns_outputs_and_raises_remote_errors(tmp_path: Path, kernel_env: Path) -> None:
+    nb = execute(
+        tmp_path,
+        "%load_ext jupyter_containerize",
+        "from sklearn.datasets import load_iris\nX, y = load_iris(return_X_y=True)\nscale = lambda a: a / a.max()",
+        "%%containerize --inputs X,y,scale --outputs model,score --text\n"
+        "from sklearn.linear_model import LogisticRegression\n"
+        "model = LogisticRegression(max_iter=500).fit(scale(X), y)\n"
+        "score = float(model.score(scale(X), y))",
+        "print(type(model).__name__, score > 0.8)",
+        "%%containerize --inputs X --text\n"
+        "from sklearn.linear_model import LogisticRegression\n"
+        "raise ValueError(f'boom with {len(X)} rows')",
+        "print('still alive')",
+        raises=(4,),
+    )
+    assert "succeeded" in text_of(nb.cells[2]) and "outputs: model, score" in text_of(nb.cells[2])
+    assert "LogisticRegression True" in text_of(nb.cells[3])
+    errors = [o for o in nb.cells[4].outputs if o.output_type == "error"]
+    assert errors and errors[0].ename == "RemoteCellError"
+    tb = "\n".join(errors[0].traceback)
+    assert "Traceback in the container:" in tb and "boom with 150 rows" in tb and "ValueError" in tb
+    assert "still alive" in text_of(nb.cells[5])

@@ -1,0 +1,157 @@
+"""The REST API under /containerize/ against a real jupyter_server and the real engine (issue 5)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import shutil
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from tornado.httpclient import HTTPClientError
+
+from tests.conftest import NOTEBOOKS, labelled_containers
+
+pytest_plugins = ("pytest_jupyter.jupyter_server",)
+pytestmark = [pytest.mark.engine, pytest.mark.usefixtures("base_image")]
+
+FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "notebooks"
+
+
+@pytest.fixture
+def jp_server_config(job_store: Path) -> dict[str, Any]:
+    return {"ServerApp": {"jpserver_extensions": {"jupyter_containerize": True}}}
+
+
+@pytest.fixture
+def root(jp_root_dir: Path) -> Path:
+    (jp_root_dir / "nb").mkdir()
+    shutil.copy(NOTEBOOKS / "quickstart.ipynb", jp_root_dir / "nb" / "quickstart.ipynb")
+    shutil.copy(FIXTURES / "long_running.ipynb", jp_root_dir / "long_running.ipynb")
+    return jp_root_dir
+
+
+async def _json(fetch: Any, *parts: str, **kwargs: Any) -> Any:
+    if "body" in kwargs and not isinstance(kwargs["body"], str):
+        kwargs["body"] = json.dumps(kwargs["body"])
+    response = await fetch("containerize", *parts, **kwargs)
+    return json.loads(response.body) if response.body else None
+
+
+async def _error(fetch: Any, *parts: str, **kwargs: Any) -> tuple[int, str]:
+    if "body" in kwargs and not isinstance(kwargs["body"], str):
+        kwargs["body"] = json.dumps(kwargs["body"])
+    with pytest.raises(HTTPClientError) as info:
+        await fetch("containerize", *parts, **kwargs)
+    body = info.value.response.body if info.value.response is not None else b"{}"
+    return info.value.code, json.loads(body).get("error", "")
+
+
+async def _wait(fetch: Any, job_id: str, timeout: float = 900) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        job = await _json(fetch, "jobs", job_id)
+        if job["done"]:
+            return job  # type: ignore[no-any-return]
+        await asyncio.sleep(1)
+    raise AssertionError(f"job {job_id} did not finish in {timeout} s")
+
+
+def _sse(body: bytes) -> tuple[list[dict[str, Any]], list[int], str | None]:
+    events, seqs, end = [], [], None
+    for block in body.decode().split("\n\n"):
+        lines = dict(line.split(": ", 1) for line in block.splitlines() if ": " in line and not line.startswith(":"))
+        if lines.get("event") == "end":
+            end = json.loads(lines["data"])["status"]
+        elif "data" in lines:
+            events.append(json.loads(lines["data"]))
+            seqs.append(int(lines["id"]))
+    return events, seqs, end
+
+
+async def test_engine_status(jp_fetch: Any) -> None:
+    status = await _json(jp_fetch, "engine")
+    assert status["reachable"] is True and status["version"]
+    assert isinstance(status["gpus"], list) and "gpu_runtime" in status
+
+
+async def test_notebook_parameters(jp_fetch: Any, root: Path) -> None:
+    data = await _json(jp_fetch, "notebook-parameters", params={"path": "nb/quickstart.ipynb"})
+    assert data["has_cell"] is True
+    assert {p["name"]: p["value"] for p in data["parameters"]} == {"n_estimators": "30", "max_depth": "6", "seed": "0"}
+    none = await _json(jp_fetch, "notebook-parameters", params={"path": "long_running.ipynb"})
+    assert none == {"has_cell": False, "parameters": []}
+
+
+@pytest.mark.parametrize("path", ["../etc/passwd", "/etc/passwd", "nb/../../x.ipynb", "missing.ipynb", ""])
+async def test_paths_outside_the_root_are_refused(jp_fetch: Any, root: Path, path: str) -> None:
+    code, error = await _error(jp_fetch, "jobs", method="POST", body={"path": path, "options": {}})
+    assert code == 400 and error
+    code, _ = await _error(jp_fetch, "notebook-parameters", params={"path": path})
+    assert code == 400
+
+
+async def test_bad_options_answer_400_with_the_parsers_sentence(jp_fetch: Any, root: Path) -> None:
+    code, error = await _error(jp_fetch, "jobs", method="POST",
+                               body={"path": "nb/quickstart.ipynb", "options": {"gpus": "lots"}})
+    assert code == 400 and "--gpus" in error
+    code, error = await _error(jp_fetch, "jobs", method="POST",
+                               body={"path": "nb/quickstart.ipynb", "options": {"python": "/bin/sh"}})
+    assert code == 400 and "python" in error
+    code, error = await _error(jp_fetch, "jobs", "nope", method="GET")
+    assert code == 404 and "nope" in error
+
+
+async def test_preview_renders_the_dockerfile(jp_fetch: Any, root: Path) -> None:
+    preview = await _json(jp_fetch, "preview", method="POST", body={"path": "nb/quickstart.ipynb", "options": {}})
+    assert "\nFROM " in preview["dockerfile"] and "Dockerfile" in preview["files"]
+    assert "scikit-learn" in preview["lock"]
+    assert preview["files"] and preview["content_hash"]
+
+
+async def test_create_list_get_stream_and_open_the_output(jp_fetch: Any, root: Path) -> None:
+    job = await _json(jp_fetch, "jobs", method="POST", body={
+        "path": "nb/quickstart.ipynb", "options": {"parameters": {"n_estimators": 7}, "env": {"JC_TEST": "1"}},
+    })
+    assert job["path"] == "nb/quickstart.ipynb" and job["parameters"] == {"n_estimators": 7}
+    listed = await _json(jp_fetch, "jobs", params={"path": "nb/quickstart.ipynb"})
+    assert job["id"] in [j["id"] for j in listed["jobs"]]
+
+    # Live stream while it runs: the first events come before the job ends.
+    first = await jp_fetch("containerize", "jobs", job["id"], "events", params={"follow": "0"})
+    early, early_seqs, _ = _sse(first.body)
+    assert early and early[0]["type"] == "StatusChanged" and early_seqs == sorted(early_seqs)
+
+    done = await _wait(jp_fetch, job["id"])
+    assert done["status"] == "succeeded", done["error"]
+    assert done["metrics"]["n_estimators"] == 7
+    assert done["output_notebook"] and done["output_notebook"].endswith("quickstart.ipynb")
+    assert (root / done["output_notebook"]).is_file()
+
+    full = await jp_fetch("containerize", "jobs", job["id"], "events")
+    events, seqs, end = _sse(full.body)
+    assert end == "succeeded" and seqs == list(range(1, len(seqs) + 1))
+    types = [e["type"] for e in events]
+    assert "CellStarted" in types and types[-1] == "Finished"
+    _, resumed_seqs, _ = _sse((await jp_fetch("containerize", "jobs", job["id"], "events",
+                                                     params={"after": str(seqs[-3])})).body)
+    assert resumed_seqs == seqs[-2:]
+
+
+async def test_cancel_then_delete(jp_fetch: Any, root: Path, engine: Any) -> None:
+    job = await _json(jp_fetch, "jobs", method="POST", body={"path": "long_running.ipynb", "options": {}})
+    deadline = time.monotonic() + 600
+    while (await _json(jp_fetch, "jobs", job["id"]))["status"] != "running":
+        assert time.monotonic() < deadline, "the job never started running"
+        await asyncio.sleep(1)
+    cancelled = await _json(jp_fetch, "jobs", job["id"], "cancel", method="POST", body="{}")
+    assert cancelled["id"] == job["id"]
+    done = await _wait(jp_fetch, job["id"], timeout=120)
+    assert done["status"] == "cancelled"
+    response = await jp_fetch("containerize", "jobs", job["id"], method="DELETE")
+    assert response.code == 204
+    code, _ = await _error(jp_fetch, "jobs", job["id"])
+    assert code == 404
+    assert labelled_containers(engine, job["id"]) == []

@@ -1,0 +1,133 @@
+"""The Slurm backend against a REAL one-node cluster (munged + slurmctld + slurmd, Slurm 22.05).
+
+The batch script runs ``docker run`` on the node's engine (this machine's), so these tests
+also need the engine. Starting the cluster is scripts/start-slurm.sh; if it cannot, the
+tests fail (never skip).
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import docker
+import pytest
+
+from jupyter_containerize.backends.base import ImageRef
+from jupyter_containerize.backends.engine import JOB_LABEL
+from jupyter_containerize.backends.slurm import SlurmBackend
+from jupyter_containerize.events import EVENT_PREFIX, CellFinished, CellStarted, Log, RunStarted
+from jupyter_containerize.jobs.manager import JobManager
+from jupyter_containerize.jobs.store import JobStore
+from jupyter_containerize.jobspec import JobSpec, Resources
+
+pytestmark = pytest.mark.engine
+REPO_ROOT = Path(__file__).resolve().parents[2]
+EVIL = "a'b\"c $(touch /tmp/jc-slurm-pwned) `touch /tmp/jc-slurm-pwned2`\nsecond line"
+
+# A stand-in for the runner's contract (event lines on stdout, metrics in /output), so these
+# tests exercise the backend and not the notebook runner.
+FAKE_RUNNER = f"""
+import json, os, sys
+def ev(**d): print({EVENT_PREFIX!r} + json.dumps(d), flush=True)
+ev(type="CellStarted", index=0, total=1, source_first_line="x = 1")
+print("EVIL=" + repr(os.environ.get("EVIL")), flush=True)
+print("PARAMS=" + os.environ.get("JC_PARAMETERS", ""), flush=True)
+json.dump({{"accuracy": 0.93}}, open("/output/metrics.json", "w"))
+ev(type="CellFinished", index=0, total=1, duration=0.1, ok=True)
+sys.exit(int(os.environ.get("EXIT_CODE", "0")))
+"""
+
+
+@pytest.fixture(scope="module")
+def slurm() -> None:
+    done = subprocess.run(["bash", str(REPO_ROOT / "scripts" / "start-slurm.sh")], check=False, capture_output=True, text=True)
+    if done.returncode != 0:
+        pytest.fail(f"scripts/start-slurm.sh could not start Slurm:\n{done.stdout}{done.stderr}", pytrace=False)
+
+
+@pytest.fixture()
+def manager(tmp_path: Path, job_store: Path) -> Iterator[JobManager]:
+    backend = SlurmBackend(workdir=tmp_path / "slurm", poll=0.3)
+    yield JobManager(store=JobStore(job_store), backends={"slurm": backend})
+
+
+@pytest.fixture()
+def image(engine: docker.DockerClient, base_image: str) -> ImageRef:
+    return ImageRef(tag=base_image, image_id=str(engine.images.get(base_image).id))
+
+
+def _spec(tmp_path: Path, **env: str) -> JobSpec:
+    nb = tmp_path / "nb.ipynb"
+    nb.write_text("{}")
+    return JobSpec(notebook=nb, backend="slurm", env=env, resources=Resources(cpus=1, memory="512m", time_limit="00:05:00"))
+
+
+def test_job_runs_on_slurm_and_lands_in_the_store(slurm: None, manager: JobManager, image: ImageRef,
+                                                   tmp_path: Path) -> None:
+    job = manager.submit(_spec(tmp_path, EVIL=EVIL), image=image, command=("python", "-c", FAKE_RUNNER))
+    record = job.wait(timeout=180)
+    events = [e for _, e in job.events()]
+    assert record.status == "succeeded", (record.error, events)
+    assert record.backend == "slurm" and record.backend_ref.isdigit()
+    assert record.metrics == {"accuracy": 0.93}
+    assert any(isinstance(e, CellStarted) for e in events) and any(isinstance(e, CellFinished) for e in events)
+    assert any(isinstance(e, RunStarted) for e in events)
+    logs = "\n".join(e.text for e in events if isinstance(e, Log))
+    assert "EVIL=" + repr(EVIL) in logs  # arrived byte for byte, executed nothing
+    assert not Path("/tmp/jc-slurm-pwned").exists() and not Path("/tmp/jc-slurm-pwned2").exists()
+    # Slurm itself ran it, with the resources asked for.
+    shown = subprocess.run(["scontrol", "show", "job", "--oneliner", record.backend_ref], check=False, capture_output=True, text=True)
+    assert "JobState=COMPLETED" in shown.stdout and "MinMemoryNode=512M" in shown.stdout
+    assert "TimeLimit=00:05:00" in shown.stdout and f"JobName=jc-{record.id}" in shown.stdout
+    # Another process sees the same job in the same store.
+    other = JobManager(store=JobStore(manager.store.path))
+    assert other.store.get(record.id).status == "succeeded"
+
+
+def test_exit_code_is_the_containers(slurm: None, manager: JobManager, image: ImageRef, tmp_path: Path) -> None:
+    job = manager.submit(_spec(tmp_path, EXIT_CODE="3"), image=image, command=("python", "-c", FAKE_RUNNER))
+    record = job.wait(timeout=180)
+    assert record.status == "failed" and record.exit_code == 3, record.error
+
+
+def test_cancel_scancels_and_stops_the_container(slurm: None, manager: JobManager, image: ImageRef,
+                                                  engine: docker.DockerClient, tmp_path: Path) -> None:
+    job = manager.submit(_spec(tmp_path), image=image, command=("sh", "-c", "echo started; sleep 300"))
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        if engine.containers.list(filters={"label": f"{JOB_LABEL}={job.id}"}):
+            break
+        time.sleep(0.5)
+    else:
+        pytest.fail(f"the job's container never started: {[e for _, e in job.events()]}")
+    started = time.monotonic()
+    job.cancel()
+    record = job.wait(timeout=90)
+    assert record.status == "cancelled"
+    assert time.monotonic() - started < 60
+    squeue = subprocess.run(["squeue", "-h", "-j", record.backend_ref], check=False, capture_output=True, text=True)
+    assert squeue.stdout.strip() == ""
+    assert not engine.containers.list(all=True, filters={"label": f"{JOB_LABEL}={job.id}"})
+
+
+def test_follow_resumes_from_an_offset(slurm: None, image: ImageRef, tmp_path: Path) -> None:
+    """Re-attaching after a restart replays nothing already recorded."""
+    from jupyter_containerize.backends.base import RunRequest
+
+    backend = SlurmBackend(workdir=tmp_path / "slurm", poll=0.3)
+    request = RunRequest(job_id="resume1", image=image, spec=_spec(tmp_path), output_dir=tmp_path / "out",
+                         command=("sh", "-c", "echo one; echo two"))
+    ref = backend.start(request)
+    first: list[object] = []
+    outcome = backend.follow("resume1", ref, first.append)
+    assert outcome.exit_code == 0
+    texts = [e.text for e in first if isinstance(e, Log)]
+    assert texts[-2:] == ["one", "two"]
+    again: list[object] = []
+    backend.follow("resume1", ref, again.append, since=str(int(outcome.last_log_time) - len("two\n")))
+    assert [e.text for e in again if isinstance(e, Log)] == ["two"]
+    assert json.loads(json.dumps(outcome.last_log_time))

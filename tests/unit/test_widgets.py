@@ -1,0 +1,230 @@
+"""The job view model and widgets, fed by events alone (no engine, no front end)."""
+
+from __future__ import annotations
+
+import io
+import threading
+from collections.abc import Callable, Iterator
+
+import pytest
+
+from jupyter_containerize.events import (
+    BuildFinished,
+    BuildLog,
+    BuildStarted,
+    BuildStep,
+    CellFinished,
+    CellStarted,
+    Event,
+    Finished,
+    LayerCached,
+    Log,
+    MetricLogged,
+    NotebookStarted,
+    PackagesProgress,
+    StatusChanged,
+)
+from jupyter_containerize.widgets import JobViewModel, TextJobView, follow, jobs_html, links_html, widgets_available
+
+
+def _job_events() -> list[Event]:
+    t = 1000.0
+    return [
+        StatusChanged(status="queued", time=t),
+        StatusChanged(status="building", time=t + 1),
+        BuildStarted(tag="jc/x:abc", total_steps=3, time=t + 2),
+        BuildStep(index=1, total=3, instruction="FROM python", time=t + 3),
+        LayerCached(index=1, time=t + 3.5),
+        BuildStep(index=2, total=3, instruction="RUN uv pip install", time=t + 4),
+        PackagesProgress(phase="installed", count=12, time=t + 5),
+        BuildLog(line="Installed 12 packages", time=t + 5.5),
+        BuildFinished(image_id="sha256:1", tag="jc/x:abc", cached=False, steps_run=2, seconds=4.0, time=t + 6),
+        StatusChanged(status="running", time=t + 7),
+        NotebookStarted(total_cells=2, time=t + 8),
+        CellStarted(index=0, total=2, source_first_line="import sklearn", time=t + 9),
+        Log(text="hello\nworld\n", time=t + 9.5),
+        CellFinished(index=0, total=2, duration=1.0, time=t + 10),
+        CellStarted(index=1, total=2, source_first_line="model.fit(X, y)", time=t + 11),
+        MetricLogged(name="accuracy", value=0.93, time=t + 12),
+        CellFinished(index=1, total=2, duration=1.0, time=t + 13),
+        Finished(status="succeeded", exit_code=0, outputs=("/o/quickstart.ipynb", "/o/model.pkl"), time=t + 20),
+    ]
+
+
+def test_model_follows_a_whole_job() -> None:
+    m = JobViewModel("abc")
+    events = _job_events()
+    for e in events[:4]:
+        m.apply(e)
+    assert m.status == "building" and m.image_tag == "jc/x:abc"
+    assert m.build_text() == "step 1/3: FROM python"
+    for e in events[4:12]:
+        m.apply(e)
+    assert m.build_done and m.build_step == m.build_total == 3
+    assert m.run_text() == "cell 1 of 2: import sklearn"
+    for e in events[12:]:
+        m.apply(e)
+    assert m.done and m.status == "succeeded"
+    assert m.cells_done == 2 and m.cell_total == 2 and m.running_cell is None
+    assert list(m.log) == ["Installed 12 packages", "hello", "world"]
+    assert m.metrics == {"accuracy": 0.93}
+    assert m.output_notebook() == "/o/quickstart.ipynb"
+    assert m.elapsed() == 20.0 and m.elapsed_text() == "0:00:20"
+    assert m.summary() == "job abc succeeded · 2/2 cells · accuracy=0.93"
+
+
+def test_model_keeps_a_bounded_log_and_counts_all_lines() -> None:
+    m = JobViewModel("abc", max_log_lines=5)
+    for i in range(50):
+        m.apply(Log(text=f"line {i}\n"))
+    assert list(m.log) == [f"line {i}" for i in range(45, 50)]
+    assert m.log_lines_total == 50
+
+
+def test_model_failure_keeps_error_cell_and_traceback() -> None:
+    m = JobViewModel("abc")
+    m.apply(NotebookStarted(total_cells=3))
+    m.apply(CellStarted(index=0, total=3, source_first_line="x = 1"))
+    m.apply(CellFinished(index=0, total=3, duration=0.1))
+    m.apply(CellStarted(index=1, total=3, source_first_line="1/0"))
+    m.apply(CellFinished(index=1, total=3, duration=0.1, ok=False))
+    m.apply(Finished(status="failed", exit_code=1, error="ZeroDivisionError: division by zero", failing_cell=1,
+                     traceback="Traceback ...\nZeroDivisionError"))
+    assert (m.status, m.failing_cell, m.cells_done) == ("failed", 1, 1)
+    assert "ZeroDivisionError" in m.summary()
+    # A late StatusChanged never revives a finished job.
+    m.apply(StatusChanged(status="running"))
+    assert m.status == "failed"
+
+
+def test_links_are_relative_to_the_kernel_folder(tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.chdir(tmp_path)
+    m = JobViewModel("abc")
+    m.apply(Finished(status="succeeded", outputs=(str(tmp_path / "nb.jc-jobs/abc/nb.ipynb"),
+                                                   str(tmp_path / "nb.jc-jobs/abc/model.pkl"))))
+    text = links_html(m)
+    assert 'href="nb.jc-jobs/abc/nb.ipynb"' in text and 'href="nb.jc-jobs/abc/model.pkl"' in text
+
+
+class FakeJob:
+    """Just enough of jobs.manager.Job for ``follow``: a store backlog plus live subscribers."""
+
+    def __init__(self, backlog: list[Event]) -> None:
+        self.id = "fake"
+        self.backlog = backlog
+        self.subscribers: list[Callable[[Event], None]] = []
+        self.cancelled = False
+        self.on_events: Callable[[], None] = lambda: None
+
+    def subscribe(self, cb: Callable[[Event], None]) -> Callable[[], None]:
+        self.subscribers.append(cb)
+        return lambda: self.subscribers.remove(cb)
+
+    def events(self, after: int = 0) -> Iterator[tuple[int, Event]]:
+        self.on_events()  # a live event may arrive while the backlog is read
+        return iter(list(enumerate(self.backlog, 1)))
+
+    def emit(self, event: Event) -> None:
+        self.backlog.append(event)
+        for cb in list(self.subscribers):
+            cb(event)
+
+    def cancel(self) -> None:
+        self.cancelled = True
+
+
+def test_follow_replays_backlog_then_live_events_once_each_in_order() -> None:
+    events = _job_events()
+    job = FakeJob(events[:3])
+    seen: list[Event] = []
+    # An event recorded (and published) while the backlog is being read is delivered exactly once.
+    job.on_events = lambda: job.emit(events[3])
+    unsubscribe = follow(job, seen.append)  # type: ignore[arg-type]
+    job.on_events = lambda: None
+    for e in events[4:]:
+        job.emit(e)
+    assert seen == events
+    unsubscribe()
+    assert job.subscribers == []
+
+
+def test_text_view_prints_the_cli_lines() -> None:
+    out = io.StringIO()
+    job = FakeJob([])
+    view = TextJobView(job, out=out)  # type: ignore[arg-type]
+    for e in _job_events():
+        job.emit(e)
+    text = out.getvalue()
+    assert "[building]" in text and "step 2/3: RUN uv pip install" in text
+    assert "cell 2/2: model.fit(X, y)" in text and "metric accuracy = 0.93" in text
+    assert text.rstrip().endswith("job succeeded (exit code 0)")
+    assert "Installed 12 packages" not in text  # build log lines only when verbose
+    assert view.wait(0) and job.subscribers == []
+
+
+def test_text_view_rate_limits_package_chatter() -> None:
+    out = io.StringIO()
+    job = FakeJob([])
+    TextJobView(job, out=out)  # type: ignore[arg-type]
+    for i in range(200):
+        job.emit(PackagesProgress(phase="downloading", count=i))
+    assert out.getvalue().count("\n") <= 2
+
+
+def test_widgets_only_with_a_kernel(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    class Shell:
+        kernel = object()
+
+    monkeypatch.delenv("JC_NO_WIDGETS", raising=False)
+    assert widgets_available(Shell())
+    assert not widgets_available(Shell(), text=True)
+    assert not widgets_available(object())  # terminal IPython: no kernel
+    monkeypatch.setenv("JC_NO_WIDGETS", "1")
+    assert not widgets_available(Shell())
+
+
+def test_widget_view_shows_the_final_progress_and_cancels() -> None:
+    pytest.importorskip("ipywidgets")
+    from jupyter_containerize.widgets import JobView
+
+    job = FakeJob([])
+    view = JobView(job)  # type: ignore[arg-type]
+    events = _job_events()
+    for e in events[:12]:
+        job.emit(e)
+    view.render(force=True)
+    assert "cell 1 of 2" in view.run_label.value and view.build_bar.value == view.build_bar.max == 3
+    assert not view.cancel_button.disabled
+    view.cancel_button.click()
+    assert job.cancelled and view.cancel_button.disabled
+    for e in events[12:]:
+        job.emit(e)
+    assert view.wait(0)
+    assert view.run_bar.value == view.run_bar.max == 2 and view.run_bar.bar_style == "success"
+    assert "succeeded" in view.header.value and "accuracy" in view.metrics.value
+    assert "quickstart.ipynb" in view.links.value
+    assert "hello" in view.log.value
+    view.log_button.click()
+    assert "full log" in view.full_log.value
+
+
+def test_widget_updates_from_another_thread() -> None:
+    pytest.importorskip("ipywidgets")
+    from jupyter_containerize.widgets import JobView
+
+    job = FakeJob([])
+    view = JobView(job)  # type: ignore[arg-type]
+    worker = threading.Thread(target=lambda: [job.emit(e) for e in _job_events()])
+    worker.start()
+    worker.join(10)
+    assert view.wait(5) and "succeeded" in view.header.value
+
+
+def test_jobs_html_lists_status_parameters_and_metrics() -> None:
+    from jupyter_containerize.jobs.store import JobRecord
+
+    r = JobRecord(id="abc", notebook="/x/q.ipynb", created=1.0, updated=2.0, status="succeeded",
+                  parameters={"lr": 0.1}, metrics={"accuracy": 0.91234}, started=1.0, finished=3.5)
+    text = jobs_html([r])
+    assert "abc" in text and "succeeded" in text and "lr=0.1" in text and "accuracy=0.9123" in text
+    assert "2.5 s" in text
