@@ -40,28 +40,27 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def cmd_dockerfile(cmd: ParsedCommand) -> int:
-    from .capture import capture
-    from .render import render_context, render_dockerfile
+    from .jobs.manager import prepare
+    from .render import render_context
 
     assert cmd.spec is not None
-    from .jobs.manager import check_notebook
-
-    check_notebook(cmd.spec)
-    snapshot = capture(cmd.spec.notebook, cmd.spec.build.python, freeze=cmd.spec.build.freeze)
-    for warning in snapshot.warnings:
-        print(f"warning: {warning}", file=sys.stderr)
-    out = cmd.args.get("output_dir")
-    if not out:
-        print(render_dockerfile(snapshot, cmd.spec), end="")
-        return 0
-    context = render_context(snapshot, cmd.spec, Path(out))
-    print(f"wrote {len(context.files)} files to {context.path} (content hash {context.content_hash[:16]})")
+    prepared = prepare(cmd.spec)
+    try:
+        for warning in prepared.snapshot.warnings:
+            print(f"warning: {warning}", file=sys.stderr)
+        out = cmd.args.get("output_dir")
+        if not out:
+            print(prepared.context.dockerfile, end="")
+            return 0
+        context = render_context(prepared.snapshot, cmd.spec, Path(out))
+        print(f"wrote {len(context.files)} files to {context.path} (content hash {context.content_hash[:16]})")
+    finally:
+        prepared.cleanup()
     return 0
 
 
 def cmd_build(cmd: ParsedCommand) -> int:
-    from .backends.builder import build_image
-    from .jobs.manager import prepare
+    from .jobs.manager import build_and_push, prepare
 
     assert cmd.spec is not None
     prepared = prepare(cmd.spec)
@@ -69,13 +68,7 @@ def cmd_build(cmd: ParsedCommand) -> int:
         progress = TextProgress(verbose=False)
         for warning in prepared.snapshot.warnings:
             print(f"warning: {warning}", file=sys.stderr)
-        image = build_image(prepared.context, progress, no_cache=cmd.spec.build.no_cache,
-                            extra_tags=tuple(t for t in (cmd.spec.build.tag,) if t),
-                            cache_from=tuple(t for t in (cmd.spec.build.cache_from,) if t))
-        if cmd.spec.build.push:
-            from .backends.registry import push_image
-
-            image = push_image(image, cmd.spec.build.push, progress)
+        image = build_and_push(prepared.context, cmd.spec, progress)
         print(image.reference)
     finally:
         prepared.cleanup()

@@ -59,15 +59,39 @@ def prepare(spec: JobSpec, *, in_process: bool = False, extra_modules: tuple[str
     from ..render import render_context
 
     check_notebook(spec)
-    snapshot = capture(spec.notebook, spec.build.python, freeze=spec.build.freeze, in_process=in_process,
-                       extra_modules=extra_modules)
     workdir = Path(tempfile.mkdtemp(prefix="jc-context-"))
     try:
+        snapshot = capture(spec.notebook, spec.build.python, freeze=spec.build.freeze, in_process=in_process,
+                           extra_modules=extra_modules, wheel_dir=workdir / "wheels")
         context = render_context(snapshot, spec, workdir / "context")
     except BaseException:
         shutil.rmtree(workdir, ignore_errors=True)
         raise
     return Prepared(snapshot=snapshot, context=context, workdir=workdir)
+
+
+def build_and_push(context: Any, spec: JobSpec, on_event: EventCallback, *, cancel: threading.Event | None = None,
+                   on_push: Callable[[], None] | None = None) -> ImageRef:
+    """Build the context (reusing ``--cache-from`` layers), then push it and the cache tag when asked."""
+    cache_from = spec.build.cache_from
+    if cache_from:
+        from ..backends.registry import pull_cache
+
+        pull_cache(cache_from, on_event)
+    image = build_image(context, on_event, no_cache=spec.build.no_cache,
+                        extra_tags=tuple(t for t in (spec.build.tag,) if t),
+                        cache_from=(cache_from,) if cache_from else (), cancel=cancel)
+    if spec.build.push:
+        from ..backends.registry import push_image
+
+        if on_push is not None:
+            on_push()
+        image = push_image(image, spec.build.push, on_event)
+    if cache_from:
+        from ..backends.registry import push_cache
+
+        push_cache(image, cache_from, on_event)
+    return image
 
 
 def check_notebook(spec: JobSpec) -> None:
@@ -200,7 +224,8 @@ class JobManager:
         sweep_id = "sweep-" + os.urandom(4).hex()
         prepared = prepare(spec, in_process=in_process)
         try:
-            image = build_image(prepared.context, lambda e: None, no_cache=spec.build.no_cache)
+            image = build_and_push(prepared.context, spec, lambda e: None)  # once for the whole sweep
+            specs = [self._default_shm(s, prepared) for s in specs]
         finally:
             prepared.cleanup()
         gate = threading.Semaphore(spec.max_parallel)
@@ -234,15 +259,9 @@ class JobManager:
 
                     gpu_preflight(spec, prepared.snapshot.gpu.cuda_version)
                 self.store.update(job_id, lock_hash=prepared.context.content_hash)
-                image = build_image(prepared.context, emit, no_cache=spec.build.no_cache,
-                                    extra_tags=tuple(t for t in (spec.build.tag,) if t),
-                                    cache_from=tuple(t for t in (spec.build.cache_from,) if t), cancel=cancel)
+                image = build_and_push(prepared.context, spec, emit, cancel=cancel,
+                                       on_push=lambda: self._set_status(job_id, "pushing"))
                 spec = self._default_shm(spec, prepared)
-            if spec.build.push:
-                self._set_status(job_id, "pushing")
-                from ..backends.registry import push_image
-
-                image = push_image(image, spec.build.push, emit)
             self.store.update(job_id, image_tag=image.tag, image_id=image.image_id, digest=image.digest)
             if cancel.is_set():
                 raise BuildCancelled("The job was cancelled", "")

@@ -1,0 +1,657 @@
+/** The "Containers" sidebar: options form, Dockerfile preview, Build & Run, live job list. */
+
+import { Notification } from '@jupyterlab/apputils';
+import { ReactWidget } from '@jupyterlab/ui-components';
+import { Signal } from '@lumino/signaling';
+import * as React from 'react';
+
+import { api, ApiError, EngineStatus, followEvents, NotebookParameters, Preview } from './api';
+import {
+  baseName,
+  emptyForm,
+  emptyJobs,
+  EnvRow,
+  FormState,
+  formToOptions,
+  fraction,
+  gpuChoices,
+  isDone,
+  JobsAction,
+  jobsReducer,
+  JobsState,
+  JobView,
+  newlyFinished,
+  VolumeRow
+} from './state';
+
+export interface IPanelHost {
+  /** Open a file in JupyterLab (the output notebook). */
+  open(path: string): void;
+}
+
+const LIST_REFRESH_MS = 4000;
+
+/** The Lumino widget around the React view; other parts of the extension talk to it. */
+export class ContainersPanel extends ReactWidget {
+  readonly pathChanged = new Signal<this, string | null>(this);
+  readonly runRequested = new Signal<this, string>(this);
+  private _path: string | null = null;
+
+  constructor(private readonly host: IPanelHost) {
+    super();
+    this.id = 'jupyter-containerize-panel';
+    this.addClass('jc-Panel');
+    this.title.caption = 'Containers';
+  }
+
+  get path(): string | null {
+    return this._path;
+  }
+
+  set path(path: string | null) {
+    if (path !== this._path) {
+      this._path = path;
+      this.pathChanged.emit(path);
+    }
+  }
+
+  /** Build & Run the given notebook with the form's current options (toolbar, palette, file browser). */
+  run(path: string): void {
+    this.path = path;
+    this.runRequested.emit(path);
+  }
+
+  render(): JSX.Element {
+    return <PanelView panel={this} host={this.host} />;
+  }
+}
+
+function useSignal<T>(signal: Signal<ContainersPanel, T>, cb: (value: T) => void): void {
+  const ref = React.useRef(cb);
+  ref.current = cb;
+  React.useEffect(() => {
+    const slot = (_: ContainersPanel, v: T) => ref.current(v);
+    signal.connect(slot);
+    return () => {
+      signal.disconnect(slot);
+    };
+  }, [signal]);
+}
+
+function message(e: unknown): string {
+  return e instanceof ApiError || e instanceof Error ? e.message : String(e);
+}
+
+function PanelView({ panel, host }: { panel: ContainersPanel; host: IPanelHost }): JSX.Element {
+  const [path, setPath] = React.useState<string | null>(panel.path);
+  const [engine, setEngine] = React.useState<EngineStatus | null>(null);
+  const [params, setParams] = React.useState<NotebookParameters | null>(null);
+  const [form, setForm] = React.useState<FormState>(emptyForm);
+  const [preview, setPreview] = React.useState<Preview | null>(null);
+  const [busy, setBusy] = React.useState<'' | 'preview' | 'run'>('');
+  const [error, setError] = React.useState('');
+  const [jobs, dispatch] = useJobs(host);
+  const [expanded, setExpanded] = React.useState<string | null>(null);
+
+  useSignal(panel.pathChanged, setPath);
+
+  React.useEffect(() => {
+    api.engine().then(setEngine, e => setEngine({ reachable: false, error: message(e) } as EngineStatus));
+  }, []);
+
+  const defaults = React.useMemo(() => {
+    const d: Record<string, string> = {};
+    (params?.parameters ?? []).forEach(p => (d[p.name] = p.value));
+    return d;
+  }, [params]);
+
+  React.useEffect(() => {
+    setPreview(null);
+    setError('');
+    setParams(null);
+    if (!path) {
+      return;
+    }
+    api.parameters(path).then(
+      p => {
+        setParams(p);
+        const values: Record<string, string> = {};
+        p.parameters.forEach(x => (values[x.name] = x.value));
+        setForm(f => ({ ...f, parameters: values }));
+      },
+      e => setError(message(e))
+    );
+  }, [path]);
+
+  const run = React.useCallback(
+    async (target: string | null) => {
+      if (!target) {
+        return;
+      }
+      setBusy('run');
+      setError('');
+      try {
+        const options = target === path ? formToOptions(form, defaults) : {};
+        const record = await api.create(target, options);
+        dispatch({ kind: 'record', record });
+        setExpanded(record.id);
+      } catch (e) {
+        setError(message(e));
+      } finally {
+        setBusy('');
+      }
+    },
+    [path, form, defaults, dispatch]
+  );
+  useSignal(panel.runRequested, p => void run(p));
+
+  const doPreview = async () => {
+    if (!path) {
+      return;
+    }
+    setBusy('preview');
+    setError('');
+    try {
+      setPreview(await api.preview(path, formToOptions(form, defaults)));
+    } catch (e) {
+      setError(message(e));
+    } finally {
+      setBusy('');
+    }
+  };
+
+  const reachable = !!engine?.reachable;
+  const visible = jobs.order.map(id => jobs.jobs[id]);
+  return (
+    <div className="jc-Panel-body">
+      <header className="jc-Header">
+        <h2>Containers</h2>
+        <EngineBadge engine={engine} />
+      </header>
+      {engine && !reachable && (
+        <div className="jc-Banner jc-Banner-warn" role="status">
+          <strong>No container engine is reachable.</strong> Jobs cannot run here, but you can still preview and
+          download the Dockerfile. {engine.error && <span className="jc-Muted">({engine.error})</span>}
+        </div>
+      )}
+      <section className="jc-Section">
+        <div className="jc-Notebook" title={path ?? ''}>
+          {path ? <>Notebook: <code>{path}</code></> : 'Open a notebook to run it as a container job.'}
+        </div>
+        {path && (
+          <OptionsForm form={form} setForm={setForm} engine={engine} params={params} defaults={defaults} />
+        )}
+        {error && (
+          <div className="jc-Banner jc-Banner-error" role="alert">
+            {error}
+          </div>
+        )}
+        <div className="jc-Actions">
+          <button className="jp-Button jp-mod-styled jp-mod-reject" disabled={!path || !!busy} onClick={doPreview}>
+            {busy === 'preview' ? 'Rendering…' : 'Preview Dockerfile'}
+          </button>
+          <button
+            className="jp-Button jp-mod-styled jp-mod-accept jc-Run"
+            disabled={!path || !reachable || !!busy}
+            onClick={() => run(path)}
+            title={reachable ? 'Build the image and run the notebook in it' : 'No container engine is reachable'}
+          >
+            {busy === 'run' ? 'Starting…' : 'Build & Run'}
+          </button>
+        </div>
+        {preview && <PreviewView preview={preview} onClose={() => setPreview(null)} />}
+      </section>
+      <section className="jc-Section jc-Jobs">
+        <h3>Jobs</h3>
+        {visible.length === 0 && <div className="jc-Muted">No jobs yet.</div>}
+        {visible.map(job => (
+          <JobItem
+            key={job.id}
+            job={job}
+            expanded={expanded === job.id}
+            toggle={() => setExpanded(expanded === job.id ? null : job.id)}
+            host={host}
+            dispatch={dispatch}
+            setError={setError}
+          />
+        ))}
+      </section>
+    </div>
+  );
+}
+
+/** The job list: refreshed from the store, each unfinished job followed over its event stream. */
+function useJobs(host: IPanelHost): [JobsState, (a: JobsAction) => void] {
+  const [state, setState] = React.useState<JobsState>(emptyJobs);
+  const stateRef = React.useRef(state);
+  const streams = React.useRef(new Map<string, AbortController>());
+
+  const dispatch = React.useCallback((action: JobsAction) => {
+    const before = stateRef.current;
+    const after = jobsReducer(before, action);
+    if (after === before) {
+      return;
+    }
+    stateRef.current = after;
+    setState(after);
+    for (const job of newlyFinished(before, after)) {
+      notify(job, host);
+    }
+  }, [host]);
+
+  React.useEffect(() => {
+    let stopped = false;
+    const follow = (id: string, after: number) => {
+      if (streams.current.has(id)) {
+        return;
+      }
+      const controller = new AbortController();
+      streams.current.set(id, controller);
+      void followEvents(id, after, (seq, event) => dispatch({ kind: 'event', id, seq, event }), controller.signal)
+        .then(async end => {
+          if (end === 'deleted') {
+            dispatch({ kind: 'removed', id });
+          } else if (end) {
+            dispatch({ kind: 'record', record: await api.job(id) });
+          }
+        })
+        .catch(() => undefined)
+        .finally(() => streams.current.delete(id));
+    };
+    const refresh = async () => {
+      try {
+        const { jobs } = await api.jobs(30);
+        if (stopped) {
+          return;
+        }
+        const known = new Set(jobs.map(j => j.id));
+        for (const id of stateRef.current.order) {
+          if (!known.has(id)) {
+            dispatch({ kind: 'removed', id });
+          }
+        }
+        dispatch({ kind: 'records', records: jobs });
+        for (const job of jobs) {
+          const view = stateRef.current.jobs[job.id];
+          // Finished jobs are replayed once (for progress and logs); running ones are followed live.
+          if (view && (!job.done || view.lastSeq === 0)) {
+            follow(job.id, view.lastSeq);
+          }
+        }
+      } catch {
+        /* the next refresh retries */
+      }
+    };
+    void refresh();
+    const timer = setInterval(refresh, LIST_REFRESH_MS);
+    return () => {
+      stopped = true;
+      clearInterval(timer);
+      streams.current.forEach(c => c.abort());
+      streams.current.clear();
+    };
+  }, [dispatch]);
+
+  return [state, dispatch];
+}
+
+function notify(job: JobView, host: IPanelHost): void {
+  const name = job.notebookName;
+  const actions = job.outputNotebook
+    ? [{ label: 'Open output', callback: () => host.open(job.outputNotebook as string) }]
+    : [];
+  if (job.status === 'succeeded') {
+    Notification.success(`Container job ${job.id} (${name}) succeeded.`, { autoClose: 8000, actions });
+  } else if (job.status === 'cancelled') {
+    Notification.info(`Container job ${job.id} (${name}) was cancelled.`, { autoClose: 5000 });
+  } else {
+    Notification.error(`Container job ${job.id} (${name}) failed: ${job.error || 'see its log'}`, {
+      autoClose: false,
+      actions
+    });
+  }
+}
+
+function EngineBadge({ engine }: { engine: EngineStatus | null }): JSX.Element {
+  if (!engine) {
+    return <span className="jc-Badge">checking engine…</span>;
+  }
+  if (!engine.reachable) {
+    return <span className="jc-Badge jc-Badge-off">no engine</span>;
+  }
+  const gpus = engine.gpu_runtime ? `, ${engine.gpus.length} GPU${engine.gpus.length === 1 ? '' : 's'}` : '';
+  return (
+    <span className="jc-Badge jc-Badge-on" title={`Docker ${engine.version}`}>
+      Docker {engine.version}
+      {gpus}
+    </span>
+  );
+}
+
+function OptionsForm(props: {
+  form: FormState;
+  setForm: React.Dispatch<React.SetStateAction<FormState>>;
+  engine: EngineStatus | null;
+  params: NotebookParameters | null;
+  defaults: Record<string, string>;
+}): JSX.Element {
+  const { form, setForm, engine, params, defaults } = props;
+  const set = <K extends keyof FormState>(key: K, value: FormState[K]) => setForm(f => ({ ...f, [key]: value }));
+  const choices = gpuChoices(engine);
+  return (
+    <div className="jc-Form">
+      <fieldset>
+        <legend>Parameters</legend>
+        {!params && <div className="jc-Muted">reading the notebook…</div>}
+        {params && !params.has_cell && (
+          <div className="jc-Muted">No cell is tagged “parameters”; tag one to set values per job.</div>
+        )}
+        {params?.parameters.map(p => (
+          <label key={p.name} className="jc-Row">
+            <span className="jc-Label">{p.name}</span>
+            <input
+              className="jp-mod-styled jc-Input"
+              name={`param-${p.name}`}
+              value={form.parameters[p.name] ?? ''}
+              placeholder={defaults[p.name]}
+              onChange={e => set('parameters', { ...form.parameters, [p.name]: e.target.value })}
+            />
+          </label>
+        ))}
+      </fieldset>
+      <fieldset>
+        <legend>Resources</legend>
+        <label className="jc-Row">
+          <span className="jc-Label">GPUs</span>
+          <select
+            className="jp-mod-styled jc-Input"
+            name="gpus"
+            value={form.gpus}
+            onChange={e => set('gpus', e.target.value)}
+          >
+            {choices.map(c => (
+              <option key={c.value} value={c.value}>
+                {c.label}
+              </option>
+            ))}
+          </select>
+        </label>
+        <label className="jc-Row">
+          <span className="jc-Label">Base image</span>
+          <input
+            className="jp-mod-styled jc-Input"
+            name="base-image"
+            value={form.baseImage}
+            placeholder="python:X.Y.Z-slim-bookworm (default)"
+            onChange={e => set('baseImage', e.target.value)}
+          />
+        </label>
+        <label className="jc-Row">
+          <span className="jc-Label">Backend</span>
+          <select
+            className="jp-mod-styled jc-Input"
+            name="backend"
+            value={form.backend}
+            onChange={e => set('backend', e.target.value)}
+          >
+            <option value="docker">Docker (this machine)</option>
+            <option value="slurm">Slurm</option>
+            <option value="kubernetes">Kubernetes</option>
+          </select>
+        </label>
+      </fieldset>
+      <RowsEditor<VolumeRow>
+        legend="Volumes"
+        rows={form.volumes}
+        setRows={rows => set('volumes', rows)}
+        empty={{ source: '', target: '', readOnly: true }}
+        render={(row, update) => (
+          <>
+            <input
+              className="jp-mod-styled jc-Input"
+              placeholder="./data"
+              value={row.source}
+              onChange={e => update({ ...row, source: e.target.value })}
+            />
+            <input
+              className="jp-mod-styled jc-Input"
+              placeholder="/data"
+              value={row.target}
+              onChange={e => update({ ...row, target: e.target.value })}
+            />
+            <label className="jc-Check" title="read-only">
+              <input type="checkbox" checked={row.readOnly} onChange={e => update({ ...row, readOnly: e.target.checked })} />
+              ro
+            </label>
+          </>
+        )}
+      />
+      <RowsEditor<EnvRow>
+        legend="Environment"
+        rows={form.env}
+        setRows={rows => set('env', rows)}
+        empty={{ key: '', value: '' }}
+        render={(row, update) => (
+          <>
+            <input
+              className="jp-mod-styled jc-Input"
+              placeholder="NAME"
+              value={row.key}
+              onChange={e => update({ ...row, key: e.target.value })}
+            />
+            <input
+              className="jp-mod-styled jc-Input"
+              placeholder="value"
+              value={row.value}
+              onChange={e => update({ ...row, value: e.target.value })}
+            />
+          </>
+        )}
+      />
+    </div>
+  );
+}
+
+function RowsEditor<T>(props: {
+  legend: string;
+  rows: T[];
+  setRows: (rows: T[]) => void;
+  empty: T;
+  render: (row: T, update: (row: T) => void) => JSX.Element;
+}): JSX.Element {
+  const { legend, rows, setRows, empty, render } = props;
+  return (
+    <fieldset>
+      <legend>{legend}</legend>
+      {rows.map((row, i) => (
+        <div className="jc-Row jc-EditRow" key={i}>
+          {render(row, r => setRows(rows.map((x, j) => (j === i ? r : x))))}
+          <button
+            className="jp-Button jc-Icon"
+            title="Remove"
+            onClick={() => setRows(rows.filter((_, j) => j !== i))}
+          >
+            ×
+          </button>
+        </div>
+      ))}
+      <button className="jp-Button jc-Add" onClick={() => setRows([...rows, { ...empty }])}>
+        + Add
+      </button>
+    </fieldset>
+  );
+}
+
+function PreviewView({ preview, onClose }: { preview: Preview; onClose: () => void }): JSX.Element {
+  const download = () => {
+    const blob = new Blob([preview.dockerfile], { type: 'text/plain' });
+    const a = document.createElement('a');
+    a.href = URL.createObjectURL(blob);
+    a.download = 'Dockerfile';
+    a.click();
+    setTimeout(() => URL.revokeObjectURL(a.href), 1000);
+  };
+  return (
+    <div className="jc-Preview">
+      <div className="jc-PreviewHead">
+        <strong>Dockerfile</strong> <code title={preview.content_hash}>{preview.image_tag}</code>
+        <span className="jc-Spacer" />
+        <button className="jp-Button jc-Link" onClick={download}>
+          Download
+        </button>
+        <button className="jp-Button jc-Link" onClick={onClose}>
+          Close
+        </button>
+      </div>
+      {preview.warnings.map(w => (
+        <div key={w} className="jc-Muted">
+          ⚠ {w}
+        </div>
+      ))}
+      <pre className="jc-Code jc-Dockerfile">{preview.dockerfile}</pre>
+      <details>
+        <summary>Build context ({preview.files.length} files)</summary>
+        <ul className="jc-Files">
+          {preview.files.map(f => (
+            <li key={f}>{f}</li>
+          ))}
+        </ul>
+      </details>
+      {preview.lock && (
+        <details>
+          <summary>Locked requirements</summary>
+          <pre className="jc-Code">{preview.lock}</pre>
+        </details>
+      )}
+    </div>
+  );
+}
+
+function Bar({ label, value, detail }: { label: string; value: number | null; detail: string }): JSX.Element {
+  const pct = value === null ? 0 : Math.round(value * 100);
+  return (
+    <div className="jc-Progress" data-label={label}>
+      <span className="jc-ProgressLabel">{label}</span>
+      <div
+        className="jc-Bar"
+        role="progressbar"
+        aria-label={label}
+        aria-valuenow={pct}
+        aria-valuemin={0}
+        aria-valuemax={100}
+      >
+        <div className="jc-BarFill" style={{ width: `${pct}%` }} />
+      </div>
+      <span className="jc-ProgressDetail" title={detail}>
+        {detail}
+      </span>
+    </div>
+  );
+}
+
+function JobItem(props: {
+  job: JobView;
+  expanded: boolean;
+  toggle: () => void;
+  host: IPanelHost;
+  dispatch: (a: JobsAction) => void;
+  setError: (e: string) => void;
+}): JSX.Element {
+  const { job, expanded, toggle, host, dispatch, setError } = props;
+  const act = async (fn: () => Promise<unknown>) => {
+    try {
+      await fn();
+    } catch (e) {
+      setError(message(e));
+    }
+  };
+  const logRef = React.useRef<HTMLPreElement>(null);
+  React.useEffect(() => {
+    if (logRef.current) {
+      logRef.current.scrollTop = logRef.current.scrollHeight;
+    }
+  }, [job.logs.length, expanded]);
+  const buildDetail = job.build.total
+    ? `${job.build.done}/${job.build.total}${job.build.cachedSteps ? ` (${job.build.cachedSteps} cached)` : ''}`
+    : job.build.instruction;
+  const runDetail = job.run.total ? `cell ${Math.min(job.run.done + (isDone(job) ? 0 : 1), job.run.total)}/${job.run.total}` : '';
+  const params = Object.entries(job.parameters);
+  const metrics = Object.entries(job.metrics).filter(([, v]) => typeof v === 'number' || typeof v === 'string');
+  return (
+    <div className={`jc-Job jc-Job-${job.status}`} data-job-id={job.id} data-status={job.status}>
+      <div className="jc-JobHead" onClick={toggle}>
+        <span className={`jc-Status jc-Status-${job.status}`}>{job.status}</span>
+        <span className="jc-JobName" title={job.path ?? ''}>
+          {baseName(job.notebookName)}
+        </span>
+        <code className="jc-Muted">{job.id}</code>
+      </div>
+      <Bar label="build" value={fraction(job.build)} detail={buildDetail} />
+      <Bar label="run" value={fraction(job.run)} detail={runDetail} />
+      {params.length > 0 && (
+        <div className="jc-Kv">
+          {params.map(([k, v]) => (
+            <span key={k}>
+              {k}={JSON.stringify(v)}
+            </span>
+          ))}
+        </div>
+      )}
+      {metrics.length > 0 && (
+        <div className="jc-Kv jc-Metrics">
+          {metrics.map(([k, v]) => (
+            <span key={k}>
+              {k}: {typeof v === 'number' ? Number(v.toPrecision(4)) : String(v)}
+            </span>
+          ))}
+        </div>
+      )}
+      {job.error && job.status !== 'succeeded' && <div className="jc-JobError">{job.error}</div>}
+      <div className="jc-JobActions">
+        <button className="jp-Button jc-Link" onClick={toggle}>
+          {expanded ? 'Hide log' : 'Log'}
+        </button>
+        {!isDone(job) && (
+          <button className="jp-Button jc-Link" onClick={() => act(() => api.cancel(job.id))}>
+            Cancel
+          </button>
+        )}
+        {isDone(job) && (
+          <button
+            className="jp-Button jc-Link"
+            onClick={() => act(async () => dispatch({ kind: 'record', record: await api.rerun(job.id) }))}
+          >
+            Re-run
+          </button>
+        )}
+        {job.outputNotebook && (
+          <button className="jp-Button jc-Link jc-OpenOutput" onClick={() => host.open(job.outputNotebook as string)}>
+            Open output
+          </button>
+        )}
+        {isDone(job) && (
+          <button
+            className="jp-Button jc-Link"
+            onClick={() =>
+              act(async () => {
+                await api.remove(job.id);
+                dispatch({ kind: 'removed', id: job.id });
+              })
+            }
+          >
+            Delete
+          </button>
+        )}
+      </div>
+      {expanded && (
+        <pre className="jc-Code jc-Log" ref={logRef}>
+          {job.logs.length === 0 ? 'No output yet.' : job.logs.map((l, i) => (
+            <div key={i} className={`jc-Log-${l.stream}`}>
+              {l.text}
+            </div>
+          ))}
+        </pre>
+      )}
+    </div>
+  );
+}

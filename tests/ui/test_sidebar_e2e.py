@@ -1,0 +1,192 @@
+"""End to end in a real browser: JupyterLab + the Containers sidebar + the real engine (issue 5).
+
+Starts JupyterLab (token auth, a temp root holding a copy of the quickstart),
+drives Debian's headless Chromium with Playwright, builds and runs the notebook
+from the sidebar, watches the progress move and the job succeed, then opens the
+output notebook. Screenshots land in test-artifacts/ui/.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import NOTEBOOKS, REPO
+
+pytestmark = [pytest.mark.engine, pytest.mark.slow, pytest.mark.usefixtures("base_image")]
+
+CHROMIUM = os.environ.get("JC_CHROMIUM", "/usr/bin/chromium")
+BUILT = REPO / "jupyter_containerize" / "labextension"
+ARTIFACTS = REPO / "test-artifacts" / "ui"
+JOB_TIMEOUT_MS = 15 * 60 * 1000
+
+
+def _need(ok: bool, why: str) -> None:
+    """Missing tools fail in CI and skip on a developer's machine."""
+    if ok:
+        return
+    if os.environ.get("CI") == "true":
+        pytest.fail(why, pytrace=False)
+    pytest.skip(why)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture
+def lab(tmp_path: Path, job_store: Path) -> Iterator[dict[str, Any]]:
+    """A JupyterLab server with the extension, on a temp root; yields its URL and token."""
+    _need((BUILT / "package.json").is_file(), f"the labextension is not built ({BUILT}); run `pip install -e .`")
+    root = tmp_path / "root"
+    root.mkdir()
+    shutil.copy(NOTEBOOKS / "quickstart.ipynb", root / "quickstart.ipynb")
+    extra = tmp_path / "labextensions"
+    extra.mkdir()
+    (extra / "jupyter-containerize").symlink_to(BUILT, target_is_directory=True)
+    port, token = _free_port(), secrets.token_hex(16)
+    env = dict(os.environ)
+    env.update({
+        "JUPYTER_CONFIG_DIR": str(tmp_path / "config"),
+        "JUPYTERLAB_SETTINGS_DIR": str(tmp_path / "settings"),
+        "JUPYTERLAB_WORKSPACES_DIR": str(tmp_path / "workspaces"),
+        "JUPYTER_RUNTIME_DIR": str(tmp_path / "runtime"),
+    })
+    log = (tmp_path / "lab.log").open("w")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "jupyterlab", "--no-browser", "--allow-root", f"--port={port}", "--ip=127.0.0.1",
+         f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={root}",
+         "--ServerApp.jpserver_extensions=jupyter_containerize=True",
+         f"--LabApp.extra_labextensions_path={extra}", "--LabApp.news_url=", "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate"],
+        stdout=log, stderr=subprocess.STDOUT, env=env, cwd=root,
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 120
+    while True:
+        try:
+            urllib.request.urlopen(f"{url}/api/status?token={token}", timeout=5)
+            break
+        except OSError:
+            if proc.poll() is not None or time.monotonic() > deadline:
+                proc.kill()
+                pytest.fail(f"JupyterLab did not start:\n{(tmp_path / 'lab.log').read_text()[-3000:]}", pytrace=False)
+            time.sleep(0.5)
+    try:
+        yield {"url": url, "token": token, "root": root, "log": tmp_path / "lab.log"}
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        log.close()
+
+
+@pytest.fixture
+def page(lab: dict[str, Any]) -> Iterator[Any]:
+    _need(Path(CHROMIUM).exists(), f"no Chromium at {CHROMIUM} (apt-get install chromium)")
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        _need(False, "the playwright package is not installed (pip install playwright)")
+        raise
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=[
+            "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+            "--disable-dev-shm-usage"])
+        context = browser.new_context(viewport={"width": 1400, "height": 900})
+        pg = context.new_page()
+        pg.set_default_timeout(120_000)
+        errors: list[str] = []
+        pg.on("pageerror", lambda e: errors.append(str(e)))
+        try:
+            yield pg
+        except BaseException:
+            pg.screenshot(path=str(ARTIFACTS / "failure.png"))
+            raise
+        finally:
+            context.close()
+            browser.close()
+
+
+def _shot(page: Any, name: str) -> None:
+    page.screenshot(path=str(ARTIFACTS / f"{name}.png"))
+
+
+def _bars(page: Any) -> tuple[str, int, int]:
+    job = page.locator(".jc-Job").first
+    status = job.get_attribute("data-status") or ""
+    build = job.locator('[role="progressbar"][aria-label="build"]').get_attribute("aria-valuenow") or "0"
+    run = job.locator('[role="progressbar"][aria-label="run"]').get_attribute("aria-valuenow") or "0"
+    return status, int(build), int(run)
+
+
+def test_build_and_run_from_the_sidebar(lab: dict[str, Any], page: Any) -> None:
+    page.goto(f"{lab['url']}/lab/tree/quickstart.ipynb?token={lab['token']}")
+    page.locator(".jp-NotebookPanel .jp-Cell").first.wait_for()
+    # The notebook toolbar button and the sidebar tab are both there.
+    page.locator(".jp-NotebookPanel .jc-ToolbarButton").first.wait_for()
+    page.locator('.jp-SideBar [data-id="jupyter-containerize-panel"]').click()
+    panel = page.locator("#jupyter-containerize-panel")
+    panel.locator(".jc-Badge-on").wait_for()  # the engine answered
+    field = panel.locator('input[name="param-n_estimators"]')
+    field.wait_for()
+    assert field.input_value() == "30"  # read from the parameters cell
+    field.fill("9")
+    _shot(page, "01-sidebar")
+
+    panel.get_by_role("button", name="Preview Dockerfile").click()
+    panel.locator(".jc-Dockerfile").wait_for(timeout=300_000)
+    assert "FROM " in panel.locator(".jc-Dockerfile").inner_text()
+    _shot(page, "02-preview")
+    panel.get_by_role("button", name="Close").click()
+
+    panel.get_by_role("button", name="Build & Run").click()
+    panel.locator(".jc-Job").first.wait_for()
+    seen: list[tuple[str, int, int]] = []
+    deadline = time.monotonic() + JOB_TIMEOUT_MS / 1000
+    shot_running = False
+    while time.monotonic() < deadline:
+        state = _bars(page)
+        if not seen or seen[-1] != state:
+            seen.append(state)
+        if state[0] in ("running", "building") and not shot_running and (state[1] or state[2]):
+            _shot(page, "03-progress")
+            shot_running = True
+        if state[0] in ("succeeded", "failed", "cancelled"):
+            break
+        time.sleep(0.3)
+    job = panel.locator(".jc-Job").first
+    job.get_by_role("button", name="Log").click()
+    _shot(page, "04-finished")
+    assert seen[-1][0] == "succeeded", f"the job ended {seen[-1][0]}: {job.inner_text()}"
+    assert seen[-1][1:] == (100, 100), seen
+    assert len({s[1] + s[2] for s in seen}) >= 2, f"the progress never moved: {seen}"
+    assert any(s[0] in ("queued", "building", "running") for s in seen), seen
+    assert "n_estimators=9" in job.inner_text()
+    assert "accuracy" in job.inner_text()  # metrics shown
+    # A JupyterLab notification says so.
+    page.get_by_text("succeeded.", exact=False).first.wait_for()
+
+    job.locator(".jc-OpenOutput").click()
+    output_tab = page.locator(".jp-NotebookPanel:visible")
+    output_tab.locator(".jp-OutputArea-output").first.wait_for()
+    text = output_tab.first.inner_text()
+    assert "test accuracy" in text and "n_estimators = 9" in text
+    title = page.locator(".lm-DockPanel-tabBar .lm-TabBar-tab.lm-mod-current").first.get_attribute("title") or ""
+    assert ".jc-jobs/" in title, title
+    _shot(page, "05-output-notebook")
