@@ -527,22 +527,6 @@ def _combinations(spec: JobSpec) -> int:
     return count
 
 
-_STUB_DOC = "Inside a container job %containerize does nothing: the job is already containerized."
-
-
-@magics_class
-class InJobMagics(Magics):
-    """Stand-ins used when the notebook runs inside a job: no nested jobs, cells run in place."""
-
-    @line_cell_magic
-    def containerize(self, line: str = "", cell: str | None = None) -> None:
-        if cell is not None and self.shell is not None:
-            self.shell.run_cell(cell)  # type: ignore[no-untyped-call]
-        else:
-            print("(%containerize skipped: already inside a container job)")
-
-
-InJobMagics.containerize.__doc__ = _STUB_DOC
 _MAGICS: list[Magics] = []
 
 
@@ -556,9 +540,9 @@ def load(shell: Any) -> None:
     import os
 
     if os.environ.get("JC_JOB_ID"):
-        magics: Magics = InJobMagics(shell)
-        shell.register_magics(magics)
-        _MAGICS.append(magics)
+        from .injob import load_ipython_extension
+
+        load_ipython_extension(shell)
         return
     magics = ContainerizeMagics(shell)
     shell.register_magics(magics)

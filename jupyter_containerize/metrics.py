@@ -1,7 +1,7 @@
 """``log_metric``: record a number from a notebook, on the host or in a container job.
 
 Standard library only: this module is also copied into every image as
-``/opt/jc/shim/jupyter_containerize/__init__.py`` so that
+``/opt/jc/shim/jupyter_containerize/metrics.py`` (re-exported by the shim package) so that
 ``from jupyter_containerize import log_metric`` works in the container, where the
 package itself is not installed.
 

@@ -4,7 +4,7 @@ Layout (every path relative to the context folder)::
 
     Dockerfile  .dockerignore  requirements.lock  [kernel.lock]  runner.lock
     jc/runner.py                                   → /opt/jc/runner.py
-    jc/shim/jupyter_containerize/__init__.py       → from jupyter_containerize import log_metric
+    jc/shim/jupyter_containerize/                  → log_metric and no-op magics inside the job
     jc/share/kernels/python3/kernel.json           → the kernelspec the runner starts
     work/<notebook>  work/<local modules>  work/<--include paths>   → /work
     wheels/*.whl                                   → local projects built on the host
@@ -41,6 +41,9 @@ Source = bytes | Path  # in-memory content, or a host file copied as is
 
 RUNNER_SOURCE = Path(__file__).resolve().parent.parent / "runner" / "main.py"
 METRICS_SOURCE = Path(__file__).resolve().parent.parent / "metrics.py"
+INJOB_SOURCE = Path(__file__).resolve().parent.parent / "injob.py"
+# The package as a notebook sees it inside the job: log_metric and no-op magics.
+SHIM_INIT = b"from .metrics import log_metric\nfrom .injob import load_ipython_extension\n"
 RUNNER_PACKAGES = ("nbclient", "nbformat")
 _CHUNK = 1024 * 1024
 
@@ -319,7 +322,9 @@ def render_context(
         files.add("kernel.lock", plan.kernel_lock.encode("utf-8"))
     files.add("runner.lock", locks.runner_lock(pins).encode("utf-8"))
     files.add("jc/runner.py", RUNNER_SOURCE.read_bytes())
-    files.add("jc/shim/jupyter_containerize/__init__.py", METRICS_SOURCE.read_bytes())
+    files.add("jc/shim/jupyter_containerize/__init__.py", SHIM_INIT)
+    files.add("jc/shim/jupyter_containerize/metrics.py", METRICS_SOURCE.read_bytes())
+    files.add("jc/shim/jupyter_containerize/injob.py", INJOB_SOURCE.read_bytes())
     files.add("jc/share/kernels/python3/kernel.json", kernel_json())
     if cert is not None:
         files.add("certs/ca.crt", cert)

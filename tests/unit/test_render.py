@@ -309,14 +309,16 @@ def test_context_files(project: Path) -> None:
     ctx = render(snap, project.parent / "ctx")
     assert set(ctx.files) == {
         ".dockerignore", "Dockerfile", "requirements.lock", "kernel.lock", "runner.lock", "jc/runner.py",
-        "jc/shim/jupyter_containerize/__init__.py", "jc/share/kernels/python3/kernel.json",
+        "jc/shim/jupyter_containerize/__init__.py", "jc/shim/jupyter_containerize/metrics.py",
+        "jc/shim/jupyter_containerize/injob.py", "jc/share/kernels/python3/kernel.json",
         "work/train.ipynb", "work/helpers.py", "work/mypkg/__init__.py",
     }
     assert sorted(str(p.relative_to(ctx.path)) for p in ctx.path.rglob("*") if p.is_file()) == sorted(ctx.files)
     assert any("weights.pt" in w and "data or model" in w for w in ctx.warnings)
     src = ROOT / "jupyter_containerize"
     assert (ctx.path / "jc/runner.py").read_bytes() == (src / "runner" / "main.py").read_bytes()
-    assert (ctx.path / "jc/shim/jupyter_containerize/__init__.py").read_bytes() == (src / "metrics.py").read_bytes()
+    assert (ctx.path / "jc/shim/jupyter_containerize/metrics.py").read_bytes() == (src / "metrics.py").read_bytes()
+    assert (ctx.path / "jc/shim/jupyter_containerize/injob.py").read_bytes() == (src / "injob.py").read_bytes()
     kernel = json.loads((ctx.path / "jc/share/kernels/python3/kernel.json").read_text())
     assert kernel["argv"][:3] == ["/opt/venv/bin/python", "-m", "ipykernel_launcher"]
     assert kernel["env"] == {"PYTHONPATH": "/opt/jc/shim"}
