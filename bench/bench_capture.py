@@ -1,6 +1,7 @@
 """Benchmark: capture of a >= 200-distribution environment, against `pip freeze` and pipreqs.
 
-Run: ``.venv/bin/python bench/bench_capture.py [--reps N] [--sizes 50,200]``.
+Run alone: ``.venv/bin/python bench/bench_capture.py [--reps N] [--sizes 50,200]``;
+``bench/run.py`` runs it with every other benchmark.
 Venvs are built once with uv (seeded with pip) and cached under ``$TMPDIR/jc-bench-venvs``.
 Writes ``bench/results/capture.json`` and prints a table. Timed, per environment:
 
@@ -139,21 +140,19 @@ def bench(size: str, reps: int, folder: Path) -> dict[str, object]:
     return result
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--reps", type=int, default=7)
-    parser.add_argument("--sizes", default="50,200", help="comma list of 50, 200, 800")
-    args = parser.parse_args()
+def run_all(sizes: list[str], reps: int) -> dict[str, object]:
+    """Every size in ``sizes``, as the JSON document written to ``capture.json``."""
     results: dict[str, object] = {"python": platform.python_version(), "machine": platform.machine(),
-                                  "cpus": os.cpu_count(), "reps": args.reps, "runs": {}}
+                                  "cpus": os.cpu_count(), "reps": reps, "runs": {}}
     with tempfile.TemporaryDirectory() as tmp:
-        for size in args.sizes.split(","):
+        for size in sizes:
             folder = Path(tmp) / size
             folder.mkdir()
-            results["runs"][size] = bench(size, args.reps, folder)  # type: ignore[index]
-    out = REPO / "bench" / "results" / "capture.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(results, indent=2) + "\n")
+            results["runs"][size] = bench(size, reps, folder)  # type: ignore[index]
+    return results
+
+
+def print_table(results: dict[str, object]) -> None:
     print(f"{'set':>5} {'dists':>6} {'pins':>5} {'in-proc ms':>11} {'cold ms':>8} {'subproc ms':>11} "
           f"{'pip freeze ms':>14} {'pipreqs ms':>11} {'ratio':>6}")
     for size, r in results["runs"].items():  # type: ignore[attr-defined]
@@ -163,6 +162,18 @@ def main() -> None:
               f"{r['pip_freeze_subprocess']['median_ms']:>14.1f} "
               f"{(pr['median_ms'] if isinstance(pr, dict) else float('nan')):>11.1f} "
               f"{r['ratio_in_process_to_pip_freeze']:>6.2f}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--reps", type=int, default=7)
+    parser.add_argument("--sizes", default="50,200", help="comma list of 50, 200, 800")
+    args = parser.parse_args()
+    results = run_all(args.sizes.split(","), args.reps)
+    out = REPO / "bench" / "results" / "capture.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(results, indent=2) + "\n")
+    print_table(results)
     print(f"written {out}")
 
 

@@ -201,41 +201,69 @@ class JobManager:
                image: ImageRef | None = None, sweep_id: str = "") -> Job:
         """Record a queued job and start it in a background thread; returns at once."""
         check_notebook(spec)
-        record = self.store.create(str(spec.notebook.resolve()), spec=spec.to_dict(), parameters=spec.parameters,
-                                   backend=spec.backend, sweep_id=sweep_id, owner_pid=os.getpid())
-        job = Job(self, record.id)
-        cancel = threading.Event()
-        self._cancels[record.id] = cancel
-        self._emit(record.id, StatusChanged(status="queued"))
-        thread = threading.Thread(
-            target=self._run, name=f"jc-job-{record.id}", daemon=True,
-            args=(record.id, spec, cancel, in_process, extra_modules, command, extra_env, extra_mounts, prepared, image),
-        )
-        self._threads[record.id] = thread
-        thread.start()
+        job = self._create(spec, sweep_id)
+        self._start(job.id, spec, in_process, extra_modules, command, extra_env, extra_mounts, prepared, image)
         return job
 
     def submit_sweep(self, spec: JobSpec, *, in_process: bool = False) -> list[Job]:
-        """One job per combination; the image is built once and shared, at most ``max_parallel`` run at once."""
+        """One job per combination, all recorded at once; returns at once.
+
+        A coordinator thread builds (and pushes) the image once for the whole sweep,
+        shows that build on every job, then starts at most ``max_parallel`` jobs at a time.
+        """
         specs = sweep_specs(spec)
         check_notebook(spec)
         if len(specs) == 1:
             return [self.submit(specs[0], in_process=in_process)]
         sweep_id = "sweep-" + os.urandom(4).hex()
-        prepared = prepare(spec, in_process=in_process)
-        try:
-            image = build_and_push(prepared.context, spec, lambda e: None)  # once for the whole sweep
-            specs = [self._default_shm(s, prepared) for s in specs]
-        finally:
-            prepared.cleanup()
-        gate = threading.Semaphore(spec.max_parallel)
-        jobs: list[Job] = []
-        for s in specs:
-            gate.acquire()
-            job = self.submit(s, image=image, sweep_id=sweep_id, prepared=None)
-            jobs.append(job)
-            threading.Thread(target=lambda j=job: (j.wait(), gate.release()), daemon=True).start()
+        jobs = [self._create(s, sweep_id) for s in specs]
+        threading.Thread(target=self._run_sweep, args=(spec, specs, jobs, in_process), daemon=True,
+                         name=f"jc-{sweep_id}").start()
         return jobs
+
+    def _create(self, spec: JobSpec, sweep_id: str) -> Job:
+        record = self.store.create(str(spec.notebook.resolve()), spec=spec.to_dict(), parameters=spec.parameters,
+                                   backend=spec.backend, sweep_id=sweep_id, owner_pid=os.getpid())
+        self._cancels[record.id] = threading.Event()
+        self._emit(record.id, StatusChanged(status="queued"))
+        return Job(self, record.id)
+
+    def _start(self, job_id: str, spec: JobSpec, *args: Any) -> None:
+        thread = threading.Thread(target=self._run, name=f"jc-job-{job_id}", daemon=True,
+                                  args=(job_id, spec, self._cancels[job_id], *args))
+        self._threads[job_id] = thread
+        thread.start()
+
+    def _run_sweep(self, spec: JobSpec, specs: list[JobSpec], jobs: list[Job], in_process: bool) -> None:
+        def to_all(event: Event) -> None:
+            for job in jobs:
+                self._emit(job.id, event)
+
+        try:
+            for job in jobs:
+                self._set_status(job.id, "building")
+            prepared = prepare(spec, in_process=in_process)
+            try:
+                image = build_and_push(prepared.context, spec, to_all)
+                specs = [self._default_shm(s, prepared) for s in specs]
+            finally:
+                prepared.cleanup()
+        except Exception as e:  # noqa: BLE001 - every job of the sweep must record the end
+            error = str(e) if isinstance(e, ContainerizeError) else f"internal error: {type(e).__name__}: {e}"
+            for job in jobs:
+                self._finish(job.id, Finished(status="failed", error=error))
+                self._cancels.pop(job.id, None)
+            return
+        gate = threading.Semaphore(spec.max_parallel)
+        for job, job_spec in zip(jobs, specs):
+            gate.acquire()
+            record = self.store.get(job.id)
+            if self._cancels[job.id].is_set() or record.done or record.cancel_requested:
+                self._finish(job.id, Finished(status="cancelled", error="cancelled by the user"))
+                gate.release()
+                continue
+            self._start(job.id, job_spec, False, (), (), (), (), None, image)
+            threading.Thread(target=lambda j=job: (j.wait(), gate.release()), daemon=True).start()
 
     # -- the worker ------------------------------------------------------------------------------
     def _run(self, job_id: str, spec: JobSpec, cancel: threading.Event, in_process: bool,
@@ -329,9 +357,10 @@ class JobManager:
         metrics = read_metrics(Path(record.output_dir)) if record.output_dir else {}
         outputs = sorted(str(p) for p in Path(record.output_dir).rglob("*") if p.is_file()) if record.output_dir else []
         end = replace(end, outputs=tuple(outputs) or end.outputs)
-        self.store.update(job_id, status=end.status, exit_code=end.exit_code, error=end.error,
-                          failing_cell=end.failing_cell, finished=time.time(), metrics=metrics, outputs=outputs)
-        self._emit(job_id, end)
+        self.store.update(job_id, exit_code=end.exit_code, error=end.error, failing_cell=end.failing_cell,
+                          finished=time.time(), metrics=metrics, outputs=outputs)
+        self._emit(job_id, end)  # before the status: views see the end before wait() returns
+        self.store.update(job_id, status=end.status)
 
     # -- control -----------------------------------------------------------------------------
     def cancel(self, job_id: str) -> None:
