@@ -12,9 +12,10 @@ import ast
 import keyword
 import re
 import shlex
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, NoReturn, Sequence
+from typing import Any, NoReturn
 
 from .errors import OptionError
 from .jobspec import (
@@ -285,7 +286,7 @@ def parse_volume(text: str, base: Path, allow_dangerous: bool = False) -> Volume
     source, target = parts
     if not target.startswith("/") or "\n" in target or "\x00" in target:
         raise OptionError(f"-v {text!r}: the target {target!r} is not an absolute path", "Give an absolute container path such as /data.")
-    if target in ("/", "/output", "/work") or target.startswith("/proc") or target.startswith("/sys"):
+    if target in ("/", "/output", "/work") or target.startswith(("/proc", "/sys")):
         raise OptionError(f"-v {text!r}: {target} is reserved", "Mount the volume at another path, e.g. /data.")
     is_path = source.startswith((".", "/", "~")) or "/" in source
     if not is_path:

@@ -62,7 +62,9 @@ def ensure_base_image(client: docker.DockerClient, image: str, on_event: EventSi
         client.images.pull(image)
         return image
     except docker.errors.DockerException as e:
-        pull_error = str(e).strip().splitlines()[-1] if str(e).strip() else type(e).__name__
+        # The engine's own explanation, not the SDK's 'NNN Server Error for http+docker://…' wrapper.
+        text = str(getattr(e, "explanation", None) or e).strip()
+        pull_error = text.splitlines()[-1] if text else type(e).__name__
     m = re.match(r"^python:(\d+\.\d+\.\d+)-slim-" + DEBIAN_SUITE + "$", image)
     if not m:
         raise BuildError(
@@ -88,15 +90,15 @@ def find_cpython(version_or_path: str | None) -> tuple[str, Path]:
         version, prefix = json.loads(out)
         return str(version), Path(prefix)
     version = version_or_path or ".".join(map(str, sys.version_info[:3]))
-    candidates = []
+    candidates: list[Path] = []
     if version == ".".join(map(str, sys.version_info[:3])):
         candidates.append(Path(sys.base_prefix))
     candidates += [Path.home() / ".pyenv" / "versions" / version, Path("/root/.pyenv/versions") / version,
                    Path("/usr/local"), Path(f"/opt/python/{version}")]
     short = ".".join(version.split(".")[:2])
     for prefix in candidates:
-        exe = prefix / "bin" / f"python{short}"
-        if exe.exists() and _exact_version(exe) == version:
+        python = prefix / "bin" / f"python{short}"
+        if python.exists() and _exact_version(python) == version:
             return version, prefix
     raise EngineError(
         f"No CPython {version} build was found on this host to make an offline base image",
@@ -107,7 +109,7 @@ def find_cpython(version_or_path: str | None) -> tuple[str, Path]:
 def _exact_version(exe: Path) -> str:
     try:
         return subprocess.run([str(exe), "-c", "import platform; print(platform.python_version())"],
-                              capture_output=True, text=True, timeout=30).stdout.strip()
+                              capture_output=True, text=True, timeout=30, check=False).stdout.strip()
     except (OSError, subprocess.SubprocessError):
         return ""
 
@@ -142,7 +144,7 @@ def ensure_rootfs_image(client: docker.DockerClient, sink: EventSink) -> str:
         root = Path(tmp) / "rootfs"
         sink(BuildLog(line=f"debootstrap --variant=minbase {DEBIAN_SUITE} …"))
         proc = subprocess.run([debootstrap, "--variant=minbase", DEBIAN_SUITE, str(root), debian_mirror()],
-                              capture_output=True, text=True)
+                              capture_output=True, text=True, check=False)
         if proc.returncode != 0:
             tail = (proc.stdout + proc.stderr).strip().splitlines()[-30:]
             raise BuildError("debootstrap failed while making the offline base image",
@@ -211,7 +213,7 @@ def _copy_cpython(prefix: Path, dest: Path, short: str) -> None:
     skip = {"site-packages", "test", "tests", "__pycache__", "idlelib", "tkinter", "turtledemo", "lib2to3"}
     shutil.copytree(
         lib / f"python{short}", dest / "lib" / f"python{short}", symlinks=True,
-        ignore=lambda d, names: [n for n in names if n in skip or n.endswith(".a") or n.endswith(".pyc")],
+        ignore=lambda d, names: [n for n in names if n in skip or n.endswith((".a", ".pyc"))],
     )
     (dest / "lib" / f"python{short}" / "site-packages").mkdir()
     if (prefix / "include").exists():

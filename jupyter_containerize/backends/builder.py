@@ -41,8 +41,12 @@ def build_image(
     cache_from: tuple[str, ...] = (),
     cancel: threading.Event | None = None,
     client: docker.DockerClient | None = None,
+    network_mode: str | None = None,
 ) -> ImageRef:
-    """Build ``context`` (tagged with its content hash) unless that image already exists."""
+    """Build ``context`` (tagged with its content hash) unless that image already exists.
+
+    ``network_mode`` is the RUN steps' network (``none`` cuts the package index off).
+    """
     own_client = client is None
     client = client or connect()
     try:
@@ -55,7 +59,7 @@ def build_image(
         ensure_base_image(client, context.base_image, on_event)
         total = sum(1 for line in context.dockerfile.splitlines() if _is_instruction(line))
         on_event(BuildStarted(tag=context.image_tag, total_steps=total))
-        parser = _stream_build(context, on_event, no_cache, cache_from, cancel)
+        parser = _stream_build(context, on_event, no_cache, cache_from, cancel, network_mode)
         if cancel is not None and cancel.is_set():
             raise BuildCancelled("The build was cancelled", "Start it again when you are ready.")
         if parser.error or not image_exists(client, context.image_tag):
@@ -78,7 +82,7 @@ def build_image(
 
 
 def _stream_build(context: BuildContext, on_event: EventSink, no_cache: bool, cache_from: tuple[str, ...],
-                  cancel: threading.Event | None) -> BuildStreamParser:
+                  cancel: threading.Event | None, network_mode: str | None = None) -> BuildStreamParser:
     api = new_api_client()
     parser = BuildStreamParser()
     done = threading.Event()
@@ -98,6 +102,7 @@ def _stream_build(context: BuildContext, on_event: EventSink, no_cache: bool, ca
         stream = api.build(
             path=str(context.path), tag=context.image_tag, rm=True, forcerm=True, decode=True, pull=False,
             nocache=no_cache, buildargs=dict(context.build_args) or None, cache_from=list(cache_from) or None,
+            network_mode=network_mode,
         )
         for chunk in stream:
             for event in parser.feed(chunk):

@@ -67,7 +67,7 @@ class BuildStreamParser:
             self.cached_steps += 1
             self.steps_run -= 1
             return [LayerCached(index=self.step)]
-        if line.startswith(" ---> ") or line.startswith("Successfully ") or line.startswith("Removing intermediate"):
+        if line.startswith((" ---> ", "Successfully ", "Removing intermediate")):
             return []
         events: list[Event] = [BuildLog(line=line)]
         stripped = line.strip()

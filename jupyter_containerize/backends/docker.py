@@ -20,10 +20,10 @@ from .engine import JOB_LABEL, ROLE_LABEL, connect, engine_status
 TMPFS_OPTIONS = "rw,nosuid,nodev,exec,size=2g"
 
 
-def gpu_preflight(spec: JobSpec, cuda_needed: str | None = None) -> list[str]:
+def gpu_preflight(spec: JobSpec, cuda_needed: str | None = None) -> None:
     """Fail early when GPUs are asked of an engine without an NVIDIA runtime; warn on an old driver."""
     if not spec.gpus.wanted or spec.backend != "docker":
-        return []
+        return
     status = engine_status()
     if not status.gpu_runtime:
         raise GpuError(
@@ -31,13 +31,11 @@ def gpu_preflight(spec: JobSpec, cuda_needed: str | None = None) -> list[str]:
             "Install the NVIDIA driver and the NVIDIA Container Toolkit on the host "
             "(nvidia-ctk runtime configure --runtime=docker, then restart dockerd), or run without --gpus.",
         )
-    warnings = []
     if cuda_needed and status.driver_cuda and _version_tuple(status.driver_cuda) < _version_tuple(cuda_needed):
         raise GpuError(
             f"The image needs CUDA {cuda_needed} but the host driver supports only CUDA {status.driver_cuda}",
             "Update the NVIDIA driver, or capture from an environment built for an older CUDA.",
         )
-    return warnings
 
 
 def _version_tuple(v: str) -> tuple[int, ...]:

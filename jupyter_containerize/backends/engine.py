@@ -110,7 +110,7 @@ def _nvidia_smi() -> tuple[tuple[str, ...], str | None]:
     try:
         names = subprocess.run([exe, "--query-gpu=name", "--format=csv,noheader"], capture_output=True,
                                text=True, timeout=10, check=True).stdout.split("\n")
-        header = subprocess.run([exe], capture_output=True, text=True, timeout=10).stdout
+        header = subprocess.run([exe], capture_output=True, text=True, timeout=10, check=False).stdout
     except (OSError, subprocess.SubprocessError):
         return (), None
     cuda = None

@@ -99,6 +99,17 @@ def code_cells(nb: dict[str, Any]) -> list[str]:
     return out
 
 
+def require_code_cells(path: Path) -> None:
+    """Refuse a notebook with no non-empty code cell: a job that runs nothing is a mistake.
+
+    Raises:
+        NotebookError: the notebook cannot be read, or it has no code to run.
+    """
+    if not any(src.strip() for src in code_cells(read_notebook(path))):
+        raise NotebookError(f"The notebook {Path(path).name!r} has no code cells, so a job would run nothing",
+                            "Add (and save) a code cell, or pass the right notebook.")
+
+
 @lru_cache(maxsize=1)
 def _transformer() -> Any:
     from IPython.core.inputtransformer2 import TransformerManager

@@ -67,6 +67,15 @@ def kernel_python(notebook: Path) -> str:
     return kernel_spec(notebook)[0]
 
 
+def _signal_name(signum: int) -> str:
+    import signal
+
+    try:
+        return signal.Signals(signum).name
+    except ValueError:
+        return str(signum)
+
+
 def run_probe(python: str | None, env: dict[str, str] | None = None, cwd: Path | None = None) -> dict[str, Any]:
     """Run the stdlib-only probe in ``python`` (``None``: in this process).
 
@@ -108,5 +117,9 @@ def run_probe(python: str | None, env: dict[str, str] | None = None, cwd: Path |
         raise InterpreterError(f"Cannot capture {python!r}: {result['error']}.", hint)
     if proc.returncode != 0 or not isinstance(result, dict):
         tail = (proc.stderr.strip().splitlines() or ["no output"])[-1]
+        if proc.returncode < 0:  # a crash (SIGSEGV…) prints nothing: say which signal ended it
+            tail = f"killed by signal {_signal_name(-proc.returncode)}; {tail}"
+        elif proc.returncode != 0 and tail == "no output":
+            tail = f"exit code {proc.returncode}, no output"
         raise InterpreterError(f"The interpreter {python!r} failed to run the probe ({tail}).", hint)
     return result

@@ -22,10 +22,10 @@ from ..backends.base import Backend, ImageRef, RunRequest
 from ..backends.builder import BuildCancelled, build_image
 from ..errors import ContainerizeError, JobError, NotebookError
 from ..events import (
-    TERMINAL_STATUSES,
     BuildFinished,
     Event,
     Finished,
+    JobStatus,
     Log,
     StatusChanged,
 )
@@ -53,12 +53,17 @@ def default_output_dir(notebook: Path, job_id: str) -> Path:
     return notebook.resolve().parent / f"{notebook.stem}.jc-jobs" / job_id
 
 
-def prepare(spec: JobSpec, *, in_process: bool = False, extra_modules: tuple[str, ...] = ()) -> Prepared:
-    """Capture the environment for ``spec`` and render its build context into a temp folder."""
+def prepare(spec: JobSpec, *, in_process: bool = False, extra_modules: tuple[str, ...] = (),
+            runs_notebook: bool = True) -> Prepared:
+    """Capture the environment for ``spec`` and render its build context into a temp folder.
+
+    ``runs_notebook=False``: the image runs another command (a cell job), so the captured
+    notebook may have no code cells.
+    """
     from ..capture import capture
     from ..render import render_context
 
-    check_notebook(spec)
+    check_notebook(spec, runs_notebook=runs_notebook)
     workdir = Path(tempfile.mkdtemp(prefix="jc-context-"))
     try:
         snapshot = capture(spec.notebook, spec.build.python, freeze=spec.build.freeze, in_process=in_process,
@@ -94,14 +99,18 @@ def build_and_push(context: Any, spec: JobSpec, on_event: EventCallback, *, canc
     return image
 
 
-def check_notebook(spec: JobSpec) -> None:
-    """Refuse parameters (or a sweep) for a notebook that has no cell tagged ``parameters``."""
+def check_notebook(spec: JobSpec, *, runs_notebook: bool = True) -> None:
+    """Refuse a notebook without code to run, and parameters (or a sweep) without a ``parameters`` cell."""
+    if runs_notebook:
+        from ..capture.imports import require_code_cells
+
+        require_code_cells(spec.notebook)
     if not (spec.parameters or spec.sweep):
         return
     import nbformat
 
     try:
-        nb = nbformat.read(str(spec.notebook), as_version=4)
+        nb = nbformat.read(str(spec.notebook), as_version=4)  # type: ignore[no-untyped-call]
     except (OSError, ValueError) as e:
         raise NotebookError(f"The notebook {spec.notebook} cannot be read ({e})", "Check the path.") from None
     tagged = any("parameters" in c.get("metadata", {}).get("tags", []) for c in nb.cells if c.cell_type == "code")
@@ -200,7 +209,7 @@ class JobManager:
                extra_mounts: tuple[tuple[str, str, bool], ...] = (), prepared: Prepared | None = None,
                image: ImageRef | None = None, sweep_id: str = "") -> Job:
         """Record a queued job and start it in a background thread; returns at once."""
-        check_notebook(spec)
+        check_notebook(spec, runs_notebook=not command)
         job = self._create(spec, sweep_id)
         self._start(job.id, spec, in_process, extra_modules, command, extra_env, extra_mounts, prepared, image)
         return job
@@ -263,7 +272,7 @@ class JobManager:
                 gate.release()
                 continue
             self._start(job.id, job_spec, False, (), (), (), (), None, image)
-            threading.Thread(target=lambda j=job: (j.wait(), gate.release()), daemon=True).start()
+            threading.Thread(target=_release_when_done, args=(job, gate), daemon=True).start()
 
     # -- the worker ------------------------------------------------------------------------------
     def _run(self, job_id: str, spec: JobSpec, cancel: threading.Event, in_process: bool,
@@ -278,7 +287,8 @@ class JobManager:
             if image is None:
                 self._set_status(job_id, "building")
                 if prepared is None:
-                    prepared = prepare(spec, in_process=in_process, extra_modules=extra_modules)
+                    prepared = prepare(spec, in_process=in_process, extra_modules=extra_modules,
+                                       runs_notebook=not command)
                     own_prepared = True
                 for w in getattr(prepared.snapshot, "warnings", ()):
                     emit(Log(text=f"warning: {w}", stream="stderr"))
@@ -297,8 +307,7 @@ class JobManager:
         except BuildCancelled:
             self._finish(job_id, Finished(status="cancelled", error="cancelled by the user"))
         except ContainerizeError as e:
-            status = "cancelled" if cancel.is_set() else "failed"
-            self._finish(job_id, Finished(status=status, error=str(e)))
+            self._finish(job_id, Finished(status="cancelled" if cancel.is_set() else "failed", error=str(e)))
         except Exception as e:  # noqa: BLE001 - a worker thread must always record an end
             self._finish(job_id, Finished(status="failed", error=f"internal error: {type(e).__name__}: {e}"))
         finally:
@@ -331,11 +340,15 @@ class JobManager:
                 return
             emit(event)
 
-        stopper = threading.Thread(target=lambda: cancel.wait() and backend.cancel(job_id, ref), daemon=True)
-        stopper.start()
+        def stop_on_cancel() -> None:
+            if cancel.wait():
+                backend.cancel(job_id, ref)
+
+        threading.Thread(target=stop_on_cancel, daemon=True).start()
         outcome = backend.follow(job_id, ref, on_event, since=since)
         self.store.update(job_id, last_log_time=outcome.last_log_time)
         inner = runner_end[-1] if runner_end else None
+        status: JobStatus
         if cancel.is_set() or (inner is not None and inner.status == "cancelled"):
             status = "cancelled"
         elif outcome.exit_code == 0:
@@ -443,7 +456,7 @@ class JobManager:
         for callback in subscribers:
             try:
                 callback(event)
-            except Exception:  # noqa: BLE001 - a broken view must not break the job
+            except Exception:  # noqa: BLE001, S110 - a broken view must not break the job
                 pass
 
     def _set_status(self, job_id: str, status: str) -> None:
@@ -470,6 +483,13 @@ class JobManager:
         if spec.resources.shm_size is None and prepared.snapshot.pin("torch") is not None:
             return replace(spec, resources=replace(spec.resources, shm_size="1g"))
         return spec
+
+
+def _release_when_done(job: Job, gate: threading.Semaphore) -> None:
+    try:
+        job.wait()
+    finally:
+        gate.release()
 
 
 def read_metrics(output_dir: Path) -> dict[str, Any]:

@@ -6,6 +6,7 @@ job started in a notebook shows in the sidebar and in ``jupyter containerize job
 
 from __future__ import annotations
 
+import builtins
 import json
 import os
 import sqlite3
@@ -123,6 +124,14 @@ def default_store_path() -> Path:
     return Path(jupyter_data_dir()) / "containerize" / "jobs.sqlite"
 
 
+def default_timeout() -> float:
+    """How long a call waits for a store another process holds: ``$JC_STORE_TIMEOUT`` s, default 30."""
+    try:
+        return max(0.1, float(os.environ.get("JC_STORE_TIMEOUT") or 30.0))
+    except ValueError:
+        return 30.0
+
+
 def new_job_id() -> str:
     return uuid.uuid4().hex[:12]
 
@@ -130,10 +139,10 @@ def new_job_id() -> str:
 class JobStore:
     """Jobs and their event logs. Each call opens its own short transaction."""
 
-    def __init__(self, path: Path | None = None, timeout: float = 30.0) -> None:
+    def __init__(self, path: Path | None = None, timeout: float | None = None) -> None:
         self.path = path or default_store_path()
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.timeout = timeout
+        self.timeout = timeout if timeout is not None else default_timeout()
         with self._connect() as db:
             db.execute("PRAGMA journal_mode=WAL")
             db.executescript(_SCHEMA)
@@ -165,7 +174,7 @@ class JobStore:
         cols = ", ".join(row)
         marks = ", ".join("?" for _ in row)
         with self._connect() as db:
-            db.execute(f"INSERT INTO jobs ({cols}) VALUES ({marks})", tuple(row.values()))  # noqa: S608 - fixed column names
+            db.execute(f"INSERT INTO jobs ({cols}) VALUES ({marks})", tuple(row.values()))
         return self.get(job_id)
 
     def update(self, job_id: str, **values: Any) -> None:
@@ -176,7 +185,7 @@ class JobStore:
         row["updated"] = time.time()
         sets = ", ".join(f"{k} = ?" for k in row)
         with self._connect() as db:
-            cur = db.execute(f"UPDATE jobs SET {sets} WHERE id = ?", (*row.values(), job_id))  # noqa: S608
+            cur = db.execute(f"UPDATE jobs SET {sets} WHERE id = ?", (*row.values(), job_id))
             if cur.rowcount == 0:
                 raise JobNotFound(f"No job {job_id!r} in the store", "List jobs with `jupyter containerize jobs`.")
 
@@ -190,7 +199,7 @@ class JobStore:
             raise JobNotFound(f"No job {job_id!r} in the store", "List jobs with `jupyter containerize jobs`.")
         return _decode(row)
 
-    def list(self, limit: int = 50, status: str | None = None, sweep_id: str | None = None) -> list[JobRecord]:
+    def list(self, limit: int = 50, status: str | None = None, sweep_id: str | None = None) -> builtins.list[JobRecord]:
         sql, args = "SELECT * FROM jobs", []
         where = []
         if status:
@@ -221,7 +230,7 @@ class JobStore:
             db.execute("COMMIT")
         return int(seq)
 
-    def events(self, job_id: str, after: int = 0) -> list[tuple[int, Event]]:
+    def events(self, job_id: str, after: int = 0) -> builtins.list[tuple[int, Event]]:
         """Events with sequence numbers greater than ``after``, in order."""
         with self._connect() as db:
             rows = db.execute("SELECT seq, data FROM events WHERE job_id = ? AND seq > ? ORDER BY seq",

@@ -41,6 +41,7 @@ def reports_errors(method: F) -> F:
         except JobNotFound as e:
             self.fail(404, str(e))
         except ContainerizeError as e:
+            self.log.warning("containerize: %s %s: %s", self.request.method, self.request.path, e)
             self.fail(400, str(e))
 
     return cast(F, wrapper)

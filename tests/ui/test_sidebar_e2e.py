@@ -150,7 +150,8 @@ def test_build_and_run_from_the_sidebar(lab: dict[str, Any], page: Any) -> None:
     _shot(page, "01-sidebar")
 
     panel.get_by_role("button", name="Preview Dockerfile").click()
-    panel.locator(".jc-Dockerfile").wait_for(timeout=300_000)
+    panel.locator(".jc-Dockerfile, .jc-Banner-error").first.wait_for(timeout=300_000)
+    assert panel.locator(".jc-Banner-error").count() == 0, panel.locator(".jc-Banner-error").inner_text()
     assert "FROM " in panel.locator(".jc-Dockerfile").inner_text()
     _shot(page, "02-preview")
     panel.get_by_role("button", name="Close").click()
