@@ -12,7 +12,7 @@ import ast
 import keyword
 import re
 import shlex
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NoReturn
@@ -203,8 +203,8 @@ def parse(argv: Sequence[str] | str, *, default_notebook: Path | None = None) ->
 
 def spec_from_values(notebook: Path, v: dict[str, Any]) -> JobSpec:
     """Turn parsed option values into a validated JobSpec."""
-    notebook = Path(notebook).expanduser()
-    base = notebook.resolve().parent
+    notebook = _host_path(lambda: Path(notebook).expanduser(), "NOTEBOOK", notebook)
+    base = _host_path(lambda: notebook.resolve().parent, "NOTEBOOK", notebook)
     hardening = Hardening(
         cap_drop_all=not v.get("keep_caps", False),
         no_new_privileges=not v.get("allow_new_privileges", False),
@@ -228,7 +228,7 @@ def spec_from_values(notebook: Path, v: dict[str, Any]) -> JobSpec:
     cpus = v.get("cpus")
     if cpus is not None and cpus <= 0:
         raise OptionError(f"--cpus {cpus} must be positive", "Give a number of CPUs such as 2 or 0.5.")
-    max_parallel = int(v.get("max_parallel") or 2)
+    max_parallel = int(v["max_parallel"]) if v.get("max_parallel") is not None else 2  # 0 is refused, not defaulted
     if max_parallel < 1:
         raise OptionError("--max-parallel must be at least 1", "Give a positive number.")
     output = v.get("output")
@@ -246,7 +246,7 @@ def spec_from_values(notebook: Path, v: dict[str, Any]) -> JobSpec:
             time_limit=_check_time(v.get("time")),
         ),
         network=_check_network(v.get("network")),
-        output_dir=(base / output).resolve() if output else None,
+        output_dir=_host_path(lambda: (base / output).resolve(), "--output", output) if output else None,
         detach=bool(v.get("detach", False)),
         wait=bool(v.get("wait", False)),
         backend=v.get("backend") or "docker",
@@ -255,6 +255,14 @@ def spec_from_values(notebook: Path, v: dict[str, Any]) -> JobSpec:
         build=build,
         max_parallel=max_parallel,
     )
+
+
+def _host_path(make: Callable[[], Path], flag: str, text: object) -> Path:
+    """A host path from user text; a NUL byte or an unknown ``~user`` is an OptionError, not a crash."""
+    try:
+        return make()
+    except (ValueError, RuntimeError, OSError) as e:
+        raise OptionError(f"{flag} {str(text)!r} is not a usable path ({e})", "Fix the path.") from None
 
 
 def parse_gpus(value: str | None) -> GpuRequest:
@@ -293,7 +301,7 @@ def parse_volume(text: str, base: Path, allow_dangerous: bool = False) -> Volume
         if not _VOLUME_NAME.match(source):
             raise OptionError(f"-v {text!r}: {source!r} is neither a path nor a volume name", "Start paths with ./ or /.")
         return VolumeMount(source=source, target=target, read_only=mode == "ro", kind="volume")
-    path = (base / Path(source).expanduser()).resolve()
+    path = _host_path(lambda: (base / Path(source).expanduser()).resolve(), "-v", text)
     if not path.exists():
         raise OptionError(f"-v {text!r}: the source {path} does not exist", "Create it first, or fix the path (relative paths start at the notebook's folder).")
     if not allow_dangerous and any(str(path) == d or (d != "/" and str(path).startswith(d + "/")) for d in _DANGEROUS_SOURCES):

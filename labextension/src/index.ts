@@ -42,9 +42,10 @@ const plugin: JupyterFrontEndPlugin<void> = {
     panel.title.icon = containerIcon;
     app.shell.add(panel, 'left', { rank: 600 });
 
+    // Output notebooks of jobs (…/<name>.jc-jobs/<id>/…) are results, not something to run again.
     const follow = () => {
       const current = tracker.currentWidget;
-      if (current) {
+      if (current && !current.context.path.includes('.jc-jobs/')) {
         panel.path = current.context.path;
       }
     };

@@ -322,7 +322,7 @@ function EngineBadge({ engine }: { engine: EngineStatus | null }): JSX.Element {
   const gpus = engine.gpu_runtime ? `, ${engine.gpus.length} GPU${engine.gpus.length === 1 ? '' : 's'}` : '';
   return (
     <span className="jc-Badge jc-Badge-on" title={`Docker ${engine.version}`}>
-      Docker {engine.version}
+      Docker {engine.version.split('+')[0]}
       {gpus}
     </span>
   );
@@ -581,10 +581,10 @@ function JobItem(props: {
     <div className={`jc-Job jc-Job-${job.status}`} data-job-id={job.id} data-status={job.status}>
       <div className="jc-JobHead" onClick={toggle}>
         <span className={`jc-Status jc-Status-${job.status}`}>{job.status}</span>
-        <span className="jc-JobName" title={job.path ?? ''}>
+        <span className="jc-JobName" title={`${job.path ?? job.notebookName} · job ${job.id}`}>
           {baseName(job.notebookName)}
         </span>
-        <code className="jc-Muted">{job.id}</code>
+        <span className="jc-Muted jc-JobTime">{new Date(job.created * 1000).toLocaleTimeString()}</span>
       </div>
       <Bar label="build" value={fraction(job.build)} detail={buildDetail} />
       <Bar label="run" value={fraction(job.run)} detail={runDetail} />

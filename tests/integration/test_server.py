@@ -105,7 +105,9 @@ async def test_bad_options_answer_400_with_the_parsers_sentence(jp_fetch: Any, r
 
 
 async def test_preview_renders_the_dockerfile(jp_fetch: Any, root: Path) -> None:
-    preview = await _json(jp_fetch, "preview", method="POST", body={"path": "nb/quickstart.ipynb", "options": {}})
+    preview = await _json(jp_fetch, "preview", method="POST", body={
+        "path": "nb/quickstart.ipynb", "options": {"parameter": ["n_estimators=9"], "env": ["A=1"]},  # run options too
+    })
     assert "\nFROM " in preview["dockerfile"] and "Dockerfile" in preview["files"]
     assert "scikit-learn" in preview["lock"]
     assert preview["files"] and preview["content_hash"]
