@@ -10,6 +10,7 @@ if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
   need=()
   command -v dockerd >/dev/null || need+=(docker.io)
   command -v debootstrap >/dev/null || [ -x /usr/sbin/debootstrap ] || need+=(debootstrap)
+  command -v node >/dev/null || need+=(nodejs npm)   # the editable install builds the labextension
   if [ "${JC_SETUP_TEST:-0}" = 1 ]; then
     command -v chromium >/dev/null || need+=(chromium)
     command -v docker-registry >/dev/null || need+=(docker-registry apache2-utils)
