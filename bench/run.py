@@ -45,7 +45,7 @@ RESULTS = BENCH / "results"
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(BENCH))
 
-import bench_capture  # noqa: E402
+import bench_capture
 
 BASE = "python:3.11.7-slim-bookworm"
 PROTECTED = (BASE, "jupyter-containerize/debian-minbase:bookworm")
@@ -121,17 +121,19 @@ class Images:
         return {i.id for i in self.client.images.list(filters={"dangling": True})}
 
     @contextlib.contextmanager
-    def building(self) -> Iterator[None]:
-        """Remember the untagged images (a multi-stage build's builder stage) made while building.
+    def building(self) -> Iterator[set[str]]:
+        """Remember the untagged images (a multi-stage build's builder stage) this build made.
 
-        The engine does not name them; images left dangling during our own build window are ours
-        (another user's build finishing in that window would lose only its builder-stage cache).
+        Yields a set the caller fills with the image ids the build printed (`` ---> id``); an
+        image left dangling by the build and named in its own output is ours, nobody else's.
         """
         before = self._dangling_ids()
+        printed: set[str] = set()
         try:
-            yield
+            yield printed
         finally:
-            self.dangling |= self._dangling_ids() - before
+            new = self._dangling_ids() - before
+            self.dangling |= {i for i in new if i.split(":")[-1][:12] in printed}
 
     def image(self, ref: str) -> Any:
         return self.client.images.get(ref)
@@ -146,7 +148,42 @@ class Images:
         for image_id in sorted(self.dangling - self.protected):
             with contextlib.suppress(Exception):
                 self.client.images.remove(image_id)
-        log(f"removed {len(self.tags)} tags and up to {len(self.dangling)} untagged builder images")
+        log(f"removed {len(self.tags)} tags and {len(self.dangling)} untagged builder-stage images")
+
+
+def printed_image_id(text: str) -> str | None:
+    """The image id of a classic-builder `` ---> 0123abcd`` line."""
+    parts = text.split()
+    if text.startswith(" ---> ") and len(parts) == 2:
+        return parts[1]
+    return None
+
+
+@contextlib.contextmanager
+def teed_builder(printed: set[str]) -> Iterator[None]:
+    """Let ``build_image``'s engine stream pass by us, to note the image ids it prints."""
+    from jupyter_containerize.backends import builder
+
+    real = builder.new_api_client
+
+    def client() -> Any:
+        api = real()
+        build = api.build
+
+        def tee(*args: Any, **kwargs: Any) -> Iterator[Any]:
+            for chunk in build(*args, **kwargs):
+                if isinstance(chunk, dict) and (image_id := printed_image_id(chunk.get("stream", ""))):
+                    printed.add(image_id)
+                yield chunk
+
+        api.build = tee
+        return api
+
+    builder.new_api_client = client
+    try:
+        yield
+    finally:
+        builder.new_api_client = real
 
 
 # -- naive Dockerfile ------------------------------------------------------------------------
@@ -187,10 +224,12 @@ def docker_build(images: Images, folder: Path, tag: str, no_cache: bool) -> tupl
     steps = cached = 0
     error = ""
     t = time.perf_counter()
-    with images.building():
+    with images.building() as printed:
         for chunk in api.build(path=str(folder), tag=tag, rm=True, forcerm=True, decode=True, pull=False,
                                nocache=no_cache):
             text = chunk.get("stream", "")
+            if image_id := printed_image_id(text):
+                printed.add(image_id)
             steps += text.startswith("Step ")
             cached += "Using cache" in text
             error = error or chunk.get("error", "")
@@ -209,7 +248,7 @@ def ours_build(images: Images, context: Any, tag: str, no_cache: bool) -> dict[s
     events: list[tuple[float, Any]] = []
     images.tags.add(tag)
     t = time.perf_counter()
-    with images.building():
+    with images.building() as printed, teed_builder(printed):
         build_image(dataclasses.replace(context, image_tag=tag), lambda e: events.append((time.perf_counter(), e)),
                     no_cache=no_cache)
     seconds = time.perf_counter() - t
@@ -338,18 +377,29 @@ def bench_builds(images: Images, root: Path, reps: int, naive_reps: int) -> dict
     return out
 
 
-def run_job(manager: Any, spec: Any) -> dict[str, Any]:
-    """Submit, record when each event reached this process, wait; times relative to submit."""
+def run_job(images: Images, manager: Any, spec: Any, failures: list[str]) -> dict[str, Any]:
+    """Submit, record when each event reached this process, wait; times relative to submit.
+
+    A job that fails is noted in ``failures`` and tried once more (the machine is shared).
+    """
     from jupyter_containerize.events import BuildFinished, CellFinished, CellStarted, StatusChanged
 
-    seen: list[tuple[float, Any]] = []
-    t0 = time.time()
-    job = manager.submit(spec)
-    job.subscribe(lambda e: seen.append((time.time(), e)))
-    record = job.wait(timeout=600)
-    wall = time.time() - t0
-    if record.status != "succeeded":
-        raise RuntimeError(f"bench job {job.id} {record.status}: {record.error}")
+    for attempt in (1, 2):
+        seen: list[tuple[float, Any]] = []
+        with images.building() as printed, teed_builder(printed):
+            t0 = time.time()
+            job = manager.submit(spec)
+            job.subscribe(lambda e, seen=seen: seen.append((time.time(), e)))
+            record = job.wait(timeout=600)
+            wall = time.time() - t0
+        if record.image_tag:
+            images.tags.add(record.image_tag)
+        if record.status == "succeeded":
+            break
+        failures.append(f"job {job.id} ({spec.notebook.name}) {record.status}: {record.error}")
+        log(f"job failed, {'trying once more' if attempt == 1 else 'giving up'}: {record.error}")
+    else:
+        raise RuntimeError(failures[-1])
     stored = [e for _, e in job.events()]
     running = next(e.time for e in stored if isinstance(e, StatusChanged) and e.status == "running")
     first_cell = next(e.time for e in stored if isinstance(e, CellStarted))
@@ -376,17 +426,17 @@ def bench_jobs(images: Images, root: Path, reps: int) -> dict[str, Any]:
     manager = JobManager(JobStore(root / "jobs.db"))
     out: dict[str, Any] = {}
     latencies: list[float] = []
+    failures: list[str] = []
 
     # unchanged environment and notebook: the second submit of the same notebook
     nb = root / "jcbench_unchanged.ipynb"
     shutil.copy(REPO / "notebooks" / "quickstart.ipynb", nb)
     spec = spec_for(nb)
     log("unchanged: first job (builds or reuses the image)")
-    first = run_job(manager, spec)
-    images.tags.add(first["image"])
+    first = run_job(images, manager, spec, failures)
     runs = []
     for i in range(reps):
-        r = run_job(manager, spec)
+        r = run_job(images, manager, spec, failures)
         runs.append(r)
         latencies += r["latencies"]
         log(f"unchanged {i + 1}/{reps}: {r['steps_run']} steps, running after {r['to_running']:.2f} s, "
@@ -402,12 +452,11 @@ def bench_jobs(images: Images, root: Path, reps: int) -> dict[str, Any]:
     write_notebook(sleep_nb, SLEEP_CELLS)
     spec = spec_for(sleep_nb)
     log("overhead: first job (builds the image for the ~10 s notebook)")
-    first = run_job(manager, spec)
-    images.tags.add(first["image"])
+    first = run_job(images, manager, spec, failures)
     native, jobs = [], []
     for i in range(reps):
         native.append(native_nbclient(sleep_nb))
-        r = run_job(manager, spec)
+        r = run_job(images, manager, spec, failures)
         jobs.append(r)
         latencies += r["latencies"]
         log(f"overhead {i + 1}/{reps}: native {native[-1]:.2f} s, job {r['wall']:.2f} s "
@@ -419,6 +468,7 @@ def bench_jobs(images: Images, root: Path, reps: int) -> dict[str, Any]:
     out["overhead_seconds"] = out["overhead_job"]["median"] - out["overhead_native_nbclient"]["median"]
     out["progress_latency"] = stats(latencies)
     out["progress_latency_samples"] = len(latencies)
+    out["failed_jobs_retried"] = failures
     write("jobs", out)
     return out
 
@@ -471,7 +521,7 @@ def machine() -> dict[str, Any]:
         info["docker"] = f"{v.get('Version')} (API {v.get('ApiVersion')}, classic builder)"
     with contextlib.suppress(Exception):
         info["commit"] = subprocess.run(["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"],
-                                        capture_output=True, text=True).stdout.strip()
+                                        capture_output=True, text=True, check=False).stdout.strip()
     return info
 
 
@@ -577,7 +627,11 @@ def main() -> None:
     try:
         for name, fn in steps:
             if name in only:
-                summary[name] = fn()
+                try:
+                    summary[name] = fn()
+                except Exception as e:  # noqa: BLE001 - one broken benchmark must not lose the others
+                    log(f"{name} failed: {type(e).__name__}: {e}")
+                    summary.setdefault("errors", {})[name] = f"{type(e).__name__}: {e}"
     finally:
         if not args.keep_images:
             images.cleanup()

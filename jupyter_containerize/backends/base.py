@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -9,7 +10,7 @@ from pathlib import Path
 from typing import Protocol
 
 from ..events import Event
-from ..jobspec import JobSpec
+from ..jobspec import OUTPUT_DIR_IN_CONTAINER, JobSpec
 
 EventSink = Callable[[Event], None]
 
@@ -40,6 +41,17 @@ class RunRequest:
     command: tuple[str, ...] = ()  # overrides the image's CMD (e.g. another notebook path)
     extra_env: tuple[tuple[str, str], ...] = ()
     extra_mounts: tuple[tuple[str, str, bool], ...] = ()  # (host path, container path, read-only)
+
+
+def job_environment(request: RunRequest) -> dict[str, str]:
+    """The environment every backend gives the runner: the user's, plus the job id, outputs and parameters."""
+    env = dict(request.spec.env)
+    env.update(dict(request.extra_env))
+    env["JC_JOB_ID"] = request.job_id
+    env["JC_OUTPUT_DIR"] = OUTPUT_DIR_IN_CONTAINER
+    if request.spec.parameters:
+        env["JC_PARAMETERS"] = json.dumps(request.spec.parameters, sort_keys=True)
+    return env
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,7 @@ from docker.types import DeviceRequest, Mount
 from ..errors import EngineError, GpuError
 from ..events import EVENT_PREFIX, Event, Log, event_from_dict
 from ..jobspec import OUTPUT_DIR_IN_CONTAINER, JobSpec
-from .base import EventSink, RunOutcome, RunRequest
+from .base import EventSink, RunOutcome, RunRequest, job_environment
 from .engine import JOB_LABEL, ROLE_LABEL, connect, engine_status
 
 TMPFS_OPTIONS = "rw,nosuid,nodev,exec,size=2g"
@@ -45,12 +45,7 @@ def _version_tuple(v: str) -> tuple[int, ...]:
 def container_options(request: RunRequest) -> dict[str, Any]:
     """The keyword arguments for ``client.containers.create`` (pure: no engine needed)."""
     spec = request.spec
-    env = dict(spec.env)
-    env.update(dict(request.extra_env))
-    env["JC_JOB_ID"] = request.job_id
-    env["JC_OUTPUT_DIR"] = OUTPUT_DIR_IN_CONTAINER
-    if spec.parameters:
-        env["JC_PARAMETERS"] = json.dumps(spec.parameters, sort_keys=True)
+    env = job_environment(request)
     mounts = [Mount(target=OUTPUT_DIR_IN_CONTAINER, source=str(request.output_dir), type="bind")]
     for v in spec.volumes:
         mounts.append(Mount(target=v.target, source=v.source, type=v.kind, read_only=v.read_only))

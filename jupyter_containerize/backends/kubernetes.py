@@ -34,7 +34,7 @@ from typing import Any
 from ..errors import BackendError
 from ..events import RunStarted
 from ..jobspec import OUTPUT_DIR_IN_CONTAINER
-from .base import EventSink, RunOutcome, RunRequest
+from .base import EventSink, RunOutcome, RunRequest, job_environment
 from .docker import parse_log_line
 from .engine import JOB_LABEL, ROLE_LABEL
 from .slurm_script import memory_mib
@@ -76,12 +76,7 @@ def job_manifest(request: RunRequest, namespace: str = "default", *, uid: int | 
     user = uid if uid is not None else (spec.build.uid or DEFAULT_UID)
     if user == 0:
         raise BackendError("The job would run as root (UID 0)", "Build with an unprivileged --uid.")
-    env = dict(spec.env)
-    env.update(dict(request.extra_env))
-    env["JC_JOB_ID"] = request.job_id
-    env["JC_OUTPUT_DIR"] = OUTPUT_DIR_IN_CONTAINER
-    if spec.parameters:
-        env["JC_PARAMETERS"] = json.dumps(spec.parameters, sort_keys=True)
+    env = job_environment(request)
 
     volumes: list[dict[str, Any]] = [
         {"name": "output", **({"persistentVolumeClaim": {"claimName": output_claim}} if output_claim

@@ -255,7 +255,7 @@ def test_failing_notebook_through_the_cli(tmp_path: Path, job_store: Path, engin
     assert result.returncode == 1, (result.stdout, result.stderr)
     assert "Traceback" not in result.stderr
     last = result.stdout.strip().splitlines()[-1]
-    assert last.startswith("job failed") and "at cell 2" in last and needle in last, last
+    assert last.startswith("job failed") and "at cell 2" in last and needle in last, result.stdout
     record = JobStore(job_store).list(limit=1)[0]
     assert record.status == "failed" and record.failing_cell == 1
     partial = nbformat.read(str(Path(record.output_dir) / nb.name), as_version=4)
