@@ -57,6 +57,8 @@ def build_image(
             on_event(BuildFinished(image_id=image.id, tag=context.image_tag, cached=True, steps_run=0, seconds=0.0))
             return ImageRef(tag=context.image_tag, image_id=image.id, cached=True)
         ensure_base_image(client, context.base_image, on_event)
+        if cancel is not None and cancel.is_set():  # cancelled while queued or capturing: build nothing
+            raise BuildCancelled("The build was cancelled", "Start it again when you are ready.")
         total = sum(1 for line in context.dockerfile.splitlines() if _is_instruction(line))
         on_event(BuildStarted(tag=context.image_tag, total_steps=total))
         parser = _stream_build(context, on_event, no_cache, cache_from, cancel, network_mode)
@@ -92,8 +94,9 @@ def _stream_build(context: BuildContext, on_event: EventSink, no_cache: bool, ca
         while not done.wait(0.2):
             if cancel is not None and cancel.is_set():
                 stream = api.last_stream
-                if stream is not None:
-                    stream.close()
+                if stream is None:
+                    continue  # the build request is not sent yet: hang up as soon as it is
+                stream.close()
                 return
 
     watcher = threading.Thread(target=hang_up_on_cancel, daemon=True)

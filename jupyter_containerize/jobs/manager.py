@@ -329,14 +329,23 @@ class JobManager:
             backend.cancel(job_id, ref)
         self._follow(job_id, backend, ref, cancel, since="")
 
-    def _follow(self, job_id: str, backend: Backend, ref: str, cancel: threading.Event, since: str) -> None:
-        """Record the backend's events until the job ends, then finish it."""
+    def _follow(self, job_id: str, backend: Backend, ref: str, cancel: threading.Event, since: str,
+                skip: int = 0) -> None:
+        """Record the backend's events until the job ends, then finish it.
+
+        ``skip``: how many of the backend's first events a dead owner already recorded
+        (its log is replayed from the start when no ``since`` was saved).
+        """
         runner_end: list[Finished] = []
         emit = self._emitter(job_id)
+        replayed = [0]
 
         def on_event(event: Event) -> None:
             if isinstance(event, Finished):
                 runner_end.append(event)  # folded into the job's own Finished below
+                return
+            if replayed[0] < skip:
+                replayed[0] += 1
                 return
             emit(event)
 
@@ -416,11 +425,19 @@ class JobManager:
         cancel = threading.Event()
         self._cancels[record.id] = cancel
         backend = self.backend(record.backend)
+        # The owner died while following: its log position was never saved, so the log replays from
+        # the start; skip what it already recorded (every event after 'running' came from the log).
+        skip = 0 if record.last_log_time else self._recorded_since_running(record.id)
         thread = threading.Thread(target=self._follow, args=(record.id, backend, record.backend_ref, cancel,
-                                                             record.last_log_time), daemon=True)
+                                                             record.last_log_time, skip), daemon=True)
         self._threads[record.id] = thread
         thread.start()
         return job
+
+    def _recorded_since_running(self, job_id: str) -> int:
+        events = self.store.events(job_id)
+        starts = [i for i, (_, e) in enumerate(events) if isinstance(e, StatusChanged) and e.status == "running"]
+        return len(events) - starts[-1] - 1 if starts else 0
 
     def reconcile(self) -> None:
         """Re-attach every unfinished job whose owner process is gone (server start, `jobs`)."""

@@ -31,7 +31,7 @@ def cli(*args: str, cwd: Path, store: Path | None = None, timeout: float = 600,
     if store is not None:
         full_env["JC_STORE"] = str(store)
     proc = subprocess.run([sys.executable, "-m", "jupyter_containerize.cli", *args], cwd=cwd, env=full_env,
-                          capture_output=True, text=True, timeout=timeout)
+                          capture_output=True, text=True, timeout=timeout, check=False)
     return CliResult(proc.returncode, proc.stdout, proc.stderr)
 
 

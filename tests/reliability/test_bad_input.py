@@ -24,7 +24,6 @@ from jupyter_containerize.errors import (
 from jupyter_containerize.jobs.manager import JobManager, check_notebook, prepare
 from jupyter_containerize.jobs.store import JobStore
 from jupyter_containerize.options import parse
-
 from tests.conftest import labelled_containers
 from tests.integration.notebook_factory import write_notebook
 

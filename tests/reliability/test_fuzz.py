@@ -212,11 +212,11 @@ def test_sbatch_parses_round_trips_env_and_executes_nothing(env: dict[str, str],
         return
     path = tmp_path / "job.sbatch"
     path.write_text(script)
-    assert subprocess.run(["bash", "-n", str(path)], capture_output=True).returncode == 0, script
+    assert subprocess.run(["bash", "-n", str(path)], capture_output=True, check=False).returncode == 0, script
     log = tmp_path / "calls"
     log.unlink(missing_ok=True)
     sentinel = Path("/tmp") / SENTINEL_NAME
-    proc = subprocess.run(["sh", str(path)], cwd=tmp_path, capture_output=True, text=True, timeout=30,
+    proc = subprocess.run(["sh", str(path)], check=False, cwd=tmp_path, capture_output=True, text=True, timeout=30,
                           env={"PATH": os.environ["PATH"], "JC_FAKE_LOG": str(log), "HOME": str(tmp_path)})
     assert proc.returncode == 0, proc.stderr
     assert not sentinel.exists() and not (tmp_path / SENTINEL_NAME).exists()

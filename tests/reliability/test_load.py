@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import subprocess
-import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -22,7 +20,6 @@ from jupyter_containerize.backends.builder import build_image
 from jupyter_containerize.jobs.manager import JobManager, prepare
 from jupyter_containerize.jobs.store import JobStore
 from jupyter_containerize.options import parse
-
 from tests.conftest import labelled_containers
 from tests.integration.notebook_factory import write_notebook
 
@@ -96,8 +93,6 @@ async def test_forty_concurrent_jobs_through_rest_and_cli(jp_fetch: Any, jp_root
         assert logs.count("load ok") == 1, (job_id, logs)
         assert labelled_containers(engine, job_id) == []
     assert check_store_consistent(job_store) == []
-    listed = subprocess.run([sys.executable, "-m", "jupyter_containerize.cli", "jobs", "--json", "-n", "100"],
-                            capture_output=True, text=True, env={**__import__("os").environ,
-                                                                 "JC_STORE": str(job_store)}, check=True)
-    assert {j["id"] for j in json.loads(listed.stdout)} == set(records)
+    listed = await asyncio.to_thread(cli, "jobs", "--json", "-n", "100", cwd=jp_root_dir, store=job_store)
+    assert listed.returncode == 0 and {j["id"] for j in json.loads(listed.stdout)} == set(records)
     print(f"40 jobs in {elapsed:.0f} s")

@@ -8,13 +8,12 @@ import io
 import json
 import os
 import subprocess
-import sys
 import tarfile
 import threading
 import uuid
 import zipfile
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 
@@ -25,7 +24,6 @@ from jupyter_containerize.errors import OptionError
 from jupyter_containerize.jobs.manager import JobManager, prepare
 from jupyter_containerize.jobs.store import JobStore
 from jupyter_containerize.options import parse
-
 from tests.conftest import labelled_containers
 from tests.integration.notebook_factory import write_notebook
 
@@ -132,9 +130,9 @@ class _Index(http.server.BaseHTTPRequestHandler):
     """A PEP 503 simple index of one wheel that insists on the token (basic auth)."""
 
     wheel: Path
-    seen_token: list[str] = []
+    seen_token: ClassVar[list[str]] = []
 
-    def do_GET(self) -> None:  # noqa: N802 - http.server API
+    def do_GET(self) -> None:
         auth = self.headers.get("Authorization", "")
         import base64
 
@@ -185,7 +183,7 @@ def test_no_secret_from_the_pip_configuration_in_history_or_any_layer(
         z.extractall(site)
     _Index.wheel = _tiny_wheel(tmp_path)
     _Index.seen_token = []
-    server = http.server.ThreadingHTTPServer(("0.0.0.0", 0), _Index)  # noqa: S104 - build containers reach it
+    server = http.server.ThreadingHTTPServer(("0.0.0.0", 0), _Index)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     url = f"http://ci:{TOKEN}@{_bridge_gateway(engine)}:{server.server_address[1]}/simple/"
     monkeypatch.setenv("PYTHONPATH", str(site))
