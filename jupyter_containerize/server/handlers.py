@@ -111,8 +111,10 @@ class JobsHandler(ContainerizeHandler):
         data = self.body()
         spec = await self.spec_for("run", data)
         if spec.sweep:
-            raise OptionError("Sweeps cannot be started from the REST API yet",
-                              "Use `jupyter containerize run --sweep …` or the %containerize magic.")
+            jobs = await asyncio.to_thread(self.manager.submit_sweep, spec)
+            records = [await asyncio.to_thread(self.store.get, j.id) for j in jobs]
+            self.send({"jobs": [job_json(r, self.root) for r in records]}, status=201)
+            return
         job = await asyncio.to_thread(self.manager.submit, spec)
         record = await asyncio.to_thread(self.store.get, job.id)
         self.send(job_json(record, self.root), status=201)

@@ -157,3 +157,14 @@ async def test_cancel_then_delete(jp_fetch: Any, root: Path, engine: Any) -> Non
     code, _ = await _error(jp_fetch, "jobs", job["id"])
     assert code == 404
     assert labelled_containers(engine, job["id"]) == []
+
+
+async def test_a_sweep_creates_one_job_per_combination(jp_fetch: Any, root: Path) -> None:
+    answer = await _json(jp_fetch, "jobs", method="POST", body={
+        "path": "nb/quickstart.ipynb", "options": {"sweep": {"n_estimators": [3, 4]}, "parameters": {"max_depth": 2}},
+    })
+    jobs = answer["jobs"]
+    assert sorted(j["parameters"]["n_estimators"] for j in jobs) == [3, 4]
+    finished = [await _wait(jp_fetch, j["id"]) for j in jobs]
+    assert [j["status"] for j in finished] == ["succeeded", "succeeded"]
+    assert all(j["parameters"]["max_depth"] == 2 and j["metrics"]["n_estimators"] in (3, 4) for j in finished)
