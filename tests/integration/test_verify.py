@@ -84,3 +84,18 @@ def test_verify_notebook_end_to_end(tmp_path: Path, job_store: Path) -> None:
     assert "cell 2 (import random) differs" in out and "saved: [stream:stdout] 0.5" in out
     assert "captured pins installed at their versions" in out and "drift" not in out
     assert "Python: captured 3.11.7, image 3.11.7" in out
+
+
+@pytest.mark.engine
+@pytest.mark.usefixtures("base_image")
+def test_verify_a_finished_job_by_its_id(tmp_path: Path, job_store: Path) -> None:
+    nb = tmp_path / "job.ipynb"
+    nb.write_text(json.dumps(_notebook(_cell("print('hello')", _stream("hello\n")), _cell("6 * 7", _result("42")))))
+    env = {**__import__("os").environ, "JC_STORE": str(job_store)}
+    cli = [sys.executable, "-m", "jupyter_containerize.cli"]
+    run = subprocess.run([*cli, "run", str(nb)], check=False, capture_output=True, text=True, timeout=900, env=env)
+    assert run.returncode == 0, run.stdout + run.stderr
+    job_id = run.stdout.split()[1]  # "job <id>"
+    done = subprocess.run([*cli, "verify", job_id], check=False, capture_output=True, text=True, timeout=900, env=env)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "2 of 2 cells reproduced" in done.stdout and "drift" not in done.stdout
