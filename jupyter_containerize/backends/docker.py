@@ -112,7 +112,7 @@ class DockerBackend:
         try:
             self.client.api.start(container_id)
         except docker.errors.APIError as e:
-            self.client.api.remove_container(container_id, force=True)
+            self.client.api.remove_container(container_id, force=True, v=True)
             raise EngineError(f"The job's container could not start: {e.explanation or e}",
                               "Check the run options (volumes, GPUs, network).") from None
         return container_id
@@ -159,7 +159,7 @@ class DockerBackend:
     def remove(self, job_id: str, ref: str) -> None:
         for container in self._labelled(job_id):
             try:
-                container.remove(force=True)
+                container.remove(force=True, v=True)  # and its anonymous volumes
             except docker.errors.NotFound:
                 pass
 
