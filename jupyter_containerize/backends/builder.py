@@ -75,6 +75,7 @@ def build_image(
             )
         image = client.images.get(context.image_tag)
         _tag_extra(image, extra_tags)
+        _keep_stage_cache(client, context.image_tag, parser.stage_images)
         on_event(BuildFinished(image_id=image.id, tag=context.image_tag, cached=parser.steps_run == 0,
                                steps_run=parser.steps_run, seconds=round(time.monotonic() - started, 3)))
         return ImageRef(tag=context.image_tag, image_id=image.id, cached=parser.steps_run == 0)
@@ -119,6 +120,17 @@ def _stream_build(context: BuildContext, on_event: EventSink, no_cache: bool, ca
         done.set()
         api.close()
     return parser
+
+
+def _keep_stage_cache(client: docker.DockerClient, tag: str, stage_images: list[str]) -> None:
+    """Tag the builder stage: untagged, its layers would go with the next `docker image prune`,
+    and a notebook-only edit would then reinstall every package."""
+    repo, _, version = tag.rpartition(":")
+    for i, image_id in enumerate(stage_images):
+        try:
+            client.images.get(image_id).tag(repo, f"{version}-stage{i}")
+        except docker.errors.DockerException:
+            continue
 
 
 def _is_instruction(line: str) -> bool:

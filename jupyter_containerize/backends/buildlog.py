@@ -12,6 +12,7 @@ from ..events import BuildLog, BuildStep, Event, LayerCached, PackagesProgress
 _STEP = re.compile(r"^Step (\d+)/(\d+) : (.*)$")
 _UV_COUNT = re.compile(r"^(Resolved|Prepared|Installed|Uninstalled|Audited|Downloaded) (\d+) packages?\b(.*)$")
 _UV_ITEM = re.compile(r"^ ([+-]) ([A-Za-z0-9_.\-]+)(==| @ )(.+)$")
+_LAYER = re.compile(r"^ ---> ([0-9a-f]{12,64})$")
 _DOWNLOAD = re.compile(r"^\s*Downloading (\S+) \(([^)]+)\)")
 TAIL_LINES = 30
 _ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
@@ -32,6 +33,8 @@ class BuildStreamParser:
     image_id: str = ""
     error: str = ""
     installed: int = 0
+    stage_images: list[str] = field(default_factory=list)  # the last layer of each earlier stage
+    _last_layer: str = ""
     tail: deque[str] = field(default_factory=lambda: deque(maxlen=TAIL_LINES))
     _partial: str = ""
 
@@ -62,11 +65,16 @@ class BuildStreamParser:
             self.step, self.total, self.instruction = int(m.group(1)), int(m.group(2)), m.group(3)
             if not self.instruction.upper().startswith("FROM "):
                 self.steps_run += 1  # FROM never says "Using cache"; it does no work either
+            elif self._last_layer:
+                self.stage_images.append(self._last_layer)
             return [BuildStep(index=self.step, total=self.total, instruction=self.instruction)]
         if line.strip() == "---> Using cache":
             self.cached_steps += 1
             self.steps_run -= 1
             return [LayerCached(index=self.step)]
+        layer = _LAYER.match(line)
+        if layer:
+            self._last_layer = layer.group(1)
         if line.startswith((" ---> ", "Successfully ", "Removing intermediate")):
             return []
         events: list[Event] = [BuildLog(line=line)]

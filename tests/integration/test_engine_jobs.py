@@ -72,15 +72,22 @@ def test_unchanged_environment_is_never_rebuilt(quickstart: Path, engine) -> Non
     assert not any(isinstance(e, BuildStep) for e in seen)
 
 
+def _append_cell(notebook: Path, source: str) -> None:
+    nb = nbformat.read(str(notebook), as_version=4)
+    nb.cells.append(nbformat.v4.new_code_cell(source))
+    nbformat.write(nb, str(notebook))
+
+
 def test_notebook_only_edit_rebuilds_only_the_last_layers(quickstart: Path, engine) -> None:  # type: ignore[no-untyped-def]
+    _append_cell(quickstart, f"print('first version {time.time()}')")  # a new image, really built
     prepared = prepare(_spec(quickstart))
     try:
         build_image(prepared.context, lambda e: None)
+        tag = prepared.context.image_tag
     finally:
         prepared.cleanup()
-    nb = nbformat.read(str(quickstart), as_version=4)
-    nb.cells.append(nbformat.v4.new_code_cell(f"print('edited at {time.time()}')"))
-    nbformat.write(nb, str(quickstart))
+    assert engine.images.get(tag + "-stage0").id  # the builder stage is kept (a prune cannot drop its cache)
+    _append_cell(quickstart, f"print('edited at {time.time()}')")
     seen: list[Event] = []
     prepared = prepare(_spec(quickstart))
     try:

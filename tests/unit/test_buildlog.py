@@ -50,3 +50,12 @@ def test_text_progress_rate_limits_package_noise() -> None:
     view(PackagesProgress(phase="installed", count=12))
     lines = out.getvalue().splitlines()
     assert lines == ["  downloading x", "  downloading y", "  packages installed: 12"]
+
+
+def test_the_last_layer_of_each_earlier_stage_is_kept() -> None:
+    p = BuildStreamParser()
+    for text in ["Step 1/4 : FROM base AS builder\n", " ---> 111111111111\n", "Step 2/4 : RUN make\n",
+                 " ---> Running in 999999999999\n", " ---> 222222222222\n", "Step 3/4 : FROM base\n",
+                 " ---> 111111111111\n", "Step 4/4 : COPY --from=builder /a /a\n", " ---> 333333333333\n"]:
+        p.feed({"stream": text})
+    assert p.stage_images == ["222222222222"]
