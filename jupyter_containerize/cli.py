@@ -113,6 +113,8 @@ def _follow(job: Any, progress: TextProgress, detach: bool = False, after: int =
     finally:
         signal.signal(signal.SIGTERM, previous)
     record = job.wait()
+    if record.status == "failed" and record.error:
+        print(f"error: {record.error}", file=sys.stderr)
     return EXIT_CODES.get(record.status, 1)
 
 
