@@ -40,7 +40,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def cmd_dockerfile(cmd: ParsedCommand) -> int:
-    from .jobs.manager import prepare
+    from .jobs.pipeline import prepare
     from .render import render_context
 
     assert cmd.spec is not None
@@ -60,7 +60,7 @@ def cmd_dockerfile(cmd: ParsedCommand) -> int:
 
 
 def cmd_build(cmd: ParsedCommand) -> int:
-    from .jobs.manager import build_and_push, prepare
+    from .jobs.pipeline import build_and_push, prepare
 
     assert cmd.spec is not None
     prepared = prepare(cmd.spec)

@@ -37,7 +37,7 @@ class ExportError(ContainerizeError):
 def export(spec: JobSpec, dest: Path) -> Path:
     """Capture the notebook's environment and write the export folder ``dest``; returns its path."""
     from .capture import capture
-    from .jobs.manager import check_notebook
+    from .jobs.pipeline import check_notebook
     from .render import render_context
 
     check_notebook(spec)

@@ -324,7 +324,7 @@ class ContainerizeMagics(Magics):
     def do_build(self, cmd: ParsedCommand, text: bool) -> str:
         """Capture in-process and build the image, showing the build's progress."""
         from .backends.builder import build_image
-        from .jobs.manager import prepare
+        from .jobs.pipeline import prepare
 
         spec = cmd.spec
         assert spec is not None
@@ -355,7 +355,7 @@ class ContainerizeMagics(Magics):
     def do_dockerfile(self, cmd: ParsedCommand, text: bool) -> None:
         """Show the generated Dockerfile (highlighted), or write the build context with ``-o``."""
         from .capture import capture
-        from .jobs.manager import check_notebook
+        from .jobs.pipeline import check_notebook
         from .render import render_context, render_dockerfile
 
         spec = cmd.spec

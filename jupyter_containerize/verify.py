@@ -212,7 +212,7 @@ def verify(spec: JobSpec | None, target: str | None, rtol: float = 1e-6) -> Veri
     """Verify a notebook (build its image as `build` would) or a finished job's image (``target`` = job id)."""
     from .backends.builder import build_image
     from .capture import capture
-    from .jobs.manager import prepare
+    from .jobs.pipeline import prepare
 
     if spec is not None:
         prepared = prepare(spec)

@@ -233,7 +233,7 @@ class PreviewHandler(ContainerizeHandler):
     @authorized
     @reports_errors
     async def post(self) -> None:
-        from ..jobs.manager import prepare
+        from ..jobs.pipeline import prepare
 
         spec = await self.spec_for("run", self.body())  # the run form's options; capture ignores run-only ones
         prepared = await asyncio.to_thread(prepare, spec)
