@@ -41,6 +41,7 @@ AUTOSAVE_SECONDS = float(os.environ.get("JC_AUTOSAVE_SECONDS", "5"))  # env over
 TICK_SECONDS = min(1.0, AUTOSAVE_SECONDS)
 LOG_CHUNK = 16_000  # keeps each event line bounded however much a cell prints
 MAX_LISTED_OUTPUTS = 1000
+KERNEL_START_ATTEMPTS = 3
 
 EXIT_OK = 0
 EXIT_CELL_FAILED = 1
@@ -268,25 +269,36 @@ class Runner:
         os.environ[OUTPUT_DIR_ENV] = str(self.output_dir)  # read by log_metric in the kernel
         emit("NotebookStarted", total_cells=total, parameters=self.parameters)
 
-        self.client = StreamingClient(
-            self.nb,
-            on_output=self._mark_dirty,
-            kernel_name=self.kernel_name,
-            timeout=None,
-            allow_errors=False,
-            record_timing=True,
-            on_cell_error=self._on_cell_error,
-            resources={"metadata": {"path": str(self.notebook.parent)}},
-        )
         ticker = asyncio.ensure_future(self._ticker())
         try:
-            async with self.client.async_setup_kernel():
-                self._install_signal_handlers()  # nbclient installed its own; ours win
-                await self._kernel_info()
-                for position, nb_index in enumerate(code_cells):
-                    code = await self._execute_one(position, nb_index, total)
-                    if code is not None:
-                        return code
+            for attempt in range(1, KERNEL_START_ATTEMPTS + 1):
+                self.client = StreamingClient(
+                    self.nb,
+                    on_output=self._mark_dirty,
+                    kernel_name=self.kernel_name,
+                    timeout=None,
+                    allow_errors=False,
+                    record_timing=True,
+                    on_cell_error=self._on_cell_error,
+                    resources={"metadata": {"path": str(self.notebook.parent)}},
+                )
+                started = False
+                try:
+                    async with self.client.async_setup_kernel():
+                        self._install_signal_handlers()  # nbclient installed its own; ours win
+                        await self._kernel_info()
+                        started = True
+                        for position, nb_index in enumerate(code_cells):
+                            code = await self._execute_one(position, nb_index, total)
+                            if code is not None:
+                                return code
+                    break
+                except (RuntimeError, DeadKernelError) as exc:
+                    # A kernel that dies before it answers (seen under heavy load) ran no cell: start another.
+                    if started or attempt == KERNEL_START_ATTEMPTS or self.cancel_signal is not None:
+                        raise
+                    emit_log(f"jupyter-containerize: the kernel did not start ({exc}); starting another.\n",
+                             "stderr")
         finally:
             ticker.cancel()
         self.save()

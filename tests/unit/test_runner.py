@@ -297,3 +297,20 @@ def test_inject_replaces_a_stale_injected_cell() -> None:
 
 def test_strip_ansi() -> None:
     assert runner_main.strip_ansi("\x1b[0;31mValueError\x1b[0m: boom") == "ValueError: boom"
+
+
+def test_a_kernel_that_dies_at_start_is_replaced(tmp_path: Path, jupyter_path: Path) -> None:
+    """The first kernel exits before answering (as one did once under heavy load); the runner starts another."""
+    share = tmp_path / "share"
+    spec_dir = share / "kernels" / "python3"
+    spec_dir.mkdir(parents=True)
+    marker = tmp_path / "first-start"
+    spec = json.loads((jupyter_path / "kernels" / "python3" / "kernel.json").read_text())
+    launch = " ".join(spec["argv"])
+    spec["argv"] = ["/bin/sh", "-c", f"if [ ! -e {marker} ]; then touch {marker}; exit 1; fi; exec {launch}"]
+    (spec_dir / "kernel.json").write_text(json.dumps(spec))
+    run = run_runner(FIXTURES / "simple.ipynb", tmp_path / "out", share)
+    assert run.code == 0, run.stdout
+    assert marker.exists()
+    assert any("kernel did not start" in e["text"] for e in run.of("Log"))
+    assert [e["index"] for e in run.of("CellStarted")] == [0, 1, 2]
