@@ -123,7 +123,10 @@ def normalized_notebook(path: Path) -> bytes:
 def kernel_json() -> bytes:
     """The kernelspec that makes ``python3`` the user's venv, with the metrics shim importable."""
     spec = {
-        "argv": [f"{VENV}/bin/python", "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+        # The kernel's own log stays quiet: its one warning here (TCP without encryption) is about a
+        # loopback connection to the runner inside the same container. Cell output is unaffected.
+        "argv": [f"{VENV}/bin/python", "-m", "ipykernel_launcher", "-f", "{connection_file}",
+                 "--IPKernelApp.log_level=ERROR"],
         "display_name": "Python 3 (captured environment)",
         "language": "python",
         "env": {"PYTHONPATH": f"{JC_DIR}/shim"},
