@@ -80,7 +80,51 @@ def venv(size: str) -> Path:
         run([UV, "venv", "-q", "--seed", "--python", sys.executable, str(root)])
         run([UV, "pip", "install", "-q", "--python", str(python), *SETS[size]], timeout=1800)
         (root / ".complete").write_text("ok")
+    if size == "800":
+        pad_to(python, 800, root / "pad-wheels")  # idempotent: nothing to do once at 800
     return python
+
+
+def pad_to(python: Path, target: int, folder: Path) -> int:
+    """Top up a venv to ``target`` distributions with tiny generated wheels.
+
+    PyPI's resolvable sets stop near 500 distributions in one environment, so the 800 point
+    is reached with real, installed (but synthetic) one-module distributions. The
+    results record how many (``padding``).
+    """
+    missing = target - count(python)
+    if missing <= 0:
+        return 0
+    folder.mkdir(parents=True, exist_ok=True)
+    wheels = [str(tiny_wheel(folder, i)) for i in range(missing)]
+    run([UV, "pip", "install", "-q", "--no-deps", "--python", str(python), *wheels], timeout=900)
+    return missing
+
+
+def tiny_wheel(folder: Path, i: int) -> Path:
+    """A valid pure-Python wheel ``jc-bench-pad-<i>`` with one module and a RECORD."""
+    import base64
+    import zipfile
+
+    name, version = f"jc_bench_pad_{i:04d}", "1.0"
+    dist_info = f"{name}-{version}.dist-info"
+    files = {
+        f"{name}/__init__.py": b"VALUE = 1\n",
+        f"{dist_info}/METADATA": f"Metadata-Version: 2.1\nName: jc-bench-pad-{i:04d}\nVersion: {version}\n".encode(),
+        f"{dist_info}/WHEEL": b"Wheel-Version: 1.0\nGenerator: jc-bench\nRoot-Is-Purelib: true\nTag: py3-none-any\n",
+        f"{dist_info}/top_level.txt": f"{name}\n".encode(),
+    }
+    record = []
+    for path, data in files.items():
+        digest = base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
+        record.append(f"{path},sha256={digest},{len(data)}")
+    record.append(f"{dist_info}/RECORD,,")
+    files[f"{dist_info}/RECORD"] = ("\n".join(record) + "\n").encode()
+    wheel = folder / f"{name}-{version}-py3-none-any.whl"
+    with zipfile.ZipFile(wheel, "w") as zf:
+        for path, data in files.items():
+            zf.writestr(path, data)
+    return wheel
 
 
 def count(python: Path) -> int:
@@ -121,8 +165,10 @@ def bench(size: str, reps: int, folder: Path) -> dict[str, object]:
     inproc = json.loads(run([str(python), "-c", INPROC, str(nb_path), str(reps)], env=env).stdout)
     sub = timed(lambda: capture(nb_path, str(python)), reps)
     freeze = timed(lambda: run([str(python), "-m", "pip", "freeze"]), reps)
+    padding = sum(1 for _ in (python.parent.parent / "pad-wheels").glob("*.whl")) if size == "800" else 0
     result: dict[str, object] = {
         "distributions": count(python),
+        "padding": padding,
         "pins": inproc["pins"],
         "capture_in_process": stats(inproc["times_s"]),
         "capture_in_process_cold_ms": inproc["cold_s"] * 1000,
