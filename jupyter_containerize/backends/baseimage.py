@@ -94,7 +94,7 @@ def find_cpython(version_or_path: str | None) -> tuple[str, Path]:
     if version == ".".join(map(str, sys.version_info[:3])):
         candidates.append(Path(sys.base_prefix))
     candidates += [Path.home() / ".pyenv" / "versions" / version, Path("/root/.pyenv/versions") / version,
-                   Path("/usr/local"), Path(f"/opt/python/{version}")]
+                   Path("/usr/local"), Path(f"/opt/python/{version}"), Path("/usr")]  # /usr: Debian's own
     short = ".".join(version.split(".")[:2])
     for prefix in candidates:
         python = prefix / "bin" / f"python{short}"
@@ -163,12 +163,15 @@ RUN apt-get update \\
  && apt-get install -y --no-install-recommends {packages} \\
  && rm -rf /var/lib/apt/lists/* /var/cache/apt/archives/*.deb
 COPY python/ /usr/local/
+COPY wheels/ /tmp/jc-wheels/
 RUN ldconfig \\
  && ln -sf python{short} /usr/local/bin/python3 && ln -sf python3 /usr/local/bin/python \\
  && python3 -c "import ssl, sqlite3, ctypes, lzma, bz2, zlib, uuid, decimal, readline" \\
- && python3 -m ensurepip --default-pip \\
+ && (python3 -m ensurepip --default-pip \\
+     || {{ w=$(ls /tmp/jc-wheels/pip-*.whl) && python3 "$w/pip" install --no-index --no-cache-dir "$w"; }}) \\
+ && python3 -m pip --version \\
  && python3 -m compileall -q /usr/local/lib/python{short} >/dev/null \\
- && rm -rf /root/.cache
+ && rm -rf /root/.cache /tmp/jc-wheels
 LABEL org.jupyter-containerize.role="offline-base" org.jupyter-containerize.python="{version}"
 CMD ["python3"]
 """
@@ -188,6 +191,7 @@ def build_base_image(client: docker.DockerClient, version_or_path: str | None = 
     with tempfile.TemporaryDirectory(prefix="jc-base-") as tmp:
         ctx = Path(tmp)
         _copy_cpython(prefix, ctx / "python", short)
+        _fetch_pip_wheel(ctx / "wheels")
         (ctx / "Dockerfile").write_text(_BASE_DOCKERFILE.format(
             rootfs=rootfs, packages=" ".join(RUNTIME_PACKAGES), short=short, version=version))
         parser = BuildStreamParser()
@@ -195,9 +199,21 @@ def build_base_image(client: docker.DockerClient, version_or_path: str | None = 
             for event in parser.feed(chunk):
                 sink(event)
         if parser.error:
+            tail = "\n".join(parser.tail)
             raise BuildError(f"Building the offline base image failed at step {parser.step}: {parser.error}",
-                             "See the lines above.", step=parser.instruction, log_tail=tuple(parser.tail))
+                             f"Last lines of the build:\n{tail}", step=parser.instruction, log_tail=tuple(parser.tail))
     return tag
+
+
+def _fetch_pip_wheel(dest: Path) -> None:
+    """A pip wheel for interpreters whose ensurepip is disabled (Debian's own python3)."""
+    dest.mkdir()
+    local = sorted(Path("/usr/share/python-wheels").glob("pip-*.whl"))
+    if local:
+        shutil.copy2(local[-1], dest / local[-1].name)
+        return
+    subprocess.run([sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", "--only-binary=:all:",
+                    "--dest", str(dest), "pip"], capture_output=True, check=False, timeout=300)
 
 
 def _copy_cpython(prefix: Path, dest: Path, short: str) -> None:
@@ -210,7 +226,9 @@ def _copy_cpython(prefix: Path, dest: Path, short: str) -> None:
     (dest / "lib").mkdir()
     for so in lib.glob("libpython*.so*"):
         shutil.copy2(so, dest / "lib" / so.name, follow_symlinks=False)
-    skip = {"site-packages", "test", "tests", "__pycache__", "idlelib", "tkinter", "turtledemo", "lib2to3"}
+    # EXTERNALLY-MANAGED (PEP 668, Debian): the copy is the image's own Python, as in the official images.
+    skip = {"site-packages", "test", "tests", "__pycache__", "idlelib", "tkinter", "turtledemo", "lib2to3",
+            "EXTERNALLY-MANAGED"}
     shutil.copytree(
         lib / f"python{short}", dest / "lib" / f"python{short}", symlinks=True,
         ignore=lambda d, names: [n for n in names if n in skip or n.endswith((".a", ".pyc"))],

@@ -53,6 +53,7 @@ VENV = "/opt/venv"
 RUNNER_VENV = "/opt/jc-runner"
 JC_DIR = "/opt/jc"
 BUILD_DIR = "/opt/jc-build"  # builder stage only
+UV_DIR = f"{BUILD_DIR}/uv"  # the installer, builder stage only
 MANAGED_PYTHON_DIR = "/opt/python"  # CUDA bases: uv-managed CPython, copied to the final stage
 FALLBACK_UID = 1000
 LABEL_PREFIX = "org.jupyter-containerize"
@@ -265,7 +266,9 @@ def _builder(plan: Plan) -> list[str]:
                    " && rm -rf /var/lib/apt/lists/*")
     pip_prefix = _secret_prefix(plan, "PIP")
     uv_prefix = _secret_prefix(plan, "UV")
-    out.append(f"RUN {pip_prefix}python3 -m pip install --no-cache-dir uv=={plan.uv_version}")
+    # A folder of its own: where pip puts scripts depends on the base's Python (Debian's differs).
+    out.append(f"RUN {pip_prefix}python3 -m pip install --no-cache-dir --target {UV_DIR} uv=={plan.uv_version}")
+    out.append(f"ENV PATH={UV_DIR}/bin:$PATH")
     if plan.python_kind == "managed":
         out.append(f"RUN {uv_prefix}uv python install {plan.python_version}")
     out.append(f"COPY requirements.lock {BUILD_DIR}/requirements.lock")

@@ -200,3 +200,19 @@ def test_gpu_request_reaches_the_container_and_preflight_refuses_without_runtime
     with pytest.raises(GpuError) as info:
         gpu_preflight(_spec(nb, "--gpus", "all"))
     assert "NVIDIA" in str(info.value)
+
+
+@pytest.mark.skipif(not Path("/usr/bin/python3.11").exists(), reason="this machine has no Debian python3.11")
+def test_a_kernel_on_debians_own_python_gets_its_base_built_offline(tmp_path: Path, job_store: Path) -> None:
+    """Debian's python3 disables ensurepip and is PEP 668 'externally managed'; its base image must still build."""
+    venv = tmp_path / "venv"
+    subprocess.run(["/usr/bin/python3.11", "-m", "venv", str(venv)], check=True, timeout=300)
+    subprocess.run([str(Path(sys.executable).parent / "uv"), "pip", "install", "-q", "--python",
+                    str(venv / "bin" / "python"), "ipykernel"], check=True, timeout=600)
+    nb = write_notebook(tmp_path / "deb.ipynb", "import json, platform, pathlib\n"
+                        "pathlib.Path('/output/v.json').write_text(json.dumps(platform.python_version()))")
+    record = JobManager(JobStore(job_store)).submit(_spec(nb, "--python", str(venv / "bin" / "python"))).wait(900)
+    assert record.status == "succeeded", record.error
+    version = subprocess.run(["/usr/bin/python3.11", "-c", "import platform; print(platform.python_version())"],
+                             check=True, capture_output=True, text=True).stdout.strip()
+    assert json.loads((Path(record.output_dir) / "v.json").read_text()) == version

@@ -114,7 +114,7 @@ def test_dockerfile_checklist(project: Path) -> None:
     assert final[0] == "FROM python:3.11.7-slim-bookworm"
     assert "latest" not in df
     # builder: uv pinned, installs from the lock, no caches
-    assert any(re.search(r"pip install --no-cache-dir uv==\d+\.\d+\.\d+", ln) for ln in builder)
+    assert any(re.search(r"pip install --no-cache-dir --target /opt/jc-build/uv uv==\d+\.\d+\.\d+", ln) for ln in builder)
     assert any("UV_NO_CACHE=1" in ln for ln in builder)
     install = index_of(builder, "RUN uv venv /opt/venv")
     assert index_of(builder, "COPY requirements.lock") < install
