@@ -11,6 +11,10 @@ if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
   command -v dockerd >/dev/null || need+=(docker.io)
   command -v debootstrap >/dev/null || [ -x /usr/sbin/debootstrap ] || need+=(debootstrap)
   command -v node >/dev/null || need+=(nodejs npm)   # the editable install builds the labextension
+  # Debian's own python3 makes venvs only with python3-venv.
+  if [ "$(readlink -f "$(command -v "$PY")")" = "$(readlink -f /usr/bin/python3)" ] && ! dpkg -s python3-venv >/dev/null 2>&1; then
+    need+=(python3-venv)
+  fi
   if [ "${JC_SETUP_TEST:-0}" = 1 ]; then
     command -v chromium >/dev/null || need+=(chromium)
     command -v docker-registry >/dev/null || need+=(docker-registry apache2-utils)
