@@ -263,68 +263,31 @@ class ContainerizeMagics(Magics):
         return JobResult(self._wait(job, view))
 
     def _sweep(self, spec: JobSpec, use_widgets: bool) -> Any:
-        """One job per combination; the image is built once. Views appear as the jobs start."""
-        import threading
-
-        box: Any = None
+        """One job per combination; the image is built once (the manager's coordinator thread)."""
+        jobs = self.manager.submit_sweep(spec, in_process=True)
+        title = f"sweep of {len(jobs)} jobs (one shared image)"
         if use_widgets:
             import ipywidgets as w
             from IPython.display import display
 
-            label = w.HTML(f"<b>sweep</b> of {_combinations(spec)} jobs: capturing and building the shared image…")
-            box = w.VBox([label])
-            display(box)  # type: ignore[no-untyped-call]
+            from .widgets import JobView
+
+            widget_views = [JobView(j) for j in jobs]
+            for job, view in zip(jobs, widget_views):
+                self.views[job.id] = view
+            display(w.VBox([w.HTML(f"<b>{title}</b>"), *(v.widget for v in widget_views)]))  # type: ignore[no-untyped-call]
+            views: list[AnyView] = list(widget_views)
         else:
-            print(f"sweep of {_combinations(spec)} jobs: building the shared image…")
-        jobs: list[Job] = []
-        errors: list[BaseException] = []
-
-        def submit() -> None:
-            try:
-                jobs.extend(self.manager.submit_sweep(spec, in_process=True))
-            except BaseException as e:  # noqa: BLE001 - reported below or in the box
-                errors.append(e)
-                if box is not None:
-                    box.children[0].value = f"<b>sweep failed:</b> {e}"
-
-        # submit_sweep blocks until all but max_parallel jobs have started: keep the kernel free.
-        thread = threading.Thread(target=submit, name="jc-sweep", daemon=True)
-        thread.start()
-        if box is not None:
-            threading.Thread(target=self._sweep_views, args=(box, jobs, thread), daemon=True).start()
+            print(title)
+            views = [self._show(j, False, spec.backend) for j in jobs]
         if not spec.wait:
             return None
-        thread.join()
-        if errors:
-            raise errors[0]
-        views = [self.views.get(j.id) for j in jobs]
-        if box is None:
-            views = [self._show(j, False, spec.backend) for j in jobs]
-        records = [self._wait(j, v) for j, v in zip(jobs, views)]
-        return [JobResult(r) for r in records]
-
-    def _sweep_views(self, box: Any, jobs: list[Job], submitter: Any) -> None:
-        from .widgets import JobView
-
-        shown = 0
-        while True:
-            alive = submitter.is_alive()
-            while shown < len(jobs):
-                view = JobView(jobs[shown])
-                self.views[jobs[shown].id] = view
-                box.children = (*box.children, view.widget)
-                shown += 1
-            if not alive:
-                break
-            time.sleep(0.3)
-        if jobs:
-            box.children[0].value = f"<b>sweep</b> of {len(jobs)} jobs"
+        return [JobResult(self._wait(j, v)) for j, v in zip(jobs, views)]
 
     # -- build / dockerfile / export / verify --------------------------------------------------------
     def do_build(self, cmd: ParsedCommand, text: bool) -> str:
         """Capture in-process and build the image, showing the build's progress."""
-        from .backends.builder import build_image
-        from .jobs.pipeline import prepare
+        from .jobs.pipeline import build_and_push, prepare
 
         spec = cmd.spec
         assert spec is not None
@@ -335,14 +298,8 @@ class ContainerizeMagics(Magics):
             for warning in prepared.snapshot.warnings:
                 print(f"warning: {warning}", file=sys.stderr)
             try:
-                image = build_image(prepared.context, view.feed, no_cache=spec.build.no_cache,
-                                    extra_tags=tuple(t for t in (spec.build.tag,) if t),
-                                    cache_from=tuple(t for t in (spec.build.cache_from,) if t))
-                if spec.build.push:
-                    from .backends.registry import push_image
-
-                    view.feed(StatusChanged(status="pushing"))
-                    image = push_image(image, spec.build.push, view.feed)
+                image = build_and_push(prepared.context, spec, view.feed,
+                                       on_push=lambda: view.feed(StatusChanged(status="pushing")))
             except ContainerizeError as e:
                 view.feed(Finished(status="failed", error=str(e)))
                 raise
@@ -518,13 +475,6 @@ class ContainerizeMagics(Magics):
 
 
 ContainerizeMagics.containerize.__doc__ = magic_help()
-
-
-def _combinations(spec: JobSpec) -> int:
-    count = 1
-    for values in spec.sweep.values():
-        count *= len(values)
-    return count
 
 
 _MAGICS: list[Magics] = []
