@@ -13,6 +13,18 @@ REPO = Path(__file__).resolve().parent.parent
 NOTEBOOKS = REPO / "notebooks"
 
 
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Tests that stop the shared dockerd run only when asked for, or in CI where nothing else runs."""
+    wanted = ("daemon_restart" in (config.option.markexpr or "") or os.environ.get("JC_DAEMON_RESTART") == "1"
+              or os.environ.get("CI") == "true")
+    if wanted:
+        return
+    keep = [i for i in items if i.get_closest_marker("daemon_restart") is None]
+    if len(keep) != len(items):
+        config.hook.pytest_deselected(items=[i for i in items if i not in keep])
+        items[:] = keep
+
+
 @pytest.fixture(scope="session")
 def engine() -> Iterator[object]:
     """A client for the real Docker engine. No engine is a failure, never a skip:
