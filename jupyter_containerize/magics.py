@@ -311,22 +311,23 @@ class ContainerizeMagics(Magics):
 
     def do_dockerfile(self, cmd: ParsedCommand, text: bool) -> None:
         """Show the generated Dockerfile (highlighted), or write the build context with ``-o``."""
-        from .capture import capture
-        from .jobs.pipeline import check_notebook
-        from .render import render_context, render_dockerfile
+        from .jobs.pipeline import prepare
+        from .render import render_context
 
         spec = cmd.spec
         assert spec is not None
-        check_notebook(spec)
-        snapshot = capture(spec.notebook, spec.build.python, freeze=spec.build.freeze, in_process=True)
-        for warning in snapshot.warnings:
-            print(f"warning: {warning}", file=sys.stderr)
-        out = cmd.args.get("output_dir")
-        if out:
-            context = render_context(snapshot, spec, Path(out))
-            print(f"wrote {len(context.files)} files to {context.path} (content hash {context.content_hash[:16]})")
-            return
-        dockerfile = render_dockerfile(snapshot, spec)
+        prepared = prepare(spec, in_process=True)  # local projects' wheels live in its folder until cleanup
+        try:
+            for warning in prepared.snapshot.warnings:
+                print(f"warning: {warning}", file=sys.stderr)
+            out = cmd.args.get("output_dir")
+            if out:
+                context = render_context(prepared.snapshot, spec, Path(out))
+                print(f"wrote {len(context.files)} files to {context.path} (content hash {context.content_hash[:16]})")
+                return
+            dockerfile = prepared.context.dockerfile
+        finally:
+            prepared.cleanup()
         if getattr(self.shell, "kernel", None) is not None:
             from IPython.display import Code, display
 

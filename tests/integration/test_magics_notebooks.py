@@ -11,6 +11,7 @@ import pytest
 from nbclient import NotebookClient
 
 from ..conftest import NOTEBOOKS
+from .test_magics import text_of
 
 pytestmark = [pytest.mark.engine, pytest.mark.slow, pytest.mark.usefixtures("base_image")]
 
@@ -25,16 +26,7 @@ def run_example(name: str, folder: Path) -> Any:
 
 
 def outputs_text(nb: Any) -> str:
-    parts = []
-    for cell in nb.cells:
-        for out in cell.get("outputs", []):
-            if out.output_type == "stream":
-                parts.append(out.text)
-            elif out.output_type in ("execute_result", "display_data"):
-                parts.append(str(out.data.get("text/plain", "")))
-            elif out.output_type == "error":
-                parts.append("\n".join(out.traceback))
-    return "\n".join(parts)
+    return "\n".join(text_of(cell) for cell in nb.cells if "outputs" in cell)
 
 
 @pytest.fixture(autouse=True)
