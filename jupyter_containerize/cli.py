@@ -52,7 +52,7 @@ def cmd_dockerfile(cmd: ParsedCommand) -> int:
         if not out:
             print(prepared.context.dockerfile, end="")
             return 0
-        context = render_context(prepared.snapshot, cmd.spec, Path(out))
+        context = render_context(prepared.snapshot, cmd.spec, Path(out), buildkit=prepared.context.buildkit)
         print(f"wrote {len(context.files)} files to {context.path} (content hash {context.content_hash[:16]})")
     finally:
         prepared.cleanup()

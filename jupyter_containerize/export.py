@@ -47,7 +47,8 @@ def export(spec: JobSpec, dest: Path) -> Path:
     staging = Path(tempfile.mkdtemp(prefix=f".{dest.name}.jc-export-", dir=dest.parent if dest.parent.exists()
                                     else None))
     try:
-        context = render_context(snapshot, spec, staging / "folder")
+        # Classic unless asked: the folder must build with a plain `docker build` anywhere.
+        context = render_context(snapshot, spec, staging / "folder", buildkit=spec.build.builder == "buildkit")
         write_extras(context, spec, staging / "folder")
         if dest.exists():
             shutil.rmtree(dest)

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 FreezeMode = Literal["imports", "all"]
+BuilderMode = Literal["auto", "buildkit", "classic"]
 VolumeKind = Literal["bind", "volume"]
 
 OUTPUT_DIR_IN_CONTAINER = "/output"
@@ -86,6 +87,7 @@ class BuildOptions:
     uid: int | None = None
     push: str | None = None
     cache_from: str | None = None
+    builder: BuilderMode = "auto"  # auto: BuildKit when the engine has it (and --cache-from is not given)
 
 
 @dataclass(frozen=True)

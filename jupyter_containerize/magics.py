@@ -322,7 +322,7 @@ class ContainerizeMagics(Magics):
                 print(f"warning: {warning}", file=sys.stderr)
             out = cmd.args.get("output_dir")
             if out:
-                context = render_context(prepared.snapshot, spec, Path(out))
+                context = render_context(prepared.snapshot, spec, Path(out), buildkit=prepared.context.buildkit)
                 print(f"wrote {len(context.files)} files to {context.path} (content hash {context.content_hash[:16]})")
                 return
             dockerfile = prepared.context.dockerfile

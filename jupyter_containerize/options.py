@@ -73,6 +73,8 @@ def _add_capture_options(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("environment capture")
     g.add_argument("--python", metavar="PATH", help="interpreter to capture (default: the notebook's kernelspec)")
     g.add_argument("--base-image", metavar="IMG", help="base image (default: python:X.Y.Z-slim-bookworm)")
+    g.add_argument("--builder", choices=("auto", "buildkit", "classic"), default="auto",
+                   help="Dockerfile and builder: BuildKit (cache mounts) when the engine has it, else classic")
     g.add_argument("--freeze", choices=("imports", "all"), default="imports",
                    help="pin the imports' closure (default) or every installed distribution")
     g.add_argument("--include", metavar="PATH", action="append", default=[],
@@ -224,7 +226,11 @@ def spec_from_values(notebook: Path, v: dict[str, Any]) -> JobSpec:
         uid=uid,
         push=_check_image(v.get("push"), "--push"),
         cache_from=_check_image(v.get("cache_from"), "--cache-from"),
+        builder=v.get("builder") or "auto",
     )
+    if build.cache_from and build.builder == "buildkit":
+        raise OptionError("--cache-from reuses the classic builder's stage images and cannot be used with "
+                          "--builder buildkit", "Drop one of the two (BuildKit keeps its own cache).")
     cpus = v.get("cpus")
     if cpus is not None and cpus <= 0:
         raise OptionError(f"--cpus {cpus} must be positive", "Give a number of CPUs such as 2 or 0.5.")

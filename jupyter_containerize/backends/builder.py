@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING, Any
 
 import docker
 import docker.errors
@@ -19,6 +19,7 @@ from ..errors import BuildError, ContainerizeError
 from ..events import BuildFinished, BuildStarted, Event
 from .base import ImageRef
 from .baseimage import ensure_base_image, image_exists
+from .buildkit import BuildKitStreamParser
 from .buildlog import BuildStreamParser
 from .engine import connect, new_api_client
 
@@ -59,7 +60,7 @@ def build_image(
         ensure_base_image(client, context.base_image, on_event)
         if cancel is not None and cancel.is_set():  # cancelled while queued or capturing: build nothing
             raise BuildCancelled("The build was cancelled", "Start it again when you are ready.")
-        total = sum(1 for line in context.dockerfile.splitlines() if _is_instruction(line))
+        total = sum(1 for line in context.dockerfile.splitlines() if _is_instruction(line, context.buildkit))
         on_event(BuildStarted(tag=context.image_tag, total_steps=total))
         parser = _stream_build(context, on_event, no_cache, cache_from, cancel, network_mode)
         if cancel is not None and cancel.is_set():
@@ -85,13 +86,14 @@ def build_image(
 
 
 def _stream_build(context: BuildContext, on_event: EventSink, no_cache: bool, cache_from: tuple[str, ...],
-                  cancel: threading.Event | None, network_mode: str | None = None) -> BuildStreamParser:
+                  cancel: threading.Event | None,
+                  network_mode: str | None = None) -> BuildStreamParser | BuildKitStreamParser:
     api = new_api_client()
-    parser = BuildStreamParser()
+    parser = BuildKitStreamParser() if context.buildkit else BuildStreamParser()
     done = threading.Event()
 
     def hang_up_on_cancel() -> None:
-        # The classic builder cancels a build when its client disconnects.
+        # Both builders cancel a build when its client disconnects.
         while not done.wait(0.2):
             if cancel is not None and cancel.is_set():
                 stream = api.last_stream
@@ -103,11 +105,14 @@ def _stream_build(context: BuildContext, on_event: EventSink, no_cache: bool, ca
     watcher = threading.Thread(target=hang_up_on_cancel, daemon=True)
     watcher.start()
     try:
-        stream = api.build(
-            path=str(context.path), tag=context.image_tag, rm=True, forcerm=True, decode=True, pull=False,
-            nocache=no_cache, buildargs=dict(context.build_args) or None, cache_from=list(cache_from) or None,
-            network_mode=network_mode,
-        )
+        if context.buildkit:
+            stream = _buildkit_stream(api, context, no_cache=no_cache, network_mode=network_mode)
+        else:
+            stream = api.build(
+                path=str(context.path), tag=context.image_tag, rm=True, forcerm=True, decode=True, pull=False,
+                nocache=no_cache, buildargs=dict(context.build_args) or None, cache_from=list(cache_from) or None,
+                network_mode=network_mode,
+            )
         for chunk in stream:
             for event in parser.feed(chunk):
                 on_event(event)
@@ -122,6 +127,31 @@ def _stream_build(context: BuildContext, on_event: EventSink, no_cache: bool, ca
     return parser
 
 
+def _buildkit_stream(api: docker.APIClient, context: BuildContext, *, no_cache: bool,
+                     network_mode: str | None) -> Iterator[dict[str, Any]]:
+    """``POST /build?version=2``: BuildKit through the engine's own API (docker-py has no flag for it).
+
+    The context goes as a gzipped tar in the request body, which the engine hands BuildKit
+    as a remote context, so no client session is needed (and none of what needs one:
+    secrets, SSH, local cache export; :func:`..render.dockerfile.make_plan` avoids them).
+    """
+    ignore = context.path / ".dockerignore"
+    exclude = [line.strip() for line in ignore.read_text(encoding="utf-8").splitlines()
+               if line.strip() and not line.strip().startswith("#")] if ignore.is_file() else None
+    body = docker.utils.tar(str(context.path), exclude=exclude, gzip=True)
+    params: dict[str, Any] = {"t": context.image_tag, "version": "2", "dockerfile": "Dockerfile", "rm": True,
+                              "forcerm": True, "pull": False, "nocache": no_cache}
+    if network_mode:
+        params["networkmode"] = network_mode
+    try:
+        response = api._post(api._url("/build"), data=body, params=params, stream=True,
+                             headers={"Content-Type": "application/x-tar"}, timeout=None)
+        api._raise_for_status(response)
+        yield from api._stream_helper(response, decode=True)
+    finally:
+        body.close()
+
+
 def _keep_stage_cache(client: docker.DockerClient, tag: str, stage_images: list[str]) -> None:
     """Tag the builder stage: untagged, its layers would go with the next `docker image prune`,
     and a notebook-only edit would then reinstall every package."""
@@ -133,9 +163,14 @@ def _keep_stage_cache(client: docker.DockerClient, tag: str, stage_images: list[
             continue
 
 
-def _is_instruction(line: str) -> bool:
+_BUILDKIT_STEPS = frozenset({"FROM", "RUN", "COPY", "ADD", "WORKDIR"})  # the rest only set image metadata
+
+
+def _is_instruction(line: str, buildkit: bool = False) -> bool:
     s = line.strip()
-    return bool(s) and not s.startswith("#") and s.split()[0].isupper() and not line.startswith((" ", "\t"))
+    if not s or s.startswith("#") or line.startswith((" ", "\t")) or not s.split()[0].isupper():
+        return False
+    return not buildkit or s.split()[0] in _BUILDKIT_STEPS
 
 
 def _tag_extra(image: docker.models.images.Image, tags: tuple[str, ...]) -> None:

@@ -1,4 +1,4 @@
-"""Turn the engine's classic-builder stream into typed progress events."""
+"""Turn the engine's classic-builder stream into typed progress events (BuildKit's: :mod:`.buildkit`)."""
 
 from __future__ import annotations
 
@@ -15,7 +15,25 @@ _UV_ITEM = re.compile(r"^ ([+-]) ([A-Za-z0-9_.\-]+)(==| @ )(.+)$")
 _LAYER = re.compile(r"^ ---> ([0-9a-f]{12,64})$")
 _DOWNLOAD = re.compile(r"^\s*Downloading (\S+) \(([^)]+)\)")
 TAIL_LINES = 30
-_ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
+ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
+
+
+def package_events(line: str) -> list[Event]:
+    """A build log line as a :class:`BuildLog` event, plus what it says about packages (uv's counters)."""
+    events: list[Event] = [BuildLog(line=line)]
+    stripped = line.strip()
+    m = _UV_COUNT.match(stripped)
+    if m:
+        events.append(PackagesProgress(phase=m.group(1).lower(), count=int(m.group(2)), detail=m.group(3).strip()))
+        return events
+    m = _UV_ITEM.match(line)
+    if m and m.group(1) == "+":
+        events.append(PackagesProgress(phase="added", count=1, detail=f"{m.group(2)}=={m.group(4)}"))
+        return events
+    m = _DOWNLOAD.match(line)
+    if m:
+        events.append(PackagesProgress(phase="downloading", count=1, detail=f"{m.group(1)} ({m.group(2)})"))
+    return events
 
 
 @dataclass
@@ -53,7 +71,7 @@ class BuildStreamParser:
         lines = text.split("\n")
         self._partial = lines.pop()
         for raw in lines:
-            events.extend(self._line(_ANSI.sub("", raw).rstrip("\r")))
+            events.extend(self._line(ANSI.sub("", raw).rstrip("\r")))
         return events
 
     def _line(self, line: str) -> list[Event]:
@@ -77,22 +95,10 @@ class BuildStreamParser:
             self._last_layer = layer.group(1)
         if line.startswith((" ---> ", "Successfully ", "Removing intermediate")):
             return []
-        events: list[Event] = [BuildLog(line=line)]
-        stripped = line.strip()
-        m = _UV_COUNT.match(stripped)
-        if m:
-            count = int(m.group(2))
-            if m.group(1) == "Installed":
-                self.installed = count
-            events.append(PackagesProgress(phase=m.group(1).lower(), count=count, detail=m.group(3).strip()))
-            return events
-        m = _UV_ITEM.match(line)
-        if m and m.group(1) == "+":
-            events.append(PackagesProgress(phase="added", count=1, detail=f"{m.group(2)}=={m.group(4)}"))
-            return events
-        m = _DOWNLOAD.match(line)
-        if m:
-            events.append(PackagesProgress(phase="downloading", count=1, detail=f"{m.group(1)} ({m.group(2)})"))
+        events = package_events(line)
+        for event in events:
+            if isinstance(event, PackagesProgress) and event.phase == "installed":
+                self.installed = event.count
         return events
 
     def finish(self) -> list[Event]:

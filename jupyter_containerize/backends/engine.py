@@ -48,6 +48,31 @@ def connect(timeout: int = 120) -> docker.DockerClient:
     return client
 
 
+BUILDKIT_MIN_API = (1, 39)  # Docker 18.09: BuildKit behind POST /build?version=2
+
+
+def engine_has_buildkit(timeout: int = 10) -> bool:
+    """Whether the engine builds with BuildKit through its API (a Linux engine, Docker 18.09+).
+
+    False when no engine answers: the build will report that itself.
+    """
+    try:
+        client = connect(timeout=timeout)
+    except EngineError:
+        return False
+    try:
+        version = client.version()
+    except (docker.errors.DockerException, OSError):
+        return False
+    finally:
+        client.close()
+    try:
+        api = tuple(int(part) for part in str(version.get("ApiVersion", "0.0")).split(".")[:2])
+    except ValueError:
+        return False
+    return str(version.get("Os", "linux")) == "linux" and api >= BUILDKIT_MIN_API
+
+
 def new_api_client(timeout: int = 600) -> _CancellableAPIClient:
     """A separate low-level client (one per build, so cancel closes only that build)."""
     base_url = os.environ.get("DOCKER_HOST", "unix:///var/run/docker.sock")

@@ -112,6 +112,7 @@ def snapshot_from_probe(
     wanted = list(nb.modules) + [m for m in extra_modules if m.partition(".")[0] not in env.stdlib]
     roots: dict[str, None] = {}
     imports: set[str] = set()
+    imported: set[str] = set()
     for module in wanted:
         name, keys = env.resolve(module, [n for n in nb.from_names if n.startswith(module + ".")])
         if not keys:
@@ -119,6 +120,7 @@ def snapshot_from_probe(
                             "nothing was pinned for it.")
             continue
         imports.add(name if "." in name else module)
+        imported.add(module)
         roots.update(dict.fromkeys(env.dists[k].name for k in keys))
     marker_env = target_marker_environment(probe, platform_target)
     dynamic = list(dynamic_modules)
@@ -191,6 +193,7 @@ def snapshot_from_probe(
         pip_config=pip_config,
         ipykernel_version=kernel.version if kernel else None,
         warnings=tuple(dict.fromkeys(warnings)),
+        modules=tuple(sorted(imported)),
     )
 
 

@@ -81,6 +81,7 @@ class EnvironmentSnapshot:
     pip_config: PipConfig = PipConfig()
     ipykernel_version: str | None = None
     warnings: tuple[str, ...] = ()
+    modules: tuple[str, ...] = ()  # third-party modules as imported (``sklearn.linear_model``)
 
     def pin(self, name: str) -> PinnedDistribution | None:
         key = _normalize(name)

@@ -57,11 +57,26 @@ def prepare(spec: JobSpec, *, in_process: bool = False, extra_modules: tuple[str
     try:
         snapshot = capture(spec.notebook, spec.build.python, freeze=spec.build.freeze, in_process=in_process,
                            extra_modules=extra_modules, wheel_dir=workdir / "wheels")
-        context = render_context(snapshot, spec, workdir / "context")
+        context = render_context(snapshot, spec, workdir / "context", buildkit=use_buildkit(spec))
     except BaseException:
         shutil.rmtree(workdir, ignore_errors=True)
         raise
     return Prepared(snapshot=snapshot, context=context, workdir=workdir)
+
+
+def use_buildkit(spec: JobSpec) -> bool:
+    """Whether to render for BuildKit: asked for, or ``auto`` on an engine that has it.
+
+    ``--cache-from`` reuses the classic builder's stage images, so ``auto`` stays classic with it.
+    """
+    mode = spec.build.builder
+    if mode != "auto":
+        return mode == "buildkit"
+    if spec.build.cache_from:
+        return False
+    from ..backends.engine import engine_has_buildkit
+
+    return engine_has_buildkit()
 
 
 def build_and_push(context: Any, spec: JobSpec, on_event: EventCallback, *, cancel: threading.Event | None = None,

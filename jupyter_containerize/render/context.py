@@ -34,7 +34,7 @@ from ..capture.snapshot import EnvironmentSnapshot, PinnedDistribution
 from ..errors import ContainerizeError, NotebookError, OptionError
 from ..jobspec import WORK_DIR_IN_CONTAINER, JobSpec
 from . import locks
-from .dockerfile import JC_DIR, LABEL_PREFIX, VENV, dockerfile_text, make_plan
+from .dockerfile import JC_DIR, LABEL_PREFIX, VENV, dockerfile_text, make_plan, precompile_lists
 from .ignore import dockerignore, keep_file, skip_dir
 
 Source = bytes | Path  # in-memory content, or a host file copied as is
@@ -42,6 +42,7 @@ Source = bytes | Path  # in-memory content, or a host file copied as is
 RUNNER_SOURCE = Path(__file__).resolve().parent.parent / "runner" / "main.py"
 METRICS_SOURCE = Path(__file__).resolve().parent.parent / "metrics.py"
 INJOB_SOURCE = Path(__file__).resolve().parent.parent / "injob.py"
+PRECOMPILE_SOURCE = Path(__file__).resolve().parent.parent / "runner" / "precompile.py"
 # The package as a notebook sees it inside the job: log_metric and no-op magics.
 SHIM_INIT = b"from .metrics import log_metric\nfrom .injob import load_ipython_extension\n"
 RUNNER_PACKAGES = ("nbclient", "nbformat")
@@ -66,6 +67,7 @@ class BuildContext:
         build_args: Secret build-arg values (credentialed index URLs); in memory only.
         files: Context-relative paths written, sorted.
         warnings: Things the user should know (files left out, version mismatches).
+        buildkit: The Dockerfile needs BuildKit (cache and bind mounts).
     """
 
     path: Path
@@ -77,6 +79,7 @@ class BuildContext:
     build_args: dict[str, str]
     files: tuple[str, ...]
     warnings: tuple[str, ...]
+    buildkit: bool = False
 
     def __repr__(self) -> str:  # never print secret values
         return f"BuildContext(path={self.path!s}, image_tag={self.image_tag!r}, files={len(self.files)})"
@@ -272,6 +275,7 @@ def render_context(
     out_dir: Path,
     *,
     runner_pins: Sequence[PinnedDistribution] | None = None,
+    buildkit: bool = False,
 ) -> BuildContext:
     """Write the build context for ``snapshot`` into ``out_dir`` and describe it.
 
@@ -284,6 +288,7 @@ def render_context(
         spec: The job's options (base image, UID, ``--include``, freeze mode); ``None``: defaults.
         out_dir: The context folder to (re)create.
         runner_pins: The runner venv's pins; default: nbclient and nbformat as installed here.
+        buildkit: Render for BuildKit (see :func:`.dockerfile.make_plan` for when it still cannot).
 
     Raises:
         NotebookError: the notebook cannot be read.
@@ -308,7 +313,7 @@ def render_context(
         except OSError as exc:
             warnings.append(f"The pip CA bundle {config.cert_file} cannot be read ({exc.strerror}); builds "
                             "behind a TLS-intercepting proxy will fail.")
-    plan = make_plan(snapshot, spec, has_cert=cert is not None)
+    plan = make_plan(snapshot, spec, has_cert=cert is not None, buildkit=buildkit)
     pins = tuple(runner_pins) if runner_pins is not None else default_runner_pins()
     if snapshot.python_version.split(".")[:2] != [str(v) for v in sys.version_info[:2]]:
         warnings.append(f"The runner's pins come from Python {sys.version_info[0]}.{sys.version_info[1]} and the image "
@@ -329,6 +334,10 @@ def render_context(
     files.add("jc/shim/jupyter_containerize/metrics.py", METRICS_SOURCE.read_bytes())
     files.add("jc/shim/jupyter_containerize/injob.py", INJOB_SOURCE.read_bytes())
     files.add("jc/share/kernels/python3/kernel.json", kernel_json())
+    if plan.buildkit:
+        files.add("build/precompile.py", PRECOMPILE_SOURCE.read_bytes())
+        for rel, text in precompile_lists(plan).items():
+            files.add(rel, text.encode("utf-8"))
     if cert is not None:
         files.add("certs/ca.crt", cert)
     for pin in snapshot.distributions:
@@ -371,6 +380,7 @@ def render_context(
         build_args=secrets,
         files=tuple(sorted(files.items)),
         warnings=tuple(dict.fromkeys(warnings + files.warnings)),
+        buildkit=plan.buildkit,
     )
 
 

@@ -18,7 +18,8 @@ from pathlib import PurePosixPath
 
 MAX_FILE_BYTES = 50 * 1024 * 1024
 
-ALLOWED_TOP = ("Dockerfile", "requirements.lock", "kernel.lock", "runner.lock", "jc", "work", "wheels", "certs/ca.crt")
+ALLOWED_TOP = ("Dockerfile", "requirements.lock", "kernel.lock", "runner.lock", "build", "jc", "work", "wheels",
+               "certs/ca.crt")
 
 SKIP_DIRS = frozenset({
     ".git", ".hg", ".svn", "__pycache__", ".ipynb_checkpoints", ".mypy_cache", ".pytest_cache",

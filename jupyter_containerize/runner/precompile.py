@@ -1,0 +1,58 @@
+"""Import the modules a job will import, once, at build time (stdlib only; runs in the image).
+
+Jobs run with a read-only root and ``PYTHONDONTWRITEBYTECODE=1``, so bytecode is never
+written at run time. Importing the notebook's and the kernel's modules during the build
+leaves exactly their bytecode (compiling every file of every package costs seconds per
+hundred MB for code no job loads), and an import that fails shows in the build log.
+
+Usage: ``python precompile.py MODULES_FILE`` (one dotted module name a line).
+A failed import is reported, never fatal: the module may need a GPU, data or a
+variable that only the job has.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import signal
+import sys
+import warnings
+from concurrent.futures import ProcessPoolExecutor
+
+IMPORT_TIMEOUT_S = 120
+
+
+def _timeout(signum: int, frame: object) -> None:
+    raise TimeoutError(f"the import took over {IMPORT_TIMEOUT_S} s")
+
+
+def load(name: str) -> str | None:
+    """Import ``name``; a one-line reason when that fails."""
+    warnings.simplefilter("ignore")
+    signal.signal(signal.SIGALRM, _timeout)
+    signal.alarm(IMPORT_TIMEOUT_S)
+    try:
+        importlib.import_module(name)
+    except BaseException as exc:  # noqa: BLE001 - SystemExit from a module counts as a failed import too
+        return f"{type(exc).__name__}: {exc}".splitlines()[0][:200]
+    finally:
+        signal.alarm(0)
+    return None
+
+
+def main(path: str) -> int:
+    with open(path, encoding="utf-8") as f:
+        names = [line.strip() for line in f if line.strip()]
+    if not names:
+        return 0
+    workers = max(1, min(len(names), os.cpu_count() or 1))
+    with ProcessPoolExecutor(max_workers=workers) as pool:
+        for name, problem in zip(names, pool.map(load, names)):
+            if problem:
+                print(f"jupyter-containerize: import {name} failed at build time ({problem}); "
+                      "the job compiles it when it imports it.", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1]))
