@@ -463,3 +463,41 @@ def test_rerender_replaces_a_previous_context_but_not_foreign_folders(project: P
 
 def test_errors_share_the_root() -> None:
     assert issubclass(ContextError, ContainerizeError)
+
+
+# -- BuildKit layout ---------------------------------------------------------------------------
+
+
+def test_buildkit_layout_installs_in_the_final_stage_with_everything_else_mounted(project: Path) -> None:
+    snap = make_snapshot(project / "train.ipynb", modules=("sklearn.ensemble", "numpy", "bad name; rm -rf /"))
+    ctx = render_context(snap, spec_for(snap.notebook, uid=1234), project.parent / "ctx", runner_pins=RUNNER_PINS,
+                         buildkit=True)
+    text = ctx.dockerfile
+    assert ctx.buildkit and "Needs BuildKit" in text
+    stages = [line for line in text.splitlines() if line.startswith("FROM ")]
+    assert stages == ["FROM python:3.11.7-slim-bookworm AS uv", "FROM python:3.11.7-slim-bookworm"]
+    final = text.split("FROM python:3.11.7-slim-bookworm\n", 1)[1]
+    assert "COPY --from" not in final and "UV_NO_CACHE" not in text  # nothing copied out of a builder
+    install = next(part for part in final.split("\nRUN ") if "uv pip install" in part)
+    for mount in ("type=cache,id=jupyter-containerize-uv", "from=uv,source=/opt/jc-build/uv",
+                  "source=requirements.lock", "source=runner.lock"):
+        assert mount in install
+    # uv, its cache and the locks are mounts under /tmp: nothing of them is written to a layer
+    assert "COPY requirements.lock" not in text and "COPY certs" not in text
+    assert text.index("uv pip install") < text.index("precompile.py") < text.index("COPY --chown=1234:1234 work/")
+    assert text.rstrip().splitlines()[-1].lstrip().startswith("org.jupyter-containerize.python=")
+    modules = (ctx.path / "build" / "modules.txt").read_text().split()
+    assert modules == ["sklearn.ensemble", "numpy", "ipykernel.kernelapp", "ipykernel.ipkernel"]  # unsafe name dropped
+    assert (ctx.path / "build" / "precompile.py").is_file() and "!build" in (ctx.path / ".dockerignore").read_text()
+    classic = render(snap, project.parent / "classic")
+    assert classic.content_hash != ctx.content_hash and not (classic.path / "build").exists()
+
+
+def test_buildkit_keeps_the_builder_stage_where_it_cannot_do_without(project: Path) -> None:
+    """Credentials (BuildKit secrets need a client session), git and uv-managed Pythons keep the classic layout."""
+    vcs = PinnedDistribution("tool", "1.0", "tool @ git+https://example.org/tool@abc123", source="vcs")
+    for snap in (secret_snapshot(project / "train.ipynb"),
+                 make_snapshot(project / "train.ipynb", distributions=(vcs,))):
+        ctx = render_context(snap, spec_for(snap.notebook, uid=1234), project.parent / f"ctx-{snap.pip_config.index_url}",
+                             runner_pins=RUNNER_PINS, buildkit=True)
+        assert not ctx.buildkit and "FROM python:3.11.7-slim-bookworm AS builder" in ctx.dockerfile
