@@ -424,9 +424,11 @@ def _buildkit(plan: Plan) -> list[str]:
     out.append("RUN " + " \\\n    ".join(mounts) + " \\\n    " + " \\\n && ".join(steps))
     # Its own step, after the install: a notebook edit that imports a new module of an
     # installed package re-runs only this one.
+    script = f"{BK_DIR}/precompile/precompile.py"
     out.append(f"RUN --mount=type=bind,source=build,target={BK_DIR}/precompile \\\n"
-               f"    {VENV}/bin/python {BK_DIR}/precompile/precompile.py {BK_DIR}/precompile/modules.txt \\\n"
-               f" && {RUNNER_VENV}/bin/python {BK_DIR}/precompile/precompile.py {BK_DIR}/precompile/runner.txt")
+               f"    {RUNNER_VENV}/bin/python {script} {BK_DIR}/precompile/runner.txt & runner=$! \\\n"
+               f" && {VENV}/bin/python {script} {BK_DIR}/precompile/modules.txt \\\n"
+               f" && wait $runner")
     return out + _final_tail(plan)
 
 

@@ -26,29 +26,34 @@ def _timeout(signum: int, frame: object) -> None:
     raise TimeoutError(f"the import took over {IMPORT_TIMEOUT_S} s")
 
 
-def load(name: str) -> str | None:
-    """Import ``name``; a one-line reason when that fails."""
+def load(names: list[str]) -> list[tuple[str, str]]:
+    """Import each of ``names``; ``(name, one-line reason)`` for those that fail."""
     warnings.simplefilter("ignore")
     signal.signal(signal.SIGALRM, _timeout)
-    signal.alarm(IMPORT_TIMEOUT_S)
-    try:
-        importlib.import_module(name)
-    except BaseException as exc:  # noqa: BLE001 - SystemExit from a module counts as a failed import too
-        return f"{type(exc).__name__}: {exc}".splitlines()[0][:200]
-    finally:
-        signal.alarm(0)
-    return None
+    failed = []
+    for name in names:
+        signal.alarm(IMPORT_TIMEOUT_S)
+        try:
+            importlib.import_module(name)
+        except BaseException as exc:  # noqa: BLE001 - SystemExit from a module counts as a failed import too
+            failed.append((name, f"{type(exc).__name__}: {exc}".splitlines()[0][:200]))
+        finally:
+            signal.alarm(0)
+    return failed
 
 
 def main(path: str) -> int:
     with open(path, encoding="utf-8") as f:
         names = [line.strip() for line in f if line.strip()]
-    if not names:
+    # One process per top-level package: submodules share most of their imports, packages few.
+    groups: dict[str, list[str]] = {}
+    for name in names:
+        groups.setdefault(name.partition(".")[0], []).append(name)
+    if not groups:
         return 0
-    workers = max(1, min(len(names), os.cpu_count() or 1))
-    with ProcessPoolExecutor(max_workers=workers) as pool:
-        for name, problem in zip(names, pool.map(load, names)):
-            if problem:
+    with ProcessPoolExecutor(max_workers=max(1, min(len(groups), os.cpu_count() or 1))) as pool:
+        for failed in pool.map(load, groups.values()):
+            for name, problem in failed:
                 print(f"jupyter-containerize: import {name} failed at build time ({problem}); "
                       "the job compiles it when it imports it.", flush=True)
     return 0
