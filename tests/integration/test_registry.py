@@ -148,7 +148,7 @@ def test_cache_from_lets_an_empty_engine_reuse_layers(registries: None, engine: 
     dockerfile = f"FROM {base_image}\nRUN echo {nonce} > /nonce && date +%s%N > /built-at\nCOPY app.txt /app.txt\n"
     (tmp_path / "Dockerfile").write_text(dockerfile)
     (tmp_path / "app.txt").write_text("hello\n")
-    context = SimpleNamespace(path=tmp_path, dockerfile=dockerfile, base_image=base_image, build_args={},
+    context = SimpleNamespace(path=tmp_path, dockerfile=dockerfile, base_image=base_image, build_args={}, buildkit=False,
                               image_tag=f"jc-test/cache:{nonce[:16]}")
     cache_ref = f"{PLAIN}/jc-test/cache-{nonce[:8]}:cache"
 
