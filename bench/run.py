@@ -557,10 +557,10 @@ def machine() -> dict[str, Any]:
         osr = dict(ln.split("=", 1) for ln in Path("/etc/os-release").read_text().splitlines() if "=" in ln)
         info["os"] = osr.get("PRETTY_NAME", "").strip('"')
     with contextlib.suppress(Exception):
-        from jupyter_containerize.backends.engine import connect
+        from jupyter_containerize.backends.engine import connect, engine_has_buildkit
 
         v = connect().version()
-        info["docker"] = f"{v.get('Version')} (API {v.get('ApiVersion')}, classic builder)"
+        info["docker"] = f"{v.get('Version')} (API {v.get('ApiVersion')}, BuildKit: {engine_has_buildkit()})"
     with contextlib.suppress(Exception):
         info["commit"] = subprocess.run(["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"],
                                         capture_output=True, text=True, check=False).stdout.strip()

@@ -384,52 +384,54 @@ def _buildkit(plan: Plan) -> list[str]:
 
     uv comes from a tool stage, the locks, wheels and CA bundle from the context, and
     uv's cache from a BuildKit cache mount: none of them is written to a layer, and a new
-    environment installs from the cache instead of the index. Instead of compiling all
-    bytecode (UV_COMPILE_BYTECODE, seconds per hundred MB), the build imports the modules
-    the notebook and the kernel import, which leaves exactly their bytecode and fails
-    loudly, in the build log, for a module that cannot be imported.
+    environment installs from the cache instead of the index. The runner's venv, the same
+    for every notebook, comes before the user's, so a new environment reuses its layer.
+    Instead of compiling all bytecode (UV_COMPILE_BYTECODE, seconds per hundred MB), the
+    build imports the modules the notebook, the kernel and the runner import, which leaves
+    exactly their bytecode and shows, in the build log, a module that cannot be imported.
     """
     py = _python(plan)
     pip_env = ["PIP_DISABLE_PIP_VERSION_CHECK=1", "PIP_BREAK_SYSTEM_PACKAGES=1"] + _index_env(plan)
-    cert_mount = f" \\\n    --mount=type=bind,source=certs/ca.crt,target={BK_DIR}/ca.crt" if plan.has_cert else ""
+    cert = [f"--mount=type=bind,source=certs/ca.crt,target={BK_DIR}/ca.crt"] if plan.has_cert else []
     if plan.has_cert:
         pip_env += [f"PIP_CERT={BK_DIR}/ca.crt", f"SSL_CERT_FILE={BK_DIR}/ca.crt"]
     out = [f"FROM {plan.builder_image} AS uv",
-           (f"RUN --mount=type=cache,id=jupyter-containerize-pip,target=/root/.cache/pip{cert_mount} \\\n"
-            f"    {' '.join(pip_env)} \\\n"
-            f"    python3 -m pip install --target {UV_DIR} uv=={plan.uv_version}"), ""]
+           _run(["--mount=type=cache,id=jupyter-containerize-pip,target=/root/.cache/pip", *cert],
+                [f"{' '.join(pip_env)} python3 -m pip install --target {UV_DIR} uv=={plan.uv_version}"]), ""]
     out += _final_head(plan)
-    mounts = [f"--mount=type=bind,from=uv,source={UV_DIR},target={BK_DIR}/uv",
-              f"--mount=type=bind,source=requirements.lock,target={BK_DIR}/requirements.lock",
-              f"--mount=type=bind,source=runner.lock,target={BK_DIR}/runner.lock"]
-    if plan.kernel_lock is not None:
-        mounts.append(f"--mount=type=bind,source=kernel.lock,target={BK_DIR}/kernel.lock")
-    if plan.has_wheels:
-        mounts.append("--mount=type=bind,source=wheels,target=/wheels")
-    if plan.has_cert:
-        mounts.append(f"--mount=type=bind,source=certs/ca.crt,target={BK_DIR}/ca.crt")
-    mounts.append(f"--mount=type=cache,id=jupyter-containerize-uv,target={BK_DIR}/cache,sharing=locked")
+    uv = [f"--mount=type=bind,from=uv,source={UV_DIR},target={BK_DIR}/uv", *cert,
+          f"--mount=type=cache,id=jupyter-containerize-uv,target={BK_DIR}/cache,sharing=locked"]
     uv_env = [f"PATH={BK_DIR}/uv/bin:$PATH", f"UV_CACHE_DIR={BK_DIR}/cache", "UV_LINK_MODE=copy",
               "UV_PYTHON_DOWNLOADS=never"] + _index_env(plan)
     if plan.has_cert:
         uv_env.append(f"SSL_CERT_FILE={BK_DIR}/ca.crt")
-    steps = [f"export {' '.join(uv_env)}",
-             f"uv venv {VENV} --python {py}",
+    export = f"export {' '.join(uv_env)}"
+    script = f"--mount=type=bind,source=build/precompile.py,target={BK_DIR}/precompile.py"
+    out.append(_run([*uv, f"--mount=type=bind,source=runner.lock,target={BK_DIR}/runner.lock", script,
+                     f"--mount=type=bind,source=build/runner.txt,target={BK_DIR}/runner.txt"],
+                    [export, f"uv venv {RUNNER_VENV} --python {py}",
+                     f"uv pip install --python {RUNNER_VENV}/bin/python -r {BK_DIR}/runner.lock",
+                     f"{RUNNER_VENV}/bin/python {BK_DIR}/precompile.py {BK_DIR}/runner.txt"]))
+    mounts = [*uv, f"--mount=type=bind,source=requirements.lock,target={BK_DIR}/requirements.lock"]
+    steps = [export, f"uv venv {VENV} --python {py}",
              f"uv pip install --python {VENV}/bin/python --no-deps -r {BK_DIR}/requirements.lock"]
     if plan.kernel_lock is not None:
+        mounts.append(f"--mount=type=bind,source=kernel.lock,target={BK_DIR}/kernel.lock")
         steps.append(f"uv pip install --python {VENV}/bin/python -r {BK_DIR}/kernel.lock "
                      f"-c {BK_DIR}/requirements.lock")
-    steps += [f"uv venv {RUNNER_VENV} --python {py}",
-              f"uv pip install --python {RUNNER_VENV}/bin/python -r {BK_DIR}/runner.lock"]
-    out.append("RUN " + " \\\n    ".join(mounts) + " \\\n    " + " \\\n && ".join(steps))
+    if plan.has_wheels:
+        mounts.append("--mount=type=bind,source=wheels,target=/wheels")
+    out.append(_run(mounts, steps))
     # Its own step, after the install: a notebook edit that imports a new module of an
     # installed package re-runs only this one.
-    script = f"{BK_DIR}/precompile/precompile.py"
-    out.append(f"RUN --mount=type=bind,source=build,target={BK_DIR}/precompile \\\n"
-               f"    {RUNNER_VENV}/bin/python {script} {BK_DIR}/precompile/runner.txt & runner=$! \\\n"
-               f" && {VENV}/bin/python {script} {BK_DIR}/precompile/modules.txt \\\n"
-               f" && wait $runner")
+    out.append(_run([script, f"--mount=type=bind,source=build/modules.txt,target={BK_DIR}/modules.txt"],
+                    [f"{VENV}/bin/python {BK_DIR}/precompile.py {BK_DIR}/modules.txt"]))
     return out + _final_tail(plan)
+
+
+def _run(mounts: list[str], commands: list[str]) -> str:
+    """``RUN --mount=… \\ command && command``, one mount and one command a line."""
+    return "RUN " + "".join(m + " \\\n    " for m in mounts) + " \\\n && ".join(commands)
 
 
 def precompile_lists(plan: Plan) -> dict[str, str]:

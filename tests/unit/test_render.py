@@ -478,13 +478,17 @@ def test_buildkit_layout_installs_in_the_final_stage_with_everything_else_mounte
     assert stages == ["FROM python:3.11.7-slim-bookworm AS uv", "FROM python:3.11.7-slim-bookworm"]
     final = text.split("FROM python:3.11.7-slim-bookworm\n", 1)[1]
     assert "COPY --from" not in final and "UV_NO_CACHE" not in text  # nothing copied out of a builder
-    install = next(part for part in final.split("\nRUN ") if "uv pip install" in part)
-    for mount in ("type=cache,id=jupyter-containerize-uv", "from=uv,source=/opt/jc-build/uv",
-                  "source=requirements.lock", "source=runner.lock"):
-        assert mount in install
+    runs = final.split("\nRUN ")
+    runner = next(i for i, part in enumerate(runs) if "-r /tmp/jc-build/runner.lock" in part)
+    install = next(i for i, part in enumerate(runs) if "-r /tmp/jc-build/requirements.lock" in part)
+    assert runner < install  # the runner's venv, the same for every notebook, is cached across environments
+    for mount in ("type=cache,id=jupyter-containerize-uv", "from=uv,source=/opt/jc-build/uv"):
+        assert mount in runs[runner] and mount in runs[install]
+    assert "source=requirements.lock" in runs[install] and "requirements.lock" not in runs[runner]
     # uv, its cache and the locks are mounts under /tmp: nothing of them is written to a layer
     assert "COPY requirements.lock" not in text and "COPY certs" not in text
-    assert text.index("uv pip install") < text.index("precompile.py") < text.index("COPY --chown=1234:1234 work/")
+    assert text.index("-r /tmp/jc-build/requirements.lock") < text.index("/tmp/jc-build/modules.txt") < text.index(
+        "COPY --chown=1234:1234 work/")
     assert text.rstrip().splitlines()[-1].lstrip().startswith("org.jupyter-containerize.python=")
     modules = (ctx.path / "build" / "modules.txt").read_text().split()
     assert modules == ["sklearn.ensemble", "numpy", "ipykernel.kernelapp", "ipykernel.ipkernel"]  # unsafe name dropped
