@@ -64,6 +64,8 @@ def test_gpus(text: str, count: int, ids: tuple[str, ...]) -> None:
     (["run", "X", "--base-image", "python:3.11\nRUN evil"], "image reference"),
     (["run", "X", "--network", "a b"], "network"),
     (["run", "X", "--bogus"], "unrecognized"),
+    (["run", "X", "--builder", "kaniko"], "invalid choice"),
+    (["run", "X", "--builder", "buildkit", "--cache-from", "reg.example/cache:1"], "cannot be used with"),
     (["frobnicate"], "invalid choice"),
     (["dockerfile"], "needs a NOTEBOOK"),
 ])
@@ -95,8 +97,9 @@ def test_values_are_python_literals_else_strings() -> None:
 
 
 def test_spec_round_trips_through_json(nb: Path) -> None:
-    spec = parse(["run", str(nb), "--gpus", "device=0", "-v", "./data:/data", "-p", "lr=0.1", "--sweep", "b=1,2"]).spec
-    assert spec is not None
+    spec = parse(["run", str(nb), "--gpus", "device=0", "-v", "./data:/data", "-p", "lr=0.1", "--sweep", "b=1,2",
+                  "--builder", "classic"]).spec
+    assert spec is not None and spec.build.builder == "classic"
     assert JobSpec.from_dict(spec.to_dict()) == spec
 
 
