@@ -11,9 +11,10 @@ Benchmarks (baseline in brackets):
 
 * capture: ``bench_capture`` at 50 / 200 / 800 installed distributions
   [``pip freeze`` subprocess, ``pipreqs``];
-* builds: cold (``--no-cache``) build of the quickstart environment
-  [naive ``COPY . .`` + ``pip install -r`` Dockerfile on the same base; host
-  ``uv pip install`` into fresh venvs], rebuild after a notebook-only edit
+* builds: cold build of the quickstart environment as a new environment (its lock new to
+  the engine), with ``--no-cache``, with every cache emptied, and in the classic layout
+  [naive ``COPY . .`` + ``pip install -r`` Dockerfile on the same base, classic builder and
+  BuildKit; host ``uv pip install`` into fresh venvs], rebuild after a notebook-only edit
   [naive after the same edit], image size [naive image; base + venv];
 * jobs: unchanged environment and notebook (build steps, time to start), job overhead on
   a ~10 s notebook [nbclient in this interpreter], progress latency (CellFinished stamped
