@@ -20,7 +20,7 @@ from ..events import BuildFinished, BuildStarted, Event
 from .base import ImageRef
 from .baseimage import ensure_base_image, image_exists
 from .buildkit import BuildKitStreamParser
-from .buildlog import BuildStreamParser
+from .buildlog import BuildProgress, BuildStreamParser
 from .engine import connect, new_api_client
 
 if TYPE_CHECKING:
@@ -87,7 +87,7 @@ def build_image(
 
 def _stream_build(context: BuildContext, on_event: EventSink, no_cache: bool, cache_from: tuple[str, ...],
                   cancel: threading.Event | None,
-                  network_mode: str | None = None) -> BuildStreamParser | BuildKitStreamParser:
+                  network_mode: str | None = None) -> BuildProgress:
     api = new_api_client()
     parser = BuildKitStreamParser() if context.buildkit else BuildStreamParser()
     done = threading.Event()

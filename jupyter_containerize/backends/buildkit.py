@@ -19,8 +19,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..events import BuildStep, Event, LayerCached, PackagesProgress
-from .buildlog import ANSI, TAIL_LINES, package_events
+from ..events import BuildStep, Event, LayerCached
+from .buildlog import ANSI, TAIL_LINES, BuildProgress
 
 TRACE_ID = "moby.buildkit.trace"
 _STEP_NAME = re.compile(r"^\[(?:[^\]\s]+ )?(\d+)/(\d+)\] (.*)$", re.DOTALL)
@@ -112,24 +112,14 @@ class _Step:
 
 
 @dataclass
-class BuildKitStreamParser:
+class BuildKitStreamParser(BuildProgress):
     """Feeds on decoded chunks of a BuildKit ``/build`` stream and yields events.
 
-    Same attributes as :class:`.buildlog.BuildStreamParser`: steps are the Dockerfile
-    instructions BuildKit runs (``[stage k/N] …``), numbered in the order it announces
-    them across stages; ``tail`` is the failing (else the last) step's output.
+    Steps are the Dockerfile instructions BuildKit runs (``[stage k/N] …``), numbered in
+    the order it announces them across stages; ``tail`` is the failing (else the last)
+    step's output. No stage images: BuildKit keeps its cache itself.
     """
 
-    step: int = 0
-    total: int = 0
-    instruction: str = ""
-    steps_run: int = 0
-    cached_steps: int = 0
-    image_id: str = ""
-    error: str = ""
-    installed: int = 0
-    stage_images: list[str] = field(default_factory=list)  # BuildKit keeps its cache itself
-    tail: deque[str] = field(default_factory=lambda: deque(maxlen=TAIL_LINES))
     _steps: dict[str, _Step] = field(default_factory=dict)
     _logs: dict[str, deque[str]] = field(default_factory=dict)
 
@@ -192,11 +182,7 @@ class BuildKitStreamParser:
         step.tail.append(line)
         if not self.error:
             self.tail = step.tail
-        events = package_events(line)
-        for event in events:
-            if isinstance(event, PackagesProgress) and event.phase == "installed":
-                self.installed = event.count
-        return events
+        return self.log_line(line)
 
     def finish(self) -> list[Event]:
         """Flush every step's trailing partial line."""

@@ -37,11 +37,8 @@ def package_events(line: str) -> list[Event]:
 
 
 @dataclass
-class BuildStreamParser:
-    """Feeds on decoded chunks of ``APIClient.build`` and yields events.
-
-    Keeps the current step and the last lines so a failure can name both.
-    """
+class BuildProgress:
+    """What a build stream said so far: the current step and the last lines, so a failure can name both."""
 
     step: int = 0
     total: int = 0
@@ -51,9 +48,23 @@ class BuildStreamParser:
     image_id: str = ""
     error: str = ""
     installed: int = 0
-    stage_images: list[str] = field(default_factory=list)  # the last layer of each earlier stage
-    _last_layer: str = ""
+    stage_images: list[str] = field(default_factory=list)  # the last layer of each earlier stage (classic)
     tail: deque[str] = field(default_factory=lambda: deque(maxlen=TAIL_LINES))
+
+    def log_line(self, line: str) -> list[Event]:
+        """Events for one line of a step's output (uv's counters included)."""
+        events = package_events(line)
+        for event in events:
+            if isinstance(event, PackagesProgress) and event.phase == "installed":
+                self.installed = event.count
+        return events
+
+
+@dataclass
+class BuildStreamParser(BuildProgress):
+    """Feeds on decoded chunks of the classic builder's ``APIClient.build`` and yields events."""
+
+    _last_layer: str = ""
     _partial: str = ""
 
     def feed(self, chunk: dict[str, Any]) -> list[Event]:
@@ -95,11 +106,7 @@ class BuildStreamParser:
             self._last_layer = layer.group(1)
         if line.startswith((" ---> ", "Successfully ", "Removing intermediate")):
             return []
-        events = package_events(line)
-        for event in events:
-            if isinstance(event, PackagesProgress) and event.phase == "installed":
-                self.installed = event.count
-        return events
+        return self.log_line(line)
 
     def finish(self) -> list[Event]:
         """Flush a trailing partial line."""
