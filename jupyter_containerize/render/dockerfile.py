@@ -65,7 +65,7 @@ _SAFE_URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://[A-Za-z0-9._~:/?#\[\]@!&'()*
 _SAFE_HOST = re.compile(r"^[A-Za-z0-9.-]+(?::[0-9]+)?$")
 _MODULE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
 BK_DIR = "/tmp/jc-build"  # BuildKit mount points; /tmp is a tmpfs in the job, so no stub shows
-KERNEL_MODULES = ("ipykernel.kernelapp", "ipykernel.ipkernel")  # what every job's kernel imports
+KERNEL_MODULES = (":kernel",)  # precompile.py initializes a kernel: what every job's kernel imports
 RUNNER_MODULES = ("nbclient", "nbformat", "jupyter_client.manager")
 
 

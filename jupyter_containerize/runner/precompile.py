@@ -5,9 +5,10 @@ written at run time. Importing the notebook's and the kernel's modules during th
 leaves exactly their bytecode (compiling every file of every package costs seconds per
 hundred MB for code no job loads), and an import that fails shows in the build log.
 
-Usage: ``python precompile.py MODULES_FILE`` (one dotted module name a line).
-A failed import is reported, never fatal: the module may need a GPU, data or a
-variable that only the job has.
+Usage: ``python precompile.py MODULES_FILE`` (one dotted module name a line; the line
+``:kernel`` initializes, never runs, an IPython kernel, which imports what every job's
+kernel imports at start, its debugger included). A failed import is reported, never
+fatal: the module may need a GPU, data or a variable that only the job has.
 """
 
 from __future__ import annotations
@@ -15,11 +16,25 @@ from __future__ import annotations
 import importlib
 import os
 import signal
+import subprocess
 import sys
 import warnings
 from concurrent.futures import ProcessPoolExecutor
 
 IMPORT_TIMEOUT_S = 120
+KERNEL = ":kernel"
+# In a child that exits at once: an initialized kernel holds sockets and threads. Its
+# settings and runtime files go to a temporary folder, removed before the exit.
+_KERNEL_CODE = """\
+import os, shutil, sys, tempfile
+d = tempfile.mkdtemp()
+os.environ.update(IPYTHONDIR=d, JUPYTER_RUNTIME_DIR=d, JUPYTER_CONFIG_DIR=d, JUPYTER_DATA_DIR=d, MPLCONFIGDIR=d)
+sys.stdout = sys.stderr = open(os.devnull, "w")
+from ipykernel.kernelapp import IPKernelApp
+IPKernelApp.instance().initialize(["-f", os.path.join(d, "kernel.json"), "--IPKernelApp.log_level=ERROR"])
+shutil.rmtree(d, ignore_errors=True)
+os._exit(0)
+"""
 
 
 def _timeout(signum: int, frame: object) -> None:
@@ -32,6 +47,9 @@ def load(names: list[str]) -> list[tuple[str, str]]:
     signal.signal(signal.SIGALRM, _timeout)
     failed = []
     for name in names:
+        if name == KERNEL:
+            failed += _start_kernel()
+            continue
         signal.alarm(IMPORT_TIMEOUT_S)
         try:
             importlib.import_module(name)
@@ -40,6 +58,15 @@ def load(names: list[str]) -> list[tuple[str, str]]:
         finally:
             signal.alarm(0)
     return failed
+
+
+def _start_kernel() -> list[tuple[str, str]]:
+    try:
+        done = subprocess.run([sys.executable, "-c", _KERNEL_CODE], capture_output=True, text=True,
+                              timeout=IMPORT_TIMEOUT_S, check=False)
+    except subprocess.TimeoutExpired:
+        return [(KERNEL, f"the kernel took over {IMPORT_TIMEOUT_S} s to initialize")]
+    return [] if done.returncode == 0 else [(KERNEL, f"the kernel exited with code {done.returncode}")]
 
 
 def main(path: str) -> int:

@@ -27,3 +27,12 @@ def test_imports_leave_bytecode_and_failures_are_reported(tmp_path: Path) -> Non
     assert compiled == ["__init__", "helper", "used"]  # what the import loaded, not the whole package
     assert "import not_installed_anywhere failed at build time (ModuleNotFoundError" in done.stdout
     assert "import exits failed at build time (SystemExit: 3)" in done.stdout
+
+
+def test_kernel_line_initializes_a_kernel_and_leaves_nothing_behind(tmp_path: Path) -> None:
+    (tmp_path / "modules.txt").write_text(":kernel\n")
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"} | {"TMPDIR": str(tmp_path)}
+    done = subprocess.run([sys.executable, str(PRECOMPILE_SOURCE), str(tmp_path / "modules.txt")], env=env,
+                          capture_output=True, text=True, timeout=180, check=False)
+    assert done.returncode == 0 and "failed" not in done.stdout, done.stdout + done.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["modules.txt"]  # its settings folder is gone
