@@ -1,7 +1,11 @@
-"""Snapshot + JobSpec → Dockerfile text (classic-builder compatible, deterministic).
+"""Snapshot + JobSpec → Dockerfile text (deterministic), in one of two layouts.
 
-The Dockerfile builds on Docker 20.10's classic builder: no ``# syntax``, no
-``RUN --mount``, no heredocs. Two stages:
+On an engine with BuildKit the layout is :func:`_buildkit`'s: one final stage that
+installs the venvs with uv, the locks and uv's cache mounted (no ``# syntax`` line: the
+engine's built-in frontend reads ``RUN --mount``). Otherwise, and where BuildKit
+without a client session cannot do the job (credentials, git, CUDA bases), the
+classic layout builds on Docker 20.10's classic builder: no ``RUN --mount``, no
+heredocs. Two stages:
 
 * **builder** (the same base, or ``python:X.Y.Z-slim-bookworm`` for CUDA bases):
   uv pinned to the host's version, the pip configuration (credential-free values
