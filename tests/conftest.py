@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
+import time
 from collections.abc import Iterator
+from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
@@ -36,8 +39,34 @@ def engine() -> Iterator[object]:
         client = connect(timeout=30)
     except EngineError as e:
         pytest.fail(f"{e} (run the tests with scripts/test.sh, which starts one)", pytrace=False)
+    started, tags_before = time.time() - 5, _image_tags(client)
     yield client
+    _remove_images_built_since(client, started, tags_before)
     client.close()
+
+
+TEST_IMAGE_PREFIXES = ("jupyter-containerize/", "jc-test/", "jc-export/", "127.0.0.1:", "localhost:")
+KEPT_IMAGES = ("jupyter-containerize/debian-minbase:",)  # the offline base, slow to rebuild
+
+
+def _image_tags(client: object) -> set[str]:
+    return {tag for image in client.images.list() for tag in image.tags}  # type: ignore[attr-defined]
+
+
+def _remove_images_built_since(client: object, started: float, tags_before: set[str]) -> None:
+    """Untag what this session tagged and remove the untagged images it built (tens of GB over a few
+    runs otherwise); tags that were there before, and the base images, stay."""
+    import docker.errors
+
+    for tag in sorted(_image_tags(client) - tags_before):
+        if tag.startswith(TEST_IMAGE_PREFIXES) and not tag.startswith(KEPT_IMAGES):
+            with contextlib.suppress(docker.errors.DockerException):
+                client.images.remove(tag)  # type: ignore[attr-defined]
+    for image in client.images.list(filters={"dangling": True}):  # type: ignore[attr-defined]
+        created = datetime.fromisoformat(image.attrs["Created"][:19]).replace(tzinfo=timezone.utc).timestamp()
+        if created >= started:  # a classic build's untagged stages
+            with contextlib.suppress(docker.errors.DockerException):
+                client.images.remove(image.id)  # type: ignore[attr-defined]
 
 
 @pytest.fixture(scope="session")
