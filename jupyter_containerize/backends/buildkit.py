@@ -86,13 +86,13 @@ def decode_trace(data: bytes) -> tuple[list[Vertex], list[VertexLog]]:
         if not isinstance(value, bytes):
             continue
         if number == 1:
-            v = {n: x for n, x in fields(value)}
+            v = dict(fields(value))
             vertices.append(Vertex(
                 digest=_text(v.get(1)), name=_text(v.get(3)), cached=bool(v.get(4)),
                 started=5 in v, completed=6 in v, error=_text(v.get(7)),
             ))
         elif number == 3:
-            log = {n: x for n, x in fields(value)}
+            log = dict(fields(value))
             logs.append(VertexLog(digest=_text(log.get(1)), text=_text(log.get(4))))
     return vertices, logs
 

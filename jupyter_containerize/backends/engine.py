@@ -33,9 +33,14 @@ class _CancellableAPIClient(docker.APIClient):  # type: ignore[misc]
         return response
 
 
+def engine_address() -> str:
+    """Where the engine is: DOCKER_HOST, else the local socket."""
+    return os.environ.get("DOCKER_HOST", "unix:///var/run/docker.sock")
+
+
 def connect(timeout: int = 120) -> docker.DockerClient:
     """A client for the engine at DOCKER_HOST (default: the local socket), checked with a ping."""
-    base_url = os.environ.get("DOCKER_HOST", "unix:///var/run/docker.sock")
+    base_url = engine_address()
     try:
         client = docker.DockerClient(base_url=base_url, timeout=timeout)
         client.api = _CancellableAPIClient(base_url=base_url, timeout=timeout, version="auto")
@@ -51,11 +56,18 @@ def connect(timeout: int = 120) -> docker.DockerClient:
 BUILDKIT_MIN_API = (1, 39)  # Docker 18.09: BuildKit behind POST /build?version=2
 
 
+_buildkit_by_host: dict[str, bool] = {}  # per engine address; an engine that did not answer is asked again
+
+
 def engine_has_buildkit(timeout: int = 10) -> bool:
     """Whether the engine builds with BuildKit through its API (a Linux engine, Docker 18.09+).
 
-    False when no engine answers: the build will report that itself.
+    Asked once per engine address and process (every job's prepare step needs it). False
+    when no engine answers: the build will report that itself.
     """
+    base_url = engine_address()
+    if base_url in _buildkit_by_host:
+        return _buildkit_by_host[base_url]
     try:
         client = connect(timeout=timeout)
     except EngineError:
@@ -69,13 +81,14 @@ def engine_has_buildkit(timeout: int = 10) -> bool:
     try:
         api = tuple(int(part) for part in str(version.get("ApiVersion", "0.0")).split(".")[:2])
     except ValueError:
-        return False
-    return str(version.get("Os", "linux")) == "linux" and api >= BUILDKIT_MIN_API
+        api = (0, 0)
+    answer = _buildkit_by_host[base_url] = str(version.get("Os", "linux")) == "linux" and api >= BUILDKIT_MIN_API
+    return answer
 
 
 def new_api_client(timeout: int = 600) -> _CancellableAPIClient:
     """A separate low-level client (one per build, so cancel closes only that build)."""
-    base_url = os.environ.get("DOCKER_HOST", "unix:///var/run/docker.sock")
+    base_url = engine_address()
     return _CancellableAPIClient(base_url=base_url, timeout=timeout, version="auto")
 
 

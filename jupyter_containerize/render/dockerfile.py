@@ -182,6 +182,7 @@ def make_plan(snapshot: EnvironmentSnapshot, spec: JobSpec | None = None, *, has
     hosts = tuple(config.trusted_hosts)
     packages = tuple(sorted({validate_debian_package(p) for p in snapshot.system_packages}))
     freeze = spec.build.freeze if spec is not None else "imports"
+    needs_git = any(d.source == "vcs" for d in snapshot.distributions)
     cuda = snapshot.gpu.cuda_version
     if cuda is not None:
         validate_version(cuda, "CUDA")
@@ -196,7 +197,7 @@ def make_plan(snapshot: EnvironmentSnapshot, spec: JobSpec | None = None, *, has
         kernel_lock=locks.kernel_lock(snapshot, _installed("ipykernel")),
         has_wheels=any(d.source == "local-wheel" for d in snapshot.distributions),
         has_cert=config.cert_file is not None if has_cert is None else has_cert,
-        needs_git=any(d.source == "vcs" for d in snapshot.distributions),
+        needs_git=needs_git,
         system_packages=packages,
         index_url=index_url,
         secret_index_arg=secret_index,
@@ -206,8 +207,7 @@ def make_plan(snapshot: EnvironmentSnapshot, spec: JobSpec | None = None, *, has
         cuda_version=cuda,
         uv_version=validate_version(_installed("uv") or DEFAULT_UV_VERSION, "uv"),
         tool_version=validate_version(locks.tool_version(), "jupyter-containerize"),
-        buildkit=buildkit and not secrets and python_kind != "managed"
-        and not any(d.source == "vcs" for d in snapshot.distributions),
+        buildkit=buildkit and not secrets and python_kind != "managed" and not needs_git,
         precompile=tuple(m for m in snapshot.modules if _MODULE.match(m)),
     )
 
