@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
+import subprocess
 import time
 from collections.abc import Iterator
 from datetime import datetime, timezone
@@ -26,6 +27,13 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     if len(keep) != len(items):
         config.hook.pytest_deselected(items=[i for i in items if i not in keep])
         items[:] = keep
+
+
+def start_or_fail(script: str, what: str) -> None:
+    """Run ``scripts/<script>``, which starts ``what``; failing to start it fails the test, never a skip."""
+    done = subprocess.run(["bash", str(REPO / "scripts" / script)], check=False, capture_output=True, text=True)
+    if done.returncode != 0:
+        pytest.fail(f"scripts/{script} could not start {what}:\n{done.stdout}{done.stderr}", pytrace=False)
 
 
 @pytest.fixture(scope="session")

@@ -15,6 +15,7 @@ import pytest
 import yaml
 
 from jupyter_containerize.backends.kubernetes import validate_manifest
+from tests.conftest import start_or_fail
 
 pytestmark = pytest.mark.engine
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -77,10 +78,7 @@ def test_the_image_runs_the_notebook(built: str, engine: docker.DockerClient) ->
 
 
 def test_job_sbatch_runs_on_slurm(built: str, exported: Path) -> None:
-    started = subprocess.run(["bash", str(REPO_ROOT / "scripts" / "start-slurm.sh")], check=False,
-                             capture_output=True, text=True)
-    if started.returncode != 0:
-        pytest.fail(f"scripts/start-slurm.sh could not start Slurm: {started.stderr}", pytrace=False)
+    start_or_fail("start-slurm.sh", "Slurm")
     done = subprocess.run(["sbatch", "--wait", "--output=slurm-%j.out", "job.sbatch"], check=False, cwd=exported,
                           capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr

@@ -20,9 +20,9 @@ from jupyter_containerize.backends.builder import build_image
 from jupyter_containerize.backends.registry import pull_cache, push_cache, push_image
 from jupyter_containerize.errors import RegistryError
 from jupyter_containerize.events import BuildFinished, Event, LayerCached, PushProgress
+from tests.conftest import start_or_fail
 
 pytestmark = pytest.mark.engine
-REPO_ROOT = Path(__file__).resolve().parents[2]
 PLAIN = "127.0.0.1:" + os.environ.get("JC_REGISTRY_PORT", "5000")
 AUTH = "127.0.0.1:" + os.environ.get("JC_REGISTRY_AUTH_PORT", "5001")
 USER = os.environ.get("JC_REGISTRY_USER", "jc")
@@ -33,9 +33,7 @@ MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
 @pytest.fixture(scope="module")
 def registries() -> None:
     """Both loopback registries; failing to start them fails the tests (never a skip)."""
-    done = subprocess.run(["bash", str(REPO_ROOT / "scripts" / "start-registry.sh")], check=False, capture_output=True, text=True)
-    if done.returncode != 0:
-        pytest.fail(f"scripts/start-registry.sh could not start the registries:\n{done.stderr}", pytrace=False)
+    start_or_fail("start-registry.sh", "the registries")
 
 
 @pytest.fixture()

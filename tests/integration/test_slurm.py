@@ -23,9 +23,9 @@ from jupyter_containerize.events import EVENT_PREFIX, CellFinished, CellStarted,
 from jupyter_containerize.jobs.manager import JobManager
 from jupyter_containerize.jobs.store import JobStore
 from jupyter_containerize.jobspec import JobSpec, Resources
+from tests.conftest import start_or_fail
 
 pytestmark = pytest.mark.engine
-REPO_ROOT = Path(__file__).resolve().parents[2]
 EVIL = "a'b\"c $(touch /tmp/jc-slurm-pwned) `touch /tmp/jc-slurm-pwned2`\nsecond line"
 
 # A stand-in for the runner's contract (event lines on stdout, metrics in /output), so these
@@ -44,9 +44,7 @@ sys.exit(int(os.environ.get("EXIT_CODE", "0")))
 
 @pytest.fixture(scope="module")
 def slurm() -> None:
-    done = subprocess.run(["bash", str(REPO_ROOT / "scripts" / "start-slurm.sh")], check=False, capture_output=True, text=True)
-    if done.returncode != 0:
-        pytest.fail(f"scripts/start-slurm.sh could not start Slurm:\n{done.stdout}{done.stderr}", pytrace=False)
+    start_or_fail("start-slurm.sh", "Slurm")
 
 
 @pytest.fixture()
