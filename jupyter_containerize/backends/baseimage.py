@@ -1,11 +1,17 @@
 """Offline base images: ``python:X.Y.Z-slim-bookworm`` built from Debian's packages.
 
 When no registry can be reached (air-gapped sites, this project's CI), the base
-image that generated Dockerfiles name is built locally instead: a Debian
-bookworm root made with debootstrap, the runtime libraries CPython needs from
-apt, and a copy of a CPython X.Y.Z build found on the host (its stdlib only, no
-site-packages). The result is tagged exactly like the official image, so the
-rendered Dockerfile stays the same online and offline.
+image that generated Dockerfiles name is built locally instead: a Debian root made
+with debootstrap, the runtime libraries CPython needs from apt, and a copy of a
+CPython X.Y.Z build found on the host (its stdlib only, no site-packages). The
+result is tagged exactly like the official image, so the rendered Dockerfile stays
+the same online and offline.
+
+The copied interpreter runs only on a C library at least as new as the one it was
+built against, so the root is the oldest Debian release whose glibc is new enough:
+bookworm for the interpreters of Debian 12 and most builds, trixie for Debian 13's
+own python3 (glibc 2.41). The image's label ``org.jupyter-containerize.debian``
+says which.
 """
 
 from __future__ import annotations
@@ -18,22 +24,37 @@ import subprocess
 import sys
 import tempfile
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import docker
 import docker.errors
 
 from ..errors import BuildError, EngineError
-from ..events import BuildLog, Event
+from ..events import BuildLog, Event, StatusChanged
 from .buildlog import BuildStreamParser
 
-DEBIAN_SUITE = "bookworm"
-ROOTFS_IMAGE = f"jupyter-containerize/debian-minbase:{DEBIAN_SUITE}"
-# What python:X.Y-slim-bookworm carries besides libc: CPython's runtime libraries.
-RUNTIME_PACKAGES = (
-    "ca-certificates", "netbase", "tzdata", "libssl3", "libffi8", "libsqlite3-0", "libbz2-1.0",
-    "liblzma5", "libexpat1", "libuuid1", "libncursesw6", "libreadline8", "zlib1g", "libgdbm6",
-    "libdb5.3",
+DEBIAN_SUITE = "bookworm"  # the release official_tag() names
+
+
+@dataclass(frozen=True)
+class DebianRelease:
+    suite: str
+    glibc: tuple[int, int]
+    # What python:X.Y-slim carries besides libc: CPython's runtime libraries, by this release's names.
+    runtime_packages: tuple[str, ...]
+
+    @property
+    def rootfs_image(self) -> str:
+        return f"jupyter-containerize/debian-minbase:{self.suite}"
+
+
+_COMMON = ("ca-certificates", "netbase", "tzdata", "libffi8", "libsqlite3-0", "libbz2-1.0", "liblzma5", "libexpat1",
+           "libuuid1", "libncursesw6", "zlib1g")
+# Oldest first: an interpreter gets the first release whose glibc is at least the one it needs.
+RELEASES = (
+    DebianRelease("bookworm", (2, 36), _COMMON + ("libssl3", "libreadline8", "libgdbm6", "libdb5.3")),
+    DebianRelease("trixie", (2, 41), _COMMON + ("libssl3t64", "libreadline8t64", "libgdbm6t64", "libdb5.3t64")),
 )
 _VERSION = re.compile(r"^\d+\.\d+\.\d+$")
 EventSink = Callable[[Event], None]
@@ -71,24 +92,40 @@ def ensure_base_image(client: docker.DockerClient, image: str, on_event: EventSi
             f"The base image {image} is not on this engine and could not be pulled ({pull_error[:200]})",
             "Pull or load it first (docker pull / docker load), or choose another --base-image.",
         )
-    sink(BuildLog(line=f"{image} could not be pulled; building it offline from Debian's packages."))
+    sink(BuildLog(line=f"{image} could not be pulled ({pull_error[:200]})."))
     return build_base_image(client, m.group(1), tag=image, on_event=sink)
 
 
-def find_cpython(version_or_path: str | None) -> tuple[str, Path]:
-    """(X.Y.Z, installation prefix) of a CPython build on this host."""
+@dataclass(frozen=True)
+class HostPython:
+    """A CPython build on this host that an offline base image can carry."""
+    version: str
+    prefix: Path
+    glibc: tuple[int, int] | None  # the C library it runs on (None: not a glibc build)
+
+
+_DESCRIBE = ("import sys, platform, json; "
+             "print(json.dumps([platform.python_version(), sys.base_prefix, platform.libc_ver()]))")
+
+
+def _describe(exe: str | Path) -> HostPython | None:
+    try:
+        out = subprocess.run([str(exe), "-c", _DESCRIBE], capture_output=True, text=True, timeout=60, check=True).stdout
+        version, prefix, (libc, libc_version) = json.loads(out)
+    except (OSError, subprocess.SubprocessError, ValueError):
+        return None
+    glibc = tuple(int(p) for p in libc_version.split(".")[:2]) if libc == "glibc" and libc_version else None
+    return HostPython(str(version), Path(prefix), glibc)  # type: ignore[arg-type]
+
+
+def find_cpython(version_or_path: str | None) -> HostPython:
+    """A CPython build on this host: an interpreter's path, or an exact X.Y.Z looked for where builds live."""
     if version_or_path and not _VERSION.match(version_or_path):
-        exe = shutil.which(version_or_path) or version_or_path
-        try:
-            out = subprocess.run(
-                [exe, "-c", "import sys, platform, json; print(json.dumps([platform.python_version(), sys.base_prefix]))"],
-                capture_output=True, text=True, timeout=60, check=True,
-            ).stdout
-        except (OSError, subprocess.SubprocessError):
+        found = _describe(shutil.which(version_or_path) or version_or_path)
+        if found is None:
             raise EngineError(f"The interpreter {version_or_path} could not be run",
-                              "Give a working python executable or a version like 3.11.7.") from None
-        version, prefix = json.loads(out)
-        return str(version), Path(prefix)
+                              "Give a working python executable or a version like 3.11.7.")
+        return found
     version = version_or_path or ".".join(map(str, sys.version_info[:3]))
     candidates: list[Path] = []
     if version == ".".join(map(str, sys.version_info[:3])):
@@ -98,20 +135,26 @@ def find_cpython(version_or_path: str | None) -> tuple[str, Path]:
     short = ".".join(version.split(".")[:2])
     for prefix in candidates:
         python = prefix / "bin" / f"python{short}"
-        if python.exists() and _exact_version(python) == version:
-            return version, prefix
+        if python.exists() and (found := _describe(python)) is not None and found.version == version:
+            return found
     raise EngineError(
         f"No CPython {version} build was found on this host to make an offline base image",
         f"Install Python {version} (e.g. pyenv install {version}) or pass --python with an interpreter's path.",
     )
 
 
-def _exact_version(exe: Path) -> str:
-    try:
-        return subprocess.run([str(exe), "-c", "import platform; print(platform.python_version())"],
-                              capture_output=True, text=True, timeout=30, check=False).stdout.strip()
-    except (OSError, subprocess.SubprocessError):
-        return ""
+def release_for(python: HostPython) -> DebianRelease:
+    """The oldest Debian release whose C library runs this interpreter."""
+    needed = python.glibc or (0, 0)
+    for release in RELEASES:
+        if release.glibc >= needed:
+            return release
+    newest = RELEASES[-1]
+    raise EngineError(
+        f"Python {python.version} at {python.prefix} needs glibc {'.'.join(map(str, needed))}, newer than Debian "
+        f"{newest.suite}'s {'.'.join(map(str, newest.glibc))}, so no offline base image can carry it",
+        "Pull the base image from a registry, or pass --python with an interpreter built for Debian 12 or 13.",
+    )
 
 
 def debian_mirror() -> str:
@@ -129,10 +172,10 @@ def debian_mirror() -> str:
     return "http://deb.debian.org/debian"
 
 
-def ensure_rootfs_image(client: docker.DockerClient, sink: EventSink) -> str:
-    """Import a debootstrap'ed Debian minbase root as ROOTFS_IMAGE (once)."""
-    if image_exists(client, ROOTFS_IMAGE):
-        return ROOTFS_IMAGE
+def ensure_rootfs_image(client: docker.DockerClient, release: DebianRelease, sink: EventSink) -> str:
+    """Import a debootstrap'ed Debian minbase root of that release (once)."""
+    if image_exists(client, release.rootfs_image):
+        return release.rootfs_image
     debootstrap = shutil.which("debootstrap") or ("/usr/sbin/debootstrap" if Path("/usr/sbin/debootstrap").exists() else None)
     if debootstrap is None:
         raise EngineError("debootstrap is needed to build a base image offline",
@@ -142,8 +185,8 @@ def ensure_rootfs_image(client: docker.DockerClient, sink: EventSink) -> str:
                           "Run `jupyter containerize base-image` as root once, or pull the base image.")
     with tempfile.TemporaryDirectory(prefix="jc-rootfs-") as tmp:
         root = Path(tmp) / "rootfs"
-        sink(BuildLog(line=f"debootstrap --variant=minbase {DEBIAN_SUITE} …"))
-        proc = subprocess.run([debootstrap, "--variant=minbase", DEBIAN_SUITE, str(root), debian_mirror()],
+        sink(BuildLog(line=f"debootstrap --variant=minbase {release.suite} …"))
+        proc = subprocess.run([debootstrap, "--variant=minbase", release.suite, str(root), debian_mirror()],
                               capture_output=True, text=True, check=False)
         if proc.returncode != 0:
             tail = (proc.stdout + proc.stderr).strip().splitlines()[-30:]
@@ -151,9 +194,9 @@ def ensure_rootfs_image(client: docker.DockerClient, sink: EventSink) -> str:
                              "Check that Debian's mirror is reachable.", step="debootstrap", log_tail=tuple(tail))
         tarball = Path(tmp) / "rootfs.tar"
         subprocess.run(["tar", "--numeric-owner", "-C", str(root), "-cf", str(tarball), "."], check=True)
-        repo, tag = ROOTFS_IMAGE.rsplit(":", 1)
+        repo, tag = release.rootfs_image.rsplit(":", 1)
         client.api.import_image(src=str(tarball), repository=repo, tag=tag)
-    return ROOTFS_IMAGE
+    return release.rootfs_image
 
 
 _BASE_DOCKERFILE = """\
@@ -172,7 +215,8 @@ RUN ldconfig \\
  && python3 -m pip --version \\
  && python3 -m compileall -q /usr/local/lib/python{short} >/dev/null \\
  && rm -rf /root/.cache /tmp/jc-wheels
-LABEL org.jupyter-containerize.role="offline-base" org.jupyter-containerize.python="{version}"
+LABEL org.jupyter-containerize.role="offline-base" org.jupyter-containerize.python="{version}" \\
+      org.jupyter-containerize.debian="{suite}"
 CMD ["python3"]
 """
 
@@ -181,19 +225,24 @@ def build_base_image(client: docker.DockerClient, version_or_path: str | None = 
                      force: bool = False, on_event: EventSink | None = None) -> str:
     """Build ``python:X.Y.Z-slim-bookworm`` (or ``tag``) from Debian packages and a host CPython."""
     sink = on_event or (lambda e: None)
-    version, prefix = find_cpython(version_or_path)
-    tag = tag or official_tag(version)
+    python = find_cpython(version_or_path)
+    tag = tag or official_tag(python.version)
     if not force and image_exists(client, tag):
         sink(BuildLog(line=f"{tag} already exists."))
         return tag
-    rootfs = ensure_rootfs_image(client, sink)
-    short = ".".join(version.split(".")[:2])
+    release = release_for(python)
+    sink(StatusChanged(status="building", detail=f"the offline base image {tag} from Debian {release.suite}'s "
+                                                 f"packages and the Python {python.version} of {python.prefix} "
+                                                 "(once, about a minute)"))
+    rootfs = ensure_rootfs_image(client, release, sink)
+    short = ".".join(python.version.split(".")[:2])
     with tempfile.TemporaryDirectory(prefix="jc-base-") as tmp:
         ctx = Path(tmp)
-        _copy_cpython(prefix, ctx / "python", short)
+        _copy_cpython(python.prefix, ctx / "python", short)
         _fetch_pip_wheel(ctx / "wheels")
         (ctx / "Dockerfile").write_text(_BASE_DOCKERFILE.format(
-            rootfs=rootfs, packages=" ".join(RUNTIME_PACKAGES), short=short, version=version))
+            rootfs=rootfs, packages=" ".join(release.runtime_packages), short=short, version=python.version,
+            suite=release.suite))
         parser = BuildStreamParser()
         for chunk in client.api.build(path=str(ctx), tag=tag, rm=True, forcerm=True, decode=True, pull=False):
             for event in parser.feed(chunk):
@@ -234,5 +283,6 @@ def _copy_cpython(prefix: Path, dest: Path, short: str) -> None:
         ignore=lambda d, names: [n for n in names if n in skip or n.endswith((".a", ".pyc"))],
     )
     (dest / "lib" / f"python{short}" / "site-packages").mkdir()
-    if (prefix / "include").exists():
-        shutil.copytree(prefix / "include", dest / "include", symlinks=True)
+    headers = prefix / "include" / f"python{short}"  # not all of /usr/include for Debian's own python3
+    if headers.exists():
+        shutil.copytree(headers, dest / "include" / headers.name, symlinks=True)

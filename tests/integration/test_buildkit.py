@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import sys
 import uuid
 from pathlib import Path
 
@@ -14,6 +15,8 @@ from jupyter_containerize.errors import BuildError
 from jupyter_containerize.events import BuildFinished, BuildStep, Event, PackagesProgress
 from jupyter_containerize.jobs.pipeline import prepare
 from jupyter_containerize.options import parse
+
+PY = f"{sys.version_info.major}.{sys.version_info.minor}"  # the kernel is this interpreter
 
 pytestmark = [pytest.mark.engine, pytest.mark.usefixtures("base_image")]
 
@@ -45,15 +48,15 @@ def test_auto_builds_with_buildkit_and_the_image_holds_only_the_venvs(quickstart
         "find / -xdev \\( -name 'uv' -o -name 'requirements.lock' -o -name 'runner.lock' -o -name 'ca.crt' \\) -not -path '/proc/*' 2>/dev/null "
         "| grep -v '^/tmp/jc-build/uv$' || true; "
         "echo cache=$(ls -A /tmp/jc-build/cache | wc -l) root-cache=$(ls -A /root/.cache 2>/dev/null | wc -l); "
-        "ls /opt/venv/lib/python3.11/site-packages/sklearn/ensemble/__pycache__ | grep -c pyc; "
-        "ls /opt/venv/lib/python3.11/site-packages/ipykernel/__pycache__ | grep -c kernelapp; "
-        "ls /opt/jc-runner/lib/python3.11/site-packages/nbclient/__pycache__ | grep -c pyc"))
+        f"ls /opt/venv/lib/python{PY}/site-packages/sklearn/ensemble/__pycache__ | grep -c pyc; "
+        f"ls /opt/venv/lib/python{PY}/site-packages/ipykernel/__pycache__ | grep -c kernelapp; "
+        f"ls /opt/jc-runner/lib/python{PY}/site-packages/nbclient/__pycache__ | grep -c pyc"))
     lines = report.split("\n")
     assert lines[0] == "no-uv"  # the installer was a mount, never a layer
     assert lines[1] == "cache=0 root-cache=0", report  # neither uv's nor pip's cache is in the image
     pyc_ensemble, pyc_kernelapp, pyc_nbclient = (int(x) for x in lines[2:5])
     assert pyc_ensemble > 5 and pyc_kernelapp == 1 and pyc_nbclient > 3  # bytecode for what jobs import
-    unused = _sh(engine, ref.tag, "ls /opt/venv/lib/python3.11/site-packages/sklearn/gaussian_process/__pycache__ "
+    unused = _sh(engine, ref.tag, f"ls /opt/venv/lib/python{PY}/site-packages/sklearn/gaussian_process/__pycache__ "
                                   "2>/dev/null | wc -l")
     assert int(unused.strip()) == 0  # a module nobody imports is not compiled
 
