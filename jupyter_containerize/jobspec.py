@@ -10,7 +10,9 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, Literal
 
-FreezeMode = Literal["imports", "all"]
+# imports: the imports' closure plus what it can use that the kernel has installed (optional
+# dependencies named under extras); imports-only: the closure alone; all: every installed distribution.
+FreezeMode = Literal["imports", "imports-only", "all"]
 BuilderMode = Literal["auto", "buildkit", "classic"]
 VolumeKind = Literal["bind", "volume"]
 

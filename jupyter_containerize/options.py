@@ -15,11 +15,12 @@ import shlex
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any, NoReturn, get_args
 
 from .errors import OptionError
 from .jobspec import (
     BuildOptions,
+    FreezeMode,
     GpuRequest,
     Hardening,
     JobSpec,
@@ -75,8 +76,9 @@ def _add_capture_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--base-image", metavar="IMG", help="base image (default: python:X.Y.Z-slim-bookworm)")
     g.add_argument("--builder", choices=("auto", "buildkit", "classic"), default="auto",
                    help="Dockerfile and builder: BuildKit (cache mounts) when the engine has it, else classic")
-    g.add_argument("--freeze", choices=("imports", "all"), default="imports",
-                   help="pin the imports' closure (default) or every installed distribution")
+    g.add_argument("--freeze", choices=get_args(FreezeMode), default="imports",
+                   help="imports (default): the imports' closure and the optional dependencies it can use "
+                        "that the kernel has; imports-only: the closure alone; all: every installed distribution")
     g.add_argument("--include", metavar="PATH", action="append", default=[],
                    help="put a file that .dockerignore would leave out into the context (repeatable)")
     g.add_argument("--uid", type=int, metavar="UID", help="UID of the container user (default: the host user's, never 0)")

@@ -105,7 +105,10 @@ run_suite() {
     mkdir -p "$work/docker"
     engine=(-v "$work/docker:/var/lib/docker" -v "$clone:/src/jupyter-containerize" -w /src/jupyter-containerize)
   else
-    engine=(--network host -v /var/run/docker.sock:/var/run/docker.sock -v "$clone:$clone" -w "$clone")
+    # Temporary files too (pytest's tmp_path holds job outputs that the host's engine bind-mounts).
+    mkdir -p "$work/tmp"
+    engine=(--network host -v /var/run/docker.sock:/var/run/docker.sock -v "$work:$work" -w "$clone"
+            -e TMPDIR="$work/tmp")
   fi
   # shellcheck disable=SC2046
   docker run --rm --name "$name" $(cap_flags) \

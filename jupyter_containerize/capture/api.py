@@ -6,9 +6,10 @@ import sys
 from collections.abc import Iterable, Mapping
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, NoReturn, get_args
 
 from ..errors import CaptureError
+from ..jobspec import FreezeMode
 from .distributions import (
     PYPI_SIMPLE,
     Environment,
@@ -16,7 +17,9 @@ from .distributions import (
     build_local_wheel,
     check_index_availability,
     closure,
+    optional_closure,
     pin_distribution,
+    pip_names,
     target_marker_environment,
 )
 from .gpu import detect_gpu
@@ -36,7 +39,7 @@ def capture(
     notebook: Path,
     python: str | None = None,
     *,
-    freeze: Literal["imports", "all"] = "imports",
+    freeze: FreezeMode = "imports",
     in_process: bool = False,
     extra_modules: Iterable[str] = (),
     platform_target: str = "linux/amd64",
@@ -48,7 +51,8 @@ def capture(
     Args:
         notebook: the ``.ipynb`` file.
         python: the kernel's interpreter; ``None``: the notebook kernelspec's (else this one).
-        freeze: ``"imports"`` pins the closure of what the notebook uses; ``"all"`` every distribution.
+        freeze: ``"imports"`` pins the closure of what the notebook uses and the installed optional
+            dependencies it can use; ``"imports-only"`` the closure alone; ``"all"`` every distribution.
         in_process: probe this interpreter directly and add the modules it has imported
             (``sys.modules``), as the magics do from inside the live kernel.
         extra_modules: more module names to treat as imported.
@@ -60,7 +64,8 @@ def capture(
     Raises:
         NotebookError: the notebook cannot be read.
         InterpreterError: the kernelspec is unknown or the interpreter can't run.
-        CaptureError: the environment can't be captured faithfully (e.g. a local project won't build).
+        CaptureError: the environment can't be captured faithfully (e.g. the notebook imports a
+            module the kernel does not have, or a local project won't build).
     """
     notebook = Path(notebook)
     env_vars: dict[str, str] = {}
@@ -91,7 +96,7 @@ def snapshot_from_probe(
     notebook: Path,
     probe: Mapping[str, Any],
     *,
-    freeze: Literal["imports", "all"] = "imports",
+    freeze: FreezeMode = "imports",
     extra_modules: Iterable[str] = (),
     dynamic_modules: Iterable[str] = (),
     platform_target: str = "linux/amd64",
@@ -102,9 +107,13 @@ def snapshot_from_probe(
 
     ``dynamic_modules`` are modules the live kernel imported; those that belong only to
     jupyter-containerize's own dependencies are ignored, unknown ones silently.
+
+    Raises:
+        CaptureError: the notebook imports (outside ``try/except ImportError``) a module that the
+            kernel does not have and no ``pip install`` line of the notebook installs.
     """
-    if freeze not in ("imports", "all"):
-        raise CaptureError(f"Unknown freeze mode {freeze!r}.", "Use 'imports' or 'all'.")
+    if freeze not in get_args(FreezeMode):
+        raise CaptureError(f"Unknown freeze mode {freeze!r}.", f"Use one of {', '.join(get_args(FreezeMode))}.")
     env = Environment(probe)
     warnings: list[str] = []
     nb = scan_notebook(notebook, env.stdlib)
@@ -113,15 +122,24 @@ def snapshot_from_probe(
     roots: dict[str, None] = {}
     imports: set[str] = set()
     imported: set[str] = set()
+    absent: list[str] = []
     for module in wanted:
         name, keys = env.resolve(module, [n for n in nb.from_names if n.startswith(module + ".")])
         if not keys:
-            warnings.append(f"Module {module} is imported but not installed in {probe['executable']}; "
-                            "nothing was pinned for it.")
+            absent.append(module)
             continue
         imports.add(name if "." in name else module)
         imported.add(module)
         roots.update(dict.fromkeys(env.dists[k].name for k in keys))
+    required = [m for m in absent if m in nb.modules and m not in nb.guarded]
+    # a requirements file may install anything: then nothing counts as missing
+    fatal = [] if nb.requirement_files else _not_installable(required, nb.requirements)
+    if fatal:
+        _raise_missing(fatal, str(probe["executable"]))
+    for module in absent:
+        why = " (an optional import, inside try/except)" if module in nb.guarded else ""
+        warnings.append(f"Module {module} is imported{why} but not installed in {probe['executable']}; "
+                        "nothing was pinned for it.")
     marker_env = target_marker_environment(probe, platform_target)
     dynamic = list(dynamic_modules)
     if dynamic:
@@ -149,6 +167,15 @@ def snapshot_from_probe(
     kept, platform_warnings = drop_platform_only(roots, platform_target)
     warnings += platform_warnings
     found, missing = closure(env, kept, marker_env)
+    reasons: dict[str, str] = {}
+    if freeze == "imports":
+        # What the notebook's own distributions can use; the kernel's extras (ipykernel[test]…) are not its needs.
+        kernel = {normalize(n) for n in KERNEL_DISTRIBUTIONS}
+        used = closure(env, [r for r in kept if normalize(r) not in kernel], marker_env)[0]
+        grown, optional, optional_missing = optional_closure(env, used, marker_env)
+        reasons = {key: why for key, why in optional.items() if key not in found}
+        found = {**grown, **found}
+        missing = sorted(set(missing) | set(optional_missing))
     for key in sorted(found):
         if platform_target.startswith("linux") and platform_only(key):
             del found[key]
@@ -159,7 +186,7 @@ def snapshot_from_probe(
     pins = []
     for dist in dists:
         pin, warning = pin_distribution(dist, wheel_dir)
-        pins.append(pin)
+        pins.append(replace(pin, reason=reasons.get(dist.key, "")))
         if warning:
             warnings.append(warning)
     packages, lib_warnings = system_packages(dists, str(probe.get("machine", "x86_64")))
@@ -194,6 +221,34 @@ def snapshot_from_probe(
         ipykernel_version=kernel.version if kernel else None,
         warnings=tuple(dict.fromkeys(warnings)),
         modules=tuple(sorted(imported)),
+    )
+
+
+def _not_installable(modules: list[str], requirements: Iterable[str]) -> list[str]:
+    """Top-level names of ``modules`` that no ``pip install`` line of the notebook installs.
+
+    A line whose packages can't be named here (a path, a URL) might install anything, so then
+    none counts as missing.
+    """
+    from packaging.requirements import InvalidRequirement, Requirement
+
+    installed: set[str] = set()
+    for text in requirements:
+        try:
+            req = Requirement(text)
+        except InvalidRequirement:
+            return []
+        installed.add(normalize(req.name))
+    tops = dict.fromkeys(m.partition(".")[0] for m in modules)
+    return [top for top in tops if not installed & {normalize(n) for n in pip_names(top)}]
+
+
+def _raise_missing(modules: list[str], executable: str) -> NoReturn:
+    names = modules[0] if len(modules) == 1 else f"{', '.join(modules[:-1])} and {modules[-1]}"
+    them = "it" if len(modules) == 1 else "them"
+    raise CaptureError(
+        f"The notebook imports {names}, which the kernel ({executable}) does not have",
+        f"Install {them} there (pip install {' '.join(pip_names(m)[0] for m in modules)}) or pass --python.",
     )
 
 

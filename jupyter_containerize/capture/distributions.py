@@ -30,6 +30,8 @@ PYPI_SIMPLE = "https://pypi.org/simple"
 # name, [extras], then anything up to the marker (version specifiers or "@ url"), "; marker"
 _REQ_RE = re.compile(r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*)\s*(?:\[([^\]]*)\])?[^;]*?(?:;(.*))?$")
 _EXTRA_ONLY = re.compile(r"""^\(?\s*extra\s*==\s*['"]([^'"]+)['"]\s*\)?$""")
+_EXTRA_NAMED = re.compile(r"""\bextra\s*==\s*['"]([^'"]+)['"]|['"]([^'"]+)['"]\s*==\s*extra\b""")
+_MAX_REASONS = 3
 _CONDA_HINTS = ("feedstock_root", "conda-bld", "build_artifacts", "/croot/", "/opt/conda/conda-bld")
 _SKIP_IN_FREEZE_ALL = frozenset({"pip", "jupyter-containerize"})
 _TARGETS = {
@@ -38,6 +40,43 @@ _TARGETS = {
     "linux/arm64/v8": {"platform_machine": "aarch64"},
     "linux/ppc64le": {"platform_machine": "ppc64le"},
     "linux/s390x": {"platform_machine": "s390x"},
+}
+
+# Import names whose distribution is spelled otherwise, for hints about modules the kernel lacks
+# (when it has them, its metadata decides). The first name is the one to suggest.
+_PIP_NAMES: dict[str, tuple[str, ...]] = {
+    "sklearn": ("scikit-learn",),
+    "cv2": ("opencv-python", "opencv-python-headless", "opencv-contrib-python", "opencv-contrib-python-headless"),
+    "PIL": ("pillow",),
+    "yaml": ("pyyaml",),
+    "bs4": ("beautifulsoup4",),
+    "skimage": ("scikit-image",),
+    "dateutil": ("python-dateutil",),
+    "Crypto": ("pycryptodome", "pycryptodomex"),
+    "Cryptodome": ("pycryptodomex",),
+    "dotenv": ("python-dotenv",),
+    "jwt": ("pyjwt",),
+    "serial": ("pyserial",),
+    "usb": ("pyusb",),
+    "magic": ("python-magic",),
+    "docx": ("python-docx",),
+    "pptx": ("python-pptx",),
+    "fitz": ("pymupdf",),
+    "attr": ("attrs",),
+    "OpenSSL": ("pyopenssl",),
+    "Bio": ("biopython",),
+    "MySQLdb": ("mysqlclient",),
+    "psycopg2": ("psycopg2-binary", "psycopg2"),
+    "gi": ("pygobject",),
+    "wx": ("wxpython",),
+    "zmq": ("pyzmq",),
+    "tensorflow_hub": ("tensorflow-hub",),
+    "git": ("gitpython",),
+    "umap": ("umap-learn",),
+    "faiss": ("faiss-cpu", "faiss-gpu"),
+    "mpl_toolkits": ("matplotlib",),
+    "websocket": ("websocket-client",),
+    "slugify": ("python-slugify",),
 }
 
 
@@ -129,6 +168,16 @@ class Environment:
         return self._parsed[key]
 
 
+def pip_names(module: str) -> tuple[str, ...]:
+    """Likely distribution names of an import name the kernel lacks, the one to suggest first.
+
+    A small table of well-known mismatches (``sklearn`` → scikit-learn, ``cv2`` →
+    opencv-python…), else the import name itself.
+    """
+    top = module.partition(".")[0]
+    return _PIP_NAMES.get(top) or (normalize(top),)
+
+
 def target_marker_environment(probe: Mapping[str, Any], platform_target: str = "linux/amd64") -> dict[str, str]:
     """The probe's marker environment, moved to the image's OS and CPU (same Python)."""
     env = dict(probe["marker_environment"])
@@ -180,6 +229,62 @@ def closure(
                 continue
             queue.append((dep, set(dep_extras), line))
     return found, sorted(set(missing))
+
+
+def optional_closure(
+    env: Environment, found: Mapping[str, set[str]], marker_env: Mapping[str, str]
+) -> tuple[dict[str, set[str]], dict[str, str], list[str]]:
+    """Grow a closure by what its members can use: installed distributions they name under any extra.
+
+    A library calls into optional dependencies the notebook never imports (networkx hands out
+    scipy matrices, pandas writes Excel through openpyxl). Every *installed* distribution that a
+    member names under an extra whose marker holds for ``marker_env`` joins, with its own closure,
+    until nothing new is added. Distributions the kernel does not have never join.
+
+    Args:
+        env: the target's installed distributions.
+        found: a closure, as :func:`closure` returns it (not changed).
+        marker_env: the target's PEP 508 environment.
+
+    Returns:
+        The grown closure, the reason each added key is there (``optional for pandas[excel],
+        installed in the kernel``) and the requirement strings its additions need but the kernel lacks.
+    """
+    grown = {key: set(extras) for key, extras in found.items()}
+    reasons: dict[str, str] = {}
+    missing: list[str] = []
+    while True:
+        named: dict[str, set[str]] = {}
+        for key in sorted(grown):
+            for dep, _extras, marker, _line in env.requirements(key):
+                if dep in grown or dep not in env.dists or marker is None:
+                    continue
+                for extra in _extras_enabling(marker, marker_env):
+                    named.setdefault(dep, set()).add(f"{env.dists[key].name}[{extra}]")
+        if not named:
+            return grown, reasons, sorted(set(missing))
+        why = {dep: "optional for " + _listing(sorted(users)) for dep, users in named.items()}
+        for dep in sorted(named):
+            reasons[dep] = f"{why[dep]}, installed in the kernel"
+        for dep in sorted(named):
+            added, absent = closure(env, [env.dists[dep].name], marker_env)
+            missing += absent
+            for key in sorted(added):
+                if key not in grown:
+                    grown[key] = added[key]
+                    reasons.setdefault(key, f"needed by {env.dists[dep].name}, {why[dep]}; installed in the kernel")
+
+
+def _extras_enabling(marker: str, marker_env: Mapping[str, str]) -> list[str]:
+    """The extras a marker names (``extra == "excel"``) for which it holds on the target."""
+    names = {normalize(a or b) for a, b in _EXTRA_NAMED.findall(marker)}
+    return [name for name in sorted(names) if _applies(marker, marker_env, [name])]
+
+
+def _listing(items: list[str]) -> str:
+    if len(items) <= _MAX_REASONS:
+        return ", ".join(items)
+    return f"{', '.join(items[:_MAX_REASONS])} and {len(items) - _MAX_REASONS} more"
 
 
 @lru_cache(maxsize=4096)

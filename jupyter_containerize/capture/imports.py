@@ -6,6 +6,8 @@ with literal names, ``%load_ext``, ``%matplotlib`` and the bodies of Python cell
 magics (``%%time``…). ``%pip install`` / ``!pip install`` / ``!{sys.executable} -m pip
 install`` lines become explicit requirements. Modules that are ``.py`` files or package
 folders next to the notebook are local code, and their own imports are followed.
+Imports inside a ``try`` whose handlers catch ImportError (or a base of it) are optional:
+the notebook runs without them.
 """
 
 from __future__ import annotations
@@ -40,6 +42,9 @@ _PIP_OPTS_WITH_VALUE = frozenset(
      "--no-binary", "--global-option"}
 )
 _MAX_LOCAL_FILES = 500
+_REQUIREMENT_FILE_OPTS = frozenset({"-r", "--requirement"})
+# Handlers that catch ImportError: those names, its bases, or a bare ``except:``.
+_IMPORT_ERROR_NAMES = frozenset({"ImportError", "ModuleNotFoundError", "Exception", "BaseException"})
 
 
 @dataclass(frozen=True)
@@ -53,6 +58,8 @@ class NotebookImports:
         requirements: requirement strings from ``pip install`` lines, in order.
         local_modules: paths of local modules and packages, relative to the notebook's folder.
         warnings: cells that could not be parsed.
+        guarded: the ``modules`` imported only inside ``try`` blocks that catch ImportError.
+        requirement_files: files of ``pip install -r FILE`` lines (what they install is unknown here).
     """
 
     modules: tuple[str, ...]
@@ -60,6 +67,8 @@ class NotebookImports:
     requirements: tuple[str, ...] = ()
     local_modules: tuple[str, ...] = ()
     warnings: tuple[str, ...] = ()
+    guarded: tuple[str, ...] = ()
+    requirement_files: tuple[str, ...] = ()
 
 
 def read_notebook(path: Path) -> dict[str, Any]:
@@ -119,39 +128,81 @@ def _transformer() -> Any:
 
 def pip_requirements(command: str) -> list[str]:
     """Requirement strings of a shell ``pip install …`` command (empty if it is none)."""
+    return _pip_install(command)[0]
+
+
+def _pip_install(command: str) -> tuple[list[str], list[str]]:
+    """Requirement strings and ``-r`` files of a shell ``pip install …`` command."""
     m = _PIP_RE.search(command.strip())
     if not m:
-        return []
+        return [], []
     try:
         tokens = shlex.split(re.split(r"&&|\|\||;|\s\|\s|\s[12]?>", m.group(1))[0])
     except ValueError:
-        return []
+        return [], []
     reqs: list[str] = []
-    skip = False
+    files: list[str] = []
+    skip = ""
     for tok in tokens:
         if skip:
-            skip = False
+            if skip in _REQUIREMENT_FILE_OPTS:
+                files.append(tok)
+            skip = ""
         elif tok in _PIP_OPTS_WITH_VALUE:
-            skip = True
+            skip = tok
+        elif tok.startswith("--requirement="):
+            files.append(tok.partition("=")[2])
+        elif tok.startswith("-r") and len(tok) > 2:  # -rFILE
+            files.append(tok[2:])
         elif not tok.startswith("-") and not tok.startswith("{") and "$" not in tok:
             reqs.append(tok)
-    return reqs
+    return reqs, files
+
+
+def _catches_import_error(handlers: list[ast.ExceptHandler]) -> bool:
+    for handler in handlers:
+        kind = handler.type
+        caught = kind.elts if isinstance(kind, ast.Tuple) else [kind]
+        for c in caught:
+            name = c.attr if isinstance(c, ast.Attribute) else c.id if isinstance(c, ast.Name) else None
+            if c is None or name in _IMPORT_ERROR_NAMES:
+                return True
+    return False
 
 
 class _Visitor(ast.NodeVisitor):
     def __init__(self) -> None:
         self.modules: list[str] = []
+        self.guarded: list[str] = []  # imported inside a try that catches ImportError
         self.from_names: list[str] = []
         self.requirements: list[str] = []
+        self.requirement_files: list[str] = []
         self.bodies: list[str] = []
         self.run_files: list[str] = []
+        self._guard = 0
+
+    def _add(self, module: str) -> None:
+        (self.guarded if self._guard else self.modules).append(module)
+
+    def visit_Try(self, node: ast.Try | ast.TryStar) -> None:
+        guards = _catches_import_error(node.handlers)
+        self._guard += guards
+        for stmt in node.body:
+            self.visit(stmt)
+        self._guard -= guards
+        for part in (*node.handlers, *node.orelse, *node.finalbody):
+            self.visit(part)
+
+    def visit_TryStar(self, node: ast.TryStar) -> None:
+        self.visit_Try(node)
 
     def visit_Import(self, node: ast.Import) -> None:
-        self.modules += [alias.name for alias in node.names]
+        for alias in node.names:
+            self._add(alias.name)
 
     def visit_ImportFrom(self, node: ast.ImportFrom) -> None:
         if node.level == 0 and node.module:
-            self.modules.append(node.module)
+            self._add(node.module)
             self.from_names += [f"{node.module}.{a.name}" for a in node.names if a.name != "*"]
 
     def visit_Call(self, node: ast.Call) -> None:
@@ -160,9 +211,9 @@ class _Visitor(ast.NodeVisitor):
         args = [a.value if isinstance(a, ast.Constant) and isinstance(a.value, str) else None for a in node.args]
         first = args[0] if args else None
         if name in ("import_module", "__import__") and first and not first.startswith("."):
-            self.modules.append(first)
+            self._add(first)
         elif name == "system" and first:  # !cmd
-            self.requirements += pip_requirements(first)
+            self._pip(first)
         elif name == "run_line_magic" and len(args) > 1 and first and args[1] is not None:
             self._line_magic(first, args[1])
         elif name == "run_cell_magic" and len(args) > 2 and first in _PYTHON_CELL_MAGICS and args[2] is not None:
@@ -171,15 +222,20 @@ class _Visitor(ast.NodeVisitor):
 
     def _line_magic(self, magic: str, line: str) -> None:
         if magic in ("pip", "uv"):
-            self.requirements += pip_requirements(f"{magic} {line}")
+            self._pip(f"{magic} {line}")
         elif magic == "load_ext" and line.strip() and line.split()[0] not in _BUILTIN_EXTENSIONS:
-            self.modules.append(line.split()[0])
+            self._add(line.split()[0])
         elif magic == "matplotlib":
-            self.modules.append("matplotlib")
+            self._add("matplotlib")
         elif magic == "run":
             self.run_files += [t for t in line.split() if t.endswith(".py")][:1]
         elif magic in ("time", "timeit", "prun"):
             self.bodies.append(re.sub(r"^(\s*-\S+(\s+\S+)?\s+)*", "", line) if magic == "timeit" else line)
+
+    def _pip(self, command: str) -> None:
+        reqs, files = _pip_install(command)
+        self.requirements += reqs
+        self.requirement_files += files
 
 
 def scan_source(source: str, ipython: bool = True) -> _Visitor:
@@ -224,8 +280,10 @@ def scan_notebook(notebook: Path, stdlib: Iterable[str] = ()) -> NotebookImports
     folder = notebook.resolve().parent
     drop = set(stdlib) | SELF_MODULES | {"__future__", "__main__"}
     modules: list[str] = []
+    guarded: list[str] = []
     from_names: list[str] = []
     requirements: list[str] = []
+    requirement_files: list[str] = []
     warnings: list[str] = []
     local: dict[str, Path] = {}
     queue: list[tuple[str, str, bool]] = [(src, f"cell {i + 1}", True) for i, src in
@@ -240,8 +298,9 @@ def scan_notebook(notebook: Path, stdlib: Iterable[str] = ()) -> NotebookImports
                             "its imports were not captured.")
             continue
         requirements += found.requirements
+        requirement_files += found.requirement_files
         run_tops = [Path(f).stem for f in found.run_files]
-        for name in found.modules + run_tops:
+        for name, optional in [(n, False) for n in found.modules + run_tops] + [(n, True) for n in found.guarded]:
             top = name.split(".", 1)[0]
             path = local.get(top) or _local_path(folder, top)
             if path is not None:
@@ -254,12 +313,14 @@ def scan_notebook(notebook: Path, stdlib: Iterable[str] = ()) -> NotebookImports
                             text = f.read_text(encoding="utf-8", errors="replace")
                             queue.append((text, str(f.relative_to(folder)), False))
             elif top not in drop and top.isidentifier():
-                modules.append(name)
+                (guarded if optional else modules).append(name)
         from_names += [n for n in found.from_names if n.split(".", 1)[0] not in drop | set(local)]
     return NotebookImports(
-        modules=tuple(sorted(set(modules))),
-        from_names=tuple(sorted(set(from_names) - set(modules))),
+        modules=tuple(sorted(set(modules) | set(guarded))),
+        from_names=tuple(sorted(set(from_names) - set(modules) - set(guarded))),
         requirements=tuple(dict.fromkeys(requirements)),
         local_modules=tuple(sorted(str(p.relative_to(folder)) for p in local.values())),
         warnings=tuple(warnings),
+        guarded=tuple(sorted(set(guarded) - set(modules))),
+        requirement_files=tuple(dict.fromkeys(requirement_files)),
     )

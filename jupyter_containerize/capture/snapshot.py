@@ -25,6 +25,10 @@ class PinnedDistribution:
     A ``local-wheel`` pin whose wheel is not built yet has ``wheel_path=None`` and the
     project (folder or archive) in ``project_path``; its ``requirement`` is then only a
     placeholder: call ``capture.build_local_wheels`` (or ``build_local_wheel``) first.
+
+    ``reason`` says why the pin is there when nothing the notebook imports requires it: an
+    installed distribution that one in the closure names under an extra (see
+    ``capture.distributions.optional_closure``); the lock's header repeats it.
     """
 
     name: str
@@ -33,6 +37,8 @@ class PinnedDistribution:
     source: PinSource = "index"
     wheel_path: Path | None = None
     project_path: Path | None = None  # local project of a local-wheel pin (host path)
+    # why a distribution the imports don't require is pinned (``optional for pandas[excel], …``); "" if they do
+    reason: str = ""
 
 
 @dataclass(frozen=True)

@@ -41,7 +41,10 @@ def _normalize(name: str) -> str:
 
 
 def requirements_lock(snapshot: EnvironmentSnapshot, freeze: str) -> str:
-    """``requirements.lock``: the captured closure, one requirement per line, sorted."""
+    """``requirements.lock``: the captured closure, one requirement per line, sorted.
+
+    The header names each pin that nothing imported requires, and why it is there.
+    """
     lines = _lines(snapshot.distributions)
     header = [
         f"# requirements.lock: written by {TOOL} {tool_version()}; edit the environment, not this file.",
@@ -50,6 +53,8 @@ def requirements_lock(snapshot: EnvironmentSnapshot, freeze: str) -> str:
     ]
     if snapshot.explicit_requirements:
         header.append("# asked for in the notebook: " + comment_text(", ".join(sorted(snapshot.explicit_requirements))))
+    header += [f"# {comment_text(pin.name)}: {comment_text(pin.reason)}"
+               for pin in sorted(snapshot.distributions, key=lambda p: _normalize(p.name)) if pin.reason]
     return "\n".join(header + lines) + "\n"
 
 

@@ -78,6 +78,34 @@ def test_invalid_and_missing_notebooks_raise_notebook_error(tmp_path: Path) -> N
         scan_notebook(tmp_path / "missing.ipynb")
 
 
+def test_imports_guarded_by_import_error_handlers_are_optional(tmp_path: Path) -> None:
+    (tmp_path / "helpers.py").write_text("try:\n    import ujson as json\nexcept ImportError:\n    import json\n")
+    nb = write_nb(
+        tmp_path / "nb.ipynb",
+        "try:\n    import xgboost\nexcept ImportError:\n    xgboost = None",
+        "try:\n    from lightgbm import LGBMClassifier\nexcept (ValueError, ModuleNotFoundError):\n    pass",
+        "try:\n    import catboost\nexcept:\n    pass\ntry:\n    import_module('polars')\nexcept Exception:\n    pass",
+        "try:\n    import torch\nexcept builtins.ImportError:\n    pass",
+        "try:\n    import pandas\nexcept KeyError:\n    pass",  # does not catch ImportError: required
+        "try:\n    import numpy\nexcept ImportError:\n    import scipy\nelse:\n    import sympy",
+        "import numpy as np",  # also imported unguarded: required
+        "import helpers",
+    )
+    found = scan_notebook(nb, STDLIB)
+    assert set(found.modules) == {"xgboost", "lightgbm", "catboost", "polars", "torch", "pandas", "numpy",
+                                  "scipy", "sympy", "ujson"}
+    assert found.guarded == ("catboost", "lightgbm", "polars", "torch", "ujson", "xgboost")
+    assert "lightgbm.LGBMClassifier" in found.from_names
+
+
+def test_requirement_files_of_pip_lines(tmp_path: Path) -> None:
+    nb = write_nb(tmp_path / "nb.ipynb", "!pip install -r requirements.txt numpy\n%pip install -rdev.txt",
+                  "!pip install --requirement=more.txt -c constraints.txt")
+    found = scan_notebook(nb, STDLIB)
+    assert found.requirements == ("numpy",)
+    assert found.requirement_files == ("requirements.txt", "dev.txt", "more.txt")
+
+
 @pytest.mark.parametrize(
     ("command", "expected"),
     [

@@ -19,6 +19,7 @@ from jupyter_containerize.capture import build_local_wheels, capture, snapshot_f
 from jupyter_containerize.capture.interpreter import run_probe
 from jupyter_containerize.capture.probe import normalize
 from jupyter_containerize.errors import CaptureError
+from jupyter_containerize.render.locks import requirements_lock
 
 pytestmark = pytest.mark.slow
 
@@ -88,7 +89,8 @@ def science(tmp_path_factory: pytest.TempPathFactory) -> Path:
                      "opencv-python-headless", "matplotlib", "protobuf", "googleapis-common-protos")
 
 
-def _project(root: Path, name: str, deps: list[str], backend: str = "hatchling.build") -> Path:
+def _project(root: Path, name: str, deps: list[str], backend: str = "hatchling.build",
+             optional: dict[str, list[str]] | None = None) -> Path:
     proj = root / name
     (proj / "src" / name).mkdir(parents=True)
     (proj / "src" / name / "__init__.py").write_text("VALUE = 1\n")
@@ -101,6 +103,7 @@ def _project(root: Path, name: str, deps: list[str], backend: str = "hatchling.b
         name = "{name}"
         version = "0.1.0"
         dependencies = {json.dumps(deps)}
+        optional-dependencies = {{{", ".join(f"{k} = {json.dumps(v)}" for k, v in (optional or {}).items())}}}
         [tool.hatch.build.targets.wheel]
         packages = ["src/{name}"]
         """))
@@ -264,3 +267,103 @@ def test_credentials_never_reach_public_fields(science: Path, tmp_path: Path, mo
     assert "s3cret" not in repr(public)
     assert snap.pip_config.index_url == "https://host.example/simple"
     assert snap.pip_config.secret_values == {"JC_INDEX_URL": "https://user:s3cret@host.example/simple"}
+
+
+@pytest.fixture(scope="session")
+def extras(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """corelib (needs coredep) names under extras: optlib (installed; it needs optdep and names chainlib
+    under its own extra), speedlib behind a compound marker that holds, winlib behind one that does not
+    (on linux), and never-installed-xyz, which the venv lacks. unrelatedlib is installed, named by nothing."""
+    root = tmp_path_factory.mktemp("extras")
+    projects = [
+        _project(root, "corelib", ["coredep"], optional={
+            "excel": ["optlib>=0.1"], "fast": ['speedlib; python_version >= "3.9"'],
+            "win": ['winlib; sys_platform == "win32"'], "cloud": ["never-installed-xyz"]}),
+        _project(root, "optlib", ["optdep"], optional={"more": ["chainlib"]}),
+        *(_project(root, name, []) for name in ("coredep", "optdep", "chainlib", "speedlib", "winlib", "unrelatedlib")),
+    ]
+    for project in projects:  # wheels installed by name: plain name==version pins, as from an index
+        uv("build", "-q", "--wheel", "--out-dir", str(root / "wheels"), str(project))
+    python = make_venv(root / "venv")
+    uv("pip", "install", "-q", "--python", str(python), "--no-index", "--find-links", str(root / "wheels"),
+       *(p.name for p in projects))
+    return python
+
+
+def test_optional_dependencies_the_kernel_has_are_pinned_with_their_reason(extras: Path, tmp_path: Path) -> None:
+    meta = (dist_info(extras, "corelib") / "METADATA").read_text()
+    assert re.search(r"Requires-Dist: speedlib; .*python_version.*and extra == .fast.", meta)  # a compound marker
+    nb = write_nb(tmp_path / "nb.ipynb", "import corelib")
+    snap = capture(nb, str(extras))
+    reasons = {normalize(p.name): p.reason for p in snap.distributions}
+    assert reasons == {
+        "corelib": "",
+        "coredep": "",
+        "optlib": "optional for corelib[excel], installed in the kernel",
+        "speedlib": "optional for corelib[fast], installed in the kernel",
+        "optdep": "needed by optlib, optional for corelib[excel]; installed in the kernel",
+        "chainlib": "optional for optlib[more], installed in the kernel",
+    }
+    frozen = freeze(extras)
+    assert {normalize(p.name): p.version for p in snap.distributions} == {k: frozen[k] for k in reasons}
+    assert not [w for w in snap.warnings if "never-installed-xyz" in w]
+    lock = requirements_lock(snap, "imports").splitlines()
+    header = [ln for ln in lock if ln.startswith("#")]
+    assert header[-4:] == [
+        "# chainlib: optional for optlib[more], installed in the kernel",
+        "# optdep: needed by optlib, optional for corelib[excel]; installed in the kernel",
+        "# optlib: optional for corelib[excel], installed in the kernel",
+        "# speedlib: optional for corelib[fast], installed in the kernel",
+    ]
+    assert [ln for ln in lock if not ln.startswith("#")] == [
+        f"{n}=={frozen[n]}" for n in ("chainlib", "coredep", "corelib", "optdep", "optlib", "speedlib")]
+    assert requirements_lock(capture(nb, str(extras)), "imports") == "\n".join(lock) + "\n"  # deterministic
+
+
+def test_freeze_imports_only_leaves_optional_dependencies_out(extras: Path, tmp_path: Path) -> None:
+    nb = write_nb(tmp_path / "nb.ipynb", "import corelib")
+    snap = capture(nb, str(extras), freeze="imports-only")
+    assert {normalize(p.name) for p in snap.distributions} == {"corelib", "coredep"}
+    assert not any(p.reason for p in snap.distributions)
+    assert "optional for" not in requirements_lock(snap, "imports-only")
+    # a distribution that names nothing installed under its extras adds nothing
+    snap = capture(write_nb(tmp_path / "nb2.ipynb", "import optdep, unrelatedlib"), str(extras))
+    assert {normalize(p.name) for p in snap.distributions} == {"optdep", "unrelatedlib"}
+
+
+def test_a_module_the_kernel_lacks_stops_the_capture(extras: Path, tmp_path: Path) -> None:
+    nb = write_nb(tmp_path / "nb.ipynb", "import corelib\nimport xgboost")
+    with pytest.raises(CaptureError) as err:
+        capture(nb, str(extras))
+    message = str(err.value)
+    assert message.startswith("The notebook imports xgboost, which the kernel (")
+    assert str(extras.parent.parent) in message and "(pip install xgboost) or pass --python" in message
+    assert "\n" not in message
+    nb = write_nb(tmp_path / "many.ipynb", "import sklearn.linear_model, xgboost\nfrom cv2 import dnn\nimport corelib")
+    with pytest.raises(CaptureError) as err:
+        capture(nb, str(extras))
+    assert err.value.message.startswith("The notebook imports cv2, sklearn and xgboost, which the kernel")
+    assert "Install them there (pip install opencv-python scikit-learn xgboost)" in err.value.hint
+
+
+@pytest.mark.parametrize("cells", [
+    ("try:\n    import xgboost\nexcept ImportError:\n    xgboost = None",),
+    ("try:\n    from xgboost import XGBClassifier\nexcept (ValueError, ModuleNotFoundError):\n    pass",),
+    ("!pip install -q xgboost", "import xgboost"),
+    ("%pip install scikit-learn==1.5.0", "from sklearn import svm"),
+    ("!pip install -r requirements.txt", "import xgboost"),
+    ("import xgboost_helpers, json, jupyter_containerize",),
+])
+def test_optional_installed_later_or_local_imports_do_not_stop_it(
+        extras: Path, tmp_path: Path, cells: tuple[str, ...]) -> None:
+    (tmp_path / "xgboost_helpers.py").write_text("import corelib\n")
+    snap = capture(write_nb(tmp_path / "nb.ipynb", "import corelib", *cells), str(extras))
+    assert "corelib" in {p.name for p in snap.distributions}
+    if cells[0].startswith("try"):
+        assert any("xgboost" in w and "optional import" in w for w in snap.warnings)
+
+
+def test_an_import_guarded_by_another_error_still_stops_it(extras: Path, tmp_path: Path) -> None:
+    nb = write_nb(tmp_path / "nb.ipynb", "try:\n    import xgboost\nexcept KeyError:\n    pass")
+    with pytest.raises(CaptureError, match="imports xgboost"):
+        capture(nb, str(extras))

@@ -65,6 +65,7 @@ def test_gpus(text: str, count: int, ids: tuple[str, ...]) -> None:
     (["run", "X", "--network", "a b"], "network"),
     (["run", "X", "--bogus"], "unrecognized"),
     (["run", "X", "--builder", "kaniko"], "invalid choice"),
+    (["run", "X", "--freeze", "everything"], "imports-only"),
     (["run", "X", "--builder", "buildkit", "--cache-from", "reg.example/cache:1"], "cannot be used with"),
     (["frobnicate"], "invalid choice"),
     (["dockerfile"], "needs a NOTEBOOK"),
@@ -76,6 +77,15 @@ def test_bad_input_is_one_clear_sentence(nb: Path, argv: list[str], fragment: st
     message = str(info.value)
     assert fragment in message
     assert "\n" not in message and "Traceback" not in message
+
+
+@pytest.mark.parametrize("mode", ["imports", "imports-only", "all"])
+def test_freeze_modes(nb: Path, mode: str) -> None:
+    spec = parse(["build", str(nb), "--freeze", mode]).spec
+    assert spec is not None and spec.build.freeze == mode
+    assert JobSpec.from_dict(spec.to_dict()).build.freeze == mode
+    default = parse(["build", str(nb)]).spec
+    assert default is not None and default.build.freeze == "imports"
 
 
 def test_dangerous_mount_needs_the_named_flag(nb: Path) -> None:
