@@ -111,7 +111,8 @@ run_suite() {
             -e TMPDIR="$work/tmp")
   fi
   # shellcheck disable=SC2046
-  docker run --rm --name "$name" $(cap_flags) \
+  # --init: a real machine's init reaps what exits (a stopped dockerd is no zombie there).
+  docker run --rm --init --name "$name" $(cap_flags) \
     --security-opt seccomp=unconfined --security-opt apparmor=unconfined \
     --device-cgroup-rule 'a *:* rwm' -v /sys/fs/cgroup:/sys/fs/cgroup:rw \
     "${ca[@]}" "${engine[@]}" -e CI="${CI:-}" \

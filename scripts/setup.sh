@@ -18,6 +18,8 @@ if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
     command -v chromium >/dev/null || need+=(chromium)
     command -v docker-registry >/dev/null || need+=(docker-registry apache2-utils)
     command -v slurmctld >/dev/null || need+=(slurm-wlm munge)
+    command -v gcc >/dev/null || need+=(gcc libc6-dev)        # the ELF tests compile shared objects
+    dpkg -s libatomic1 >/dev/null 2>&1 || need+=(libatomic1)  # Playwright's own Node needs it
   fi
   if [ ${#need[@]} -gt 0 ]; then
     echo "Installing Debian packages: ${need[*]} …"

@@ -25,9 +25,10 @@ from .distributions import (
 from .gpu import detect_gpu
 from .imports import SELF_MODULES, scan_notebook
 from .interpreter import kernel_spec, run_probe
-from .pipconfig import pip_config_from_probe
-from .platforms import drop_platform_only, foreign_platform_warning, platform_only
+from .pipconfig import host_index, pip_config_from_probe
+from .platforms import drop_platform_only, foreign_platform_warning, kernel_platform_only, platform_only
 from .probe import normalize
+from .resolve import resolve_for_target, unavailable_on_target
 from .snapshot import EnvironmentSnapshot
 from .system import system_packages
 
@@ -164,14 +165,17 @@ def snapshot_from_probe(
     foreign = foreign_platform_warning(probe, platform_target)
     if foreign:
         warnings.append(foreign)
-    kept, platform_warnings = drop_platform_only(roots, platform_target)
+    kernel_env: dict[str, str] = dict(probe["marker_environment"])
+    kernel_only = kernel_platform_only(env, kernel_env, marker_env) if kernel_env != marker_env else set()
+    kernel_platform = f"{kernel_env.get('sys_platform', '')}/{kernel_env.get('platform_machine', '')}"
+    kept, platform_warnings = drop_platform_only(roots, platform_target, kernel_only, kernel_platform)
     warnings += platform_warnings
     found, missing = closure(env, kept, marker_env)
     reasons: dict[str, str] = {}
     if freeze == "imports":
         # What the notebook's own distributions can use; the kernel's extras (ipykernel[test]…) are not its needs.
-        kernel = {normalize(n) for n in KERNEL_DISTRIBUTIONS}
-        used = closure(env, [r for r in kept if normalize(r) not in kernel], marker_env)[0]
+        kernel_keys = {normalize(n) for n in KERNEL_DISTRIBUTIONS}
+        used = closure(env, [r for r in kept if normalize(r) not in kernel_keys], marker_env)[0]
         grown, optional, optional_missing = optional_closure(env, used, marker_env)
         reasons = {key: why for key, why in optional.items() if key not in found}
         found = {**grown, **found}
@@ -179,9 +183,6 @@ def snapshot_from_probe(
     for key in sorted(found):
         if platform_target.startswith("linux") and platform_only(key):
             del found[key]
-    if missing:
-        warnings.append(f"Required on {platform_target} but not installed in {probe['executable']}: "
-                        f"{', '.join(missing)}; not pinned (the image build resolves them).")
     dists = [env.dists[k] for k in sorted(found)]
     pins = []
     for dist in dists:
@@ -193,6 +194,28 @@ def snapshot_from_probe(
     warnings += lib_warnings
     pip_config, pip_warnings = pip_config_from_probe(probe.get("pip_config", {}))
     warnings += pip_warnings
+    host = host_index(probe.get("pip_config", {}))
+    python_version = str(probe["python_version"])
+    if foreign:
+        try:
+            unavailable = unavailable_on_target(pins, python_version=python_version,
+                                                platform_target=platform_target, index=host)
+        except CaptureError as exc:
+            warnings.append(f"{exc.message} Pins were not checked for {platform_target}.")
+        else:
+            if unavailable:
+                warnings.append(f"No wheel for {platform_target} and no source distribution on the package index, "
+                                f"so the image build will fail for: {', '.join(unavailable)}.")
+    if missing:
+        # the lock is installed with --no-deps: what the image needs and the kernel lacks is pinned here
+        resolved = resolve_for_target(
+            _needed_by(env, found, missing), {d.name: d.version for d in env.dists.values()},
+            pinned=set(found), python_version=python_version, platform_target=platform_target, index=host,
+            kernel=str(probe["executable"]),
+        )
+        pins += resolved
+        warnings.append(f"Required on {platform_target} but not installed in {probe['executable']}, so resolved "
+                        f"for the image: {', '.join(p.requirement for p in resolved)}.")
     if check_index:
         index = pip_config.secret_values.get("JC_INDEX_URL") or pip_config.index_url or PYPI_SIMPLE
         try:
@@ -222,6 +245,17 @@ def snapshot_from_probe(
         warnings=tuple(dict.fromkeys(warnings)),
         modules=tuple(sorted(imported)),
     )
+
+
+def _needed_by(env: Environment, found: Mapping[str, set[str]], missing: Iterable[str]) -> dict[str, list[str]]:
+    """Each requirement line of ``missing`` with the names of the distributions in ``found`` that state it."""
+    lines = set(missing)
+    users: dict[str, list[str]] = {line: [] for line in sorted(lines)}
+    for key in sorted(found):
+        for _dep, _extras, _marker, line in env.requirements(key):
+            if line in lines:
+                users[line].append(env.dists[key].name)
+    return users
 
 
 def _not_installable(modules: list[str], requirements: Iterable[str]) -> list[str]:

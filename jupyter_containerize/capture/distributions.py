@@ -297,6 +297,14 @@ def _marker(text: str) -> Any:
         return None
 
 
+def marker_holds(marker: str | None, marker_env: Mapping[str, str]) -> bool:
+    """Whether a Requires-Dist marker holds for ``marker_env``, with no extra or with an extra it names."""
+    if marker is None:
+        return True
+    extras = [""] + sorted({normalize(a or b) for a, b in _EXTRA_NAMED.findall(marker)})
+    return _applies(marker, marker_env, extras)
+
+
 def _applies(marker: str, marker_env: Mapping[str, str], extras: list[str]) -> bool:
     only_extra = _EXTRA_ONLY.match(marker)
     if only_extra:  # the common case, decided without parsing
@@ -372,7 +380,8 @@ def pin_distribution(dist: InstalledDistribution, wheel_dir: Path | None = None)
     return build_local_wheel(pending, wheel_dir), ""
 
 
-def _uv() -> str | None:
+def find_uv() -> str | None:
+    """The uv executable: on PATH, else the one the ``uv`` package ships; ``None`` if neither."""
     found = shutil.which("uv")
     if found:
         return found
@@ -402,7 +411,7 @@ def build_local_wheel(dist: PinnedDistribution, dest: Path, python: str | None =
         shutil.copyfile(project, wheel)
     else:
         with tempfile.TemporaryDirectory(prefix="jc-wheel-") as tmp:
-            uv = _uv()
+            uv = find_uv()
             cmd = ([uv, "build", "--wheel", "--out-dir", tmp, str(project)] if uv else
                    [python or sys.executable, "-m", "pip", "wheel", "--no-deps", "-w", tmp, str(project)])
             try:

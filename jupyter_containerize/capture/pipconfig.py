@@ -18,6 +18,10 @@ Secret convention (render and backends rely on it):
 * ``cert_file`` is a CA bundle on the host: not a secret, render copies it into the context.
 * ``file://`` indexes and ``find-links`` folders exist only on the host and are left out
   (with a warning).
+
+:class:`HostIndex` is the same configuration as seen from this host, for resolving here
+(:mod:`.resolve`): local indexes and ``find-links`` included, credentials kept in memory.
+It is never rendered.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ from __future__ import annotations
 import netrc
 import urllib.parse
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -92,6 +97,34 @@ def pip_config_from_probe(raw: Mapping[str, Any]) -> tuple[PipConfig, list[str]]
         secret_values=secrets,
     )
     return config, warnings
+
+
+@dataclass(frozen=True)
+class HostIndex:
+    """Where the kernel's pip finds packages, as this host reaches them (never written to a file)."""
+
+    index_url: str | None = field(default=None, repr=False)  # may carry credentials
+    extra_index_urls: tuple[str, ...] = field(default=(), repr=False)  # may carry credentials
+    find_links: tuple[str, ...] = ()
+    no_index: bool = False
+    trusted_hosts: tuple[str, ...] = ()
+    cert_file: Path | None = None
+    netrc: str | None = None
+
+
+def host_index(raw: Mapping[str, Any]) -> HostIndex:
+    """The :class:`HostIndex` of a probe's ``pip_config`` section."""
+    values: Mapping[str, str] = raw.get("values", {})
+    cert = values.get("cert") or raw.get("ssl_cert_file")
+    return HostIndex(
+        index_url=values.get("index-url") or None,
+        extra_index_urls=tuple(values.get("extra-index-url", "").split()),
+        find_links=tuple(values.get("find-links", "").split()),
+        no_index=values.get("no-index", "").strip().lower() in ("1", "true", "yes", "on"),
+        trusted_hosts=tuple(values.get("trusted-host", "").split()),
+        cert_file=Path(cert) if cert and Path(cert).is_file() else None,
+        netrc=raw.get("netrc"),
+    )
 
 
 def index_url_args(config: PipConfig) -> tuple[str | None, tuple[str, ...]]:

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import time
 from pathlib import Path
 from typing import Any
 
@@ -101,6 +103,8 @@ def test_text_fallback_and_wait_returns_the_record(quickstart: Path, kernel_env:
 def test_current_notebook_from_the_session_name(quickstart: Path, kernel_env: Path,
                                                monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("JPY_SESSION_NAME", str(quickstart))
+    saved = time.time() - 60  # saved a minute before the kernel's cells ran (not left to the machine's speed)
+    os.utime(quickstart, (saved, saved))
     nb = execute(quickstart.parent, "%load_ext jupyter_containerize",
                  "r = %containerize run --text --wait -p n_estimators=3\nprint(r.status, r.notebook)")
     text = text_of(nb.cells[1])

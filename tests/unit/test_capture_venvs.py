@@ -8,6 +8,7 @@ import re
 import shutil
 import subprocess
 import sys
+import sysconfig
 import textwrap
 from pathlib import Path
 from typing import Any
@@ -90,8 +91,8 @@ def science(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def _project(root: Path, name: str, deps: list[str], backend: str = "hatchling.build",
-             optional: dict[str, list[str]] | None = None) -> Path:
-    proj = root / name
+             optional: dict[str, list[str]] | None = None, version: str = "0.1.0") -> Path:
+    proj = root / name if version == "0.1.0" else root / f"{name}-{version}"
     (proj / "src" / name).mkdir(parents=True)
     (proj / "src" / name / "__init__.py").write_text("VALUE = 1\n")
     requires_backend = "hatchling" if backend == "hatchling.build" else "no-such-backend-pkg-xyz"
@@ -101,7 +102,7 @@ def _project(root: Path, name: str, deps: list[str], backend: str = "hatchling.b
         build-backend = "{backend}"
         [project]
         name = "{name}"
-        version = "0.1.0"
+        version = "{version}"
         dependencies = {json.dumps(deps)}
         optional-dependencies = {{{", ".join(f"{k} = {json.dumps(v)}" for k, v in (optional or {}).items())}}}
         [tool.hatch.build.targets.wheel]
@@ -143,13 +144,13 @@ def special(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     (ext_dir / "__init__.py").write_text("")
     src = root / "omp.c"
     src.write_text("#include <omp.h>\nint f(void){return omp_get_max_threads();}\n")
-    so = ext_dir / "_omp.cpython-311-x86_64-linux-gnu.so"
+    so = ext_dir / f"_omp{sysconfig.get_config_var('EXT_SUFFIX')}"
     subprocess.run(["gcc", "-shared", "-fPIC", "-fopenmp", "-o", str(so), str(src)], check=True)
     di = sp / "ompkg-1.0.dist-info"
     di.mkdir()
     (di / "METADATA").write_text("Metadata-Version: 2.1\nName: ompkg\nVersion: 1.0\n\n")
     (di / "INSTALLER").write_text("manual\n")
-    (di / "RECORD").write_text("ompkg/__init__.py,,\nompkg/_omp.cpython-311-x86_64-linux-gnu.so,,\n"
+    (di / "RECORD").write_text(f"ompkg/__init__.py,,\nompkg/{so.name},,\n"
                                "ompkg-1.0.dist-info/METADATA,,\nompkg-1.0.dist-info/RECORD,,\n")
     return {"python": python, "root": root, "editable": editable, "folder": folder, "broken": broken}
 
