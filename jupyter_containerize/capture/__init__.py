@@ -2,7 +2,8 @@
 
 ``capture(notebook)`` probes the kernel's interpreter (stdlib-only :mod:`.probe`, run in
 that interpreter or in-process), reads the notebook's imports (:mod:`.imports`), maps
-them to installed distributions and pins their closure (:mod:`.distributions`), and adds
+them to installed distributions and pins their closure (:mod:`.distributions`), resolves what
+the image's platform needs and the kernel lacks (:mod:`.resolve`), and adds
 system libraries (:mod:`.system`), CUDA facts (:mod:`.gpu`) and pip settings
 (:mod:`.pipconfig`).
 """

@@ -75,8 +75,8 @@ def resolve_for_target(
     for line, users in missing.items():
         try:
             req = Requirement(line)
-        except InvalidRequirement:
-            req = Requirement(line.partition(";")[0].strip())
+        except InvalidRequirement:  # packaging rejects it but uv may read it; the name alone, else
+            req = Requirement(re.split(r"[^A-Za-z0-9._-]", line.strip(), maxsplit=1)[0])
         req.marker = None  # it holds on the target: decided by the closure, where extras are known
         inputs.append(str(req))
         needed_by.setdefault(normalize(req.name), set()).update(users)

@@ -26,9 +26,11 @@ class PinnedDistribution:
     project (folder or archive) in ``project_path``; its ``requirement`` is then only a
     placeholder: call ``capture.build_local_wheels`` (or ``build_local_wheel``) first.
 
-    ``reason`` says why the pin is there when nothing the notebook imports requires it: an
-    installed distribution that one in the closure names under an extra (see
-    ``capture.distributions.optional_closure``); the lock's header repeats it.
+    ``reason`` says why the pin is there when nothing the notebook imports requires it, or the
+    kernel does not have it: an installed distribution that one in the closure names under an
+    extra (see ``capture.distributions.optional_closure``), or a requirement the kernel lacks,
+    resolved for the image's platform (see ``capture.resolve.resolve_for_target``); the lock's
+    header repeats it.
     """
 
     name: str
@@ -37,7 +39,7 @@ class PinnedDistribution:
     source: PinSource = "index"
     wheel_path: Path | None = None
     project_path: Path | None = None  # local project of a local-wheel pin (host path)
-    # why a distribution the imports don't require is pinned (``optional for pandas[excel], …``); "" if they do
+    # why a distribution the imports don't require, or the kernel lacks, is pinned (``optional for pandas[excel], …``)
     reason: str = ""
 
 
