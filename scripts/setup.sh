@@ -26,6 +26,11 @@ if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
     apt-get update -qq
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
   fi
+  # Debian 13 ships the client apart (docker-cli, only recommended by docker.io); Debian 12's docker.io has it.
+  if ! command -v docker >/dev/null && apt-cache show docker-cli >/dev/null 2>&1; then
+    echo "Installing Debian packages: docker-cli …"
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends docker-cli >/dev/null
+  fi
 fi
 
 if [ ! -x .venv/bin/python ]; then
