@@ -32,6 +32,10 @@ _REQ_RE = re.compile(r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*)\s*(?:\[([^\]]*)\])?[^;]*
 _EXTRA_ONLY = re.compile(r"""^\(?\s*extra\s*==\s*['"]([^'"]+)['"]\s*\)?$""")
 _EXTRA_NAMED = re.compile(r"""\bextra\s*==\s*['"]([^'"]+)['"]|['"]([^'"]+)['"]\s*==\s*extra\b""")
 _MAX_REASONS = 3
+# Extras for developing a library, not for using it: pytest, sphinx, linters… are no runtime need.
+_DEV_EXTRA = re.compile(r"^(tests?|testing|dev|devel|develop|development|docs?|documentation|lint|linting|typing|"
+                        r"types|mypy|style|format|bench|benchmarks?|cov|coverage|checks?|release|maintenance|ci|qa|"
+                        r"build)([-_.].*)?$")
 _CONDA_HINTS = ("feedstock_root", "conda-bld", "build_artifacts", "/croot/", "/opt/conda/conda-bld")
 _SKIP_IN_FREEZE_ALL = frozenset({"pip", "jupyter-containerize"})
 _TARGETS = {
@@ -234,12 +238,14 @@ def closure(
 def optional_closure(
     env: Environment, found: Mapping[str, set[str]], marker_env: Mapping[str, str]
 ) -> tuple[dict[str, set[str]], dict[str, str], list[str]]:
-    """Grow a closure by what its members can use: installed distributions they name under any extra.
+    """Grow a closure by what its members can use: installed distributions they name under an extra.
 
     A library calls into optional dependencies the notebook never imports (networkx hands out
-    scipy matrices, pandas writes Excel through openpyxl). Every *installed* distribution that a
-    member names under an extra whose marker holds for ``marker_env`` joins, with its own closure,
-    until nothing new is added. Distributions the kernel does not have never join.
+    scipy matrices, pandas writes Excel through openpyxl, mpmath uses gmpy2). Every *installed*
+    distribution that a member names under a runtime extra whose marker holds for ``marker_env``
+    joins with its own (required) closure; the additions' extras are not followed, and extras for
+    developing a library (``test``, ``dev``, ``docs``…) are not runtime needs. Distributions the
+    kernel does not have never join.
 
     Args:
         env: the target's installed distributions.
@@ -251,34 +257,30 @@ def optional_closure(
         installed in the kernel``) and the requirement strings its additions need but the kernel lacks.
     """
     grown = {key: set(extras) for key, extras in found.items()}
-    reasons: dict[str, str] = {}
+    named: dict[str, set[str]] = {}
+    for key in sorted(found):
+        for dep, _extras, marker, _line in env.requirements(key):
+            if dep in found or dep not in env.dists or marker is None:
+                continue
+            for extra in _extras_enabling(marker, marker_env):
+                named.setdefault(dep, set()).add(f"{env.dists[key].name}[{extra}]")
+    why = {dep: "optional for " + _listing(sorted(users)) for dep, users in named.items()}
+    reasons = {dep: f"{why[dep]}, installed in the kernel" for dep in named}
     missing: list[str] = []
-    while True:
-        named: dict[str, set[str]] = {}
-        for key in sorted(grown):
-            for dep, _extras, marker, _line in env.requirements(key):
-                if dep in grown or dep not in env.dists or marker is None:
-                    continue
-                for extra in _extras_enabling(marker, marker_env):
-                    named.setdefault(dep, set()).add(f"{env.dists[key].name}[{extra}]")
-        if not named:
-            return grown, reasons, sorted(set(missing))
-        why = {dep: "optional for " + _listing(sorted(users)) for dep, users in named.items()}
-        for dep in sorted(named):
-            reasons[dep] = f"{why[dep]}, installed in the kernel"
-        for dep in sorted(named):
-            added, absent = closure(env, [env.dists[dep].name], marker_env)
-            missing += absent
-            for key in sorted(added):
-                if key not in grown:
-                    grown[key] = added[key]
-                    reasons.setdefault(key, f"needed by {env.dists[dep].name}, {why[dep]}; installed in the kernel")
+    for dep in sorted(named):
+        added, absent = closure(env, [env.dists[dep].name], marker_env)
+        missing += absent
+        for key in sorted(added):
+            if key not in grown:
+                grown[key] = added[key]
+                reasons.setdefault(key, f"needed by {env.dists[dep].name}, {why[dep]}; installed in the kernel")
+    return grown, reasons, sorted(set(missing))
 
 
 def _extras_enabling(marker: str, marker_env: Mapping[str, str]) -> list[str]:
-    """The extras a marker names (``extra == "excel"``) for which it holds on the target."""
+    """The runtime extras a marker names (``extra == "excel"``) for which it holds on the target."""
     names = {normalize(a or b) for a, b in _EXTRA_NAMED.findall(marker)}
-    return [name for name in sorted(names) if _applies(marker, marker_env, [name])]
+    return [name for name in sorted(names) if not _DEV_EXTRA.match(name) and _applies(marker, marker_env, [name])]
 
 
 def _listing(items: list[str]) -> str:

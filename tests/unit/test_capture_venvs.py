@@ -273,15 +273,18 @@ def test_credentials_never_reach_public_fields(science: Path, tmp_path: Path, mo
 @pytest.fixture(scope="session")
 def extras(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """corelib (needs coredep) names under extras: optlib (installed; it needs optdep and names chainlib
-    under its own extra), speedlib behind a compound marker that holds, winlib behind one that does not
-    (on linux), and never-installed-xyz, which the venv lacks. unrelatedlib is installed, named by nothing."""
+    under its own extra, which is not followed), speedlib behind a compound marker that holds, winlib
+    behind one that does not (on linux), testlib under its development extras, and never-installed-xyz,
+    which the venv lacks. unrelatedlib is installed, named by nothing."""
     root = tmp_path_factory.mktemp("extras")
     projects = [
         _project(root, "corelib", ["coredep"], optional={
             "excel": ["optlib>=0.1"], "fast": ['speedlib; python_version >= "3.9"'],
-            "win": ['winlib; sys_platform == "win32"'], "cloud": ["never-installed-xyz"]}),
+            "win": ['winlib; sys_platform == "win32"'], "cloud": ["never-installed-xyz"],
+            "test": ["testlib"], "docs": ["testlib"]}),
         _project(root, "optlib", ["optdep"], optional={"more": ["chainlib"]}),
-        *(_project(root, name, []) for name in ("coredep", "optdep", "chainlib", "speedlib", "winlib", "unrelatedlib")),
+        *(_project(root, name, []) for name in ("coredep", "optdep", "chainlib", "speedlib", "winlib", "testlib",
+                                                 "unrelatedlib")),
     ]
     for project in projects:  # wheels installed by name: plain name==version pins, as from an index
         uv("build", "-q", "--wheel", "--out-dir", str(root / "wheels"), str(project))
@@ -303,21 +306,19 @@ def test_optional_dependencies_the_kernel_has_are_pinned_with_their_reason(extra
         "optlib": "optional for corelib[excel], installed in the kernel",
         "speedlib": "optional for corelib[fast], installed in the kernel",
         "optdep": "needed by optlib, optional for corelib[excel]; installed in the kernel",
-        "chainlib": "optional for optlib[more], installed in the kernel",
-    }
+    }  # not chainlib (an optional dependency's own extra), not testlib (corelib[test], corelib[docs])
     frozen = freeze(extras)
     assert {normalize(p.name): p.version for p in snap.distributions} == {k: frozen[k] for k in reasons}
     assert not [w for w in snap.warnings if "never-installed-xyz" in w]
     lock = requirements_lock(snap, "imports").splitlines()
     header = [ln for ln in lock if ln.startswith("#")]
-    assert header[-4:] == [
-        "# chainlib: optional for optlib[more], installed in the kernel",
+    assert header[-3:] == [
         "# optdep: needed by optlib, optional for corelib[excel]; installed in the kernel",
         "# optlib: optional for corelib[excel], installed in the kernel",
         "# speedlib: optional for corelib[fast], installed in the kernel",
     ]
     assert [ln for ln in lock if not ln.startswith("#")] == [
-        f"{n}=={frozen[n]}" for n in ("chainlib", "coredep", "corelib", "optdep", "optlib", "speedlib")]
+        f"{n}=={frozen[n]}" for n in ("coredep", "corelib", "optdep", "optlib", "speedlib")]
     assert requirements_lock(capture(nb, str(extras)), "imports") == "\n".join(lock) + "\n"  # deterministic
 
 
