@@ -72,5 +72,5 @@ for _ in $(seq 1 60); do
   sleep 1
 done
 echo "Slurm did not come up; see $STATE/log/:" >&2
-tail -5 "$STATE/log/slurmctld.log" "$STATE/log/slurmd.log" >&2 || true
+tail -n 5 "$STATE/log/slurmctld.log" "$STATE/log/slurmd.log" >&2 || true
 exit 1
