@@ -37,7 +37,7 @@ done
 for suite in "${suites[@]}"; do
   case "$suite" in bookworm|trixie) ;; *) echo "Unknown suite $suite: use bookworm or trixie." >&2; exit 2 ;; esac
 done
-if [[ " ${suites[*]} " == *" trixie "* ]] && pgrep -x 'slurmctld|slurmd' >/dev/null; then
+if [[ " ${suites[*]} " == *" trixie "* ]] && { pgrep -x slurmctld || pgrep -x slurmd; } >/dev/null; then
   echo "Slurm runs on this host, and the trixie machine shares this host's network (its tests start their own):" \
        "stop it first (pkill -x slurmctld; pkill -x slurmd)." >&2
   exit 2
