@@ -1,0 +1,3 @@
+from .shapes import Circle, Polygon, regular_polygon
+
+__all__ = ["Circle", "Polygon", "regular_polygon"]
