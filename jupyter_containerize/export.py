@@ -43,10 +43,12 @@ def export(spec: JobSpec, dest: Path) -> Path:
     check_notebook(spec)
     dest = Path(os.path.abspath(dest))
     _check_destination(dest)
-    snapshot = capture(spec.notebook, spec.build.python, freeze=spec.build.freeze)
     staging = Path(tempfile.mkdtemp(prefix=f".{dest.name}.jc-export-", dir=dest.parent if dest.parent.exists()
                                     else None))
     try:
+        # local projects' wheels, and the kernel's wheels the index lacks, are copied in now
+        snapshot = capture(spec.notebook, spec.build.python, freeze=spec.build.freeze, wheel_dir=staging / "wheels",
+                           wheels_from_kernel=spec.build.wheels_from_kernel)
         # Classic unless asked: the folder must build with a plain `docker build` anywhere.
         context = render_context(snapshot, spec, staging / "folder", buildkit=spec.build.builder == "buildkit")
         write_extras(context, spec, staging / "folder")

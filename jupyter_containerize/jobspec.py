@@ -90,6 +90,7 @@ class BuildOptions:
     push: str | None = None
     cache_from: str | None = None
     builder: BuilderMode = "auto"  # auto: BuildKit when the engine has it (and --cache-from is not given)
+    wheels_from_kernel: bool = False  # every pin a wheel of the kernel's, carried in the context; no index
 
 
 @dataclass(frozen=True)

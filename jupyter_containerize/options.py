@@ -81,6 +81,9 @@ def _add_capture_options(p: argparse.ArgumentParser) -> None:
                         "that the kernel has; imports-only: the closure alone; all: every installed distribution")
     g.add_argument("--include", metavar="PATH", action="append", default=[],
                    help="put a file that .dockerignore would leave out into the context (repeatable)")
+    g.add_argument("--wheels-from-kernel", action="store_true",
+                   help="carry a wheel of every pinned distribution, found on this machine (find-links folders, "
+                        "pip's and uv's caches), and install them without a package index (air-gapped builds)")
     g.add_argument("--uid", type=int, metavar="UID", help="UID of the container user (default: the host user's, never 0)")
     g.add_argument("--gpus", metavar="all|N|device=IDS", help="GPUs for the job (docker run --gpus)")
 
@@ -229,6 +232,7 @@ def spec_from_values(notebook: Path, v: dict[str, Any]) -> JobSpec:
         push=_check_image(v.get("push"), "--push"),
         cache_from=_check_image(v.get("cache_from"), "--cache-from"),
         builder=v.get("builder") or "auto",
+        wheels_from_kernel=bool(v.get("wheels_from_kernel", False)),
     )
     if build.cache_from and build.builder == "buildkit":
         raise OptionError("--cache-from reuses the classic builder's stage images and cannot be used with "

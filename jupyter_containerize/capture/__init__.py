@@ -3,7 +3,8 @@
 ``capture(notebook)`` probes the kernel's interpreter (stdlib-only :mod:`.probe`, run in
 that interpreter or in-process), reads the notebook's imports (:mod:`.imports`), maps
 them to installed distributions and pins their closure (:mod:`.distributions`), resolves what
-the image's platform needs and the kernel lacks (:mod:`.resolve`), and adds
+the image's platform needs and the kernel lacks (:mod:`.resolve`), carries the kernel's
+wheels that no index serves into the context (:mod:`.wheels`), and adds
 system libraries (:mod:`.system`), CUDA facts (:mod:`.gpu`) and pip settings
 (:mod:`.pipconfig`).
 """

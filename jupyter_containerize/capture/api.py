@@ -31,6 +31,7 @@ from .probe import normalize
 from .resolve import resolve_for_target, unavailable_on_target
 from .snapshot import EnvironmentSnapshot
 from .system import system_packages
+from .wheels import WheelFinder, carry_wheels, missing_wheels_error, wheel_finder
 
 KERNEL_DISTRIBUTIONS = ("ipykernel",)
 _SELF_DIST = "jupyter-containerize"
@@ -46,6 +47,7 @@ def capture(
     platform_target: str = "linux/amd64",
     check_index: bool = False,
     wheel_dir: Path | None = None,
+    wheels_from_kernel: bool = False,
 ) -> EnvironmentSnapshot:
     """Capture what the notebook needs from its kernel's environment, pinned exactly.
 
@@ -59,8 +61,10 @@ def capture(
         extra_modules: more module names to treat as imported.
         platform_target: OS/CPU of the image (markers and platform-only packages follow it).
         check_index: ask the package index whether each pinned version exists (network).
-        wheel_dir: build wheels of local projects there now; ``None`` defers that to render
-            (:func:`build_local_wheels`).
+        wheel_dir: build wheels of local projects (and copy the kernel's wheels the index lacks) there
+            now; ``None`` defers that to render (:func:`build_local_wheels`).
+        wheels_from_kernel: carry a wheel of every pin, found on this machine (see :mod:`.wheels`), so
+            the image builds without a package index.
 
     Raises:
         NotebookError: the notebook cannot be read.
@@ -79,6 +83,7 @@ def capture(
     return snapshot_from_probe(
         notebook, probe, freeze=freeze, extra_modules=extra_modules, dynamic_modules=dynamic,
         platform_target=platform_target, check_index=check_index, wheel_dir=wheel_dir,
+        wheels_from_kernel=wheels_from_kernel,
     )
 
 
@@ -103,6 +108,7 @@ def snapshot_from_probe(
     platform_target: str = "linux/amd64",
     check_index: bool = False,
     wheel_dir: Path | None = None,
+    wheels_from_kernel: bool = False,
 ) -> EnvironmentSnapshot:
     """The snapshot of ``notebook`` in the environment a probe described (see :mod:`.probe`).
 
@@ -111,7 +117,8 @@ def snapshot_from_probe(
 
     Raises:
         CaptureError: the notebook imports (outside ``try/except ImportError``) a module that the
-            kernel does not have and no ``pip install`` line of the notebook installs.
+            kernel does not have and no ``pip install`` line of the notebook installs; or, with
+            ``wheels_from_kernel``, a pin has no wheel for the image on this machine.
     """
     if freeze not in get_args(FreezeMode):
         raise CaptureError(f"Unknown freeze mode {freeze!r}.", f"Use one of {', '.join(get_args(FreezeMode))}.")
@@ -185,11 +192,12 @@ def snapshot_from_probe(
             del found[key]
     dists = [env.dists[k] for k in sorted(found)]
     pins = []
+    pin_warnings: dict[str, str] = {}
     for dist in dists:
-        pin, warning = pin_distribution(dist, wheel_dir)
+        pin, warning = pin_distribution(dist)  # wheels are built or copied once carry_wheels has decided
         pins.append(replace(pin, reason=reasons.get(dist.key, "")))
         if warning:
-            warnings.append(warning)
+            pin_warnings[dist.key] = warning
     packages, lib_warnings = system_packages(dists, str(probe.get("machine", "x86_64")))
     warnings += lib_warnings
     pip_config, pip_warnings = pip_config_from_probe(probe.get("pip_config", {}))
@@ -206,6 +214,7 @@ def snapshot_from_probe(
             if unavailable:
                 warnings.append(f"No wheel for {platform_target} and no source distribution on the package index, "
                                 f"so the image build will fail for: {', '.join(unavailable)}.")
+    kernel = env.get("ipykernel")
     if missing:
         # the lock is installed with --no-deps: what the image needs and the kernel lacks is pinned here
         resolved = resolve_for_target(
@@ -216,6 +225,21 @@ def snapshot_from_probe(
         pins += resolved
         warnings.append(f"Required on {platform_target} but not installed in {probe['executable']}, so resolved "
                         f"for the image: {', '.join(p.requirement for p in resolved)}.")
+    finder = _finder(probe, python_version, platform_target, wheels_from_kernel)
+    carried = carry_wheels(pins, env, finder, every=wheels_from_kernel,
+                           index_url=pip_config.secret_values.get("JC_INDEX_URL") or pip_config.index_url or PYPI_SIMPLE,
+                           cert=pip_config.cert_file)
+    if carried.missing:
+        raise missing_wheels_error(carried.missing, finder)
+    if wheels_from_kernel and kernel is None:
+        raise CaptureError(f"--wheels-from-kernel builds without a package index, but the kernel "
+                           f"({probe['executable']}) has no ipykernel to carry",
+                           "Install ipykernel there, or build without --wheels-from-kernel.")
+    pins = [build_local_wheel(p, wheel_dir) if wheel_dir is not None and p.source == "local-wheel" else p
+            for p in carried.pins]
+    now_wheels = {normalize(label.partition("==")[0]) for label in carried.carried}
+    warnings += [w for key, w in sorted(pin_warnings.items()) if key not in now_wheels]
+    warnings += carried.warnings
     if check_index:
         index = pip_config.secret_values.get("JC_INDEX_URL") or pip_config.index_url or PYPI_SIMPLE
         try:
@@ -227,7 +251,6 @@ def snapshot_from_probe(
                 warnings.append(f"Not on the package index ({pip_config.index_url or PYPI_SIMPLE}), so the image "
                                 f"build will fail for: {', '.join(absent)}. Install index versions of them "
                                 "in the kernel, or make those builds available on an index.")
-    kernel = env.get("ipykernel")
     return EnvironmentSnapshot(
         notebook=notebook,
         python_version=str(probe["python_version"]),
@@ -245,6 +268,16 @@ def snapshot_from_probe(
         warnings=tuple(dict.fromkeys(warnings)),
         modules=tuple(sorted(imported)),
     )
+
+
+def _finder(probe: Mapping[str, Any], python_version: str, platform_target: str, every: bool) -> WheelFinder:
+    """The kernel's wheels; for a platform wheels are not matched for, none (an error when all are needed)."""
+    try:
+        return wheel_finder(probe, python_version, platform_target)
+    except CaptureError:
+        if every:
+            raise
+        return WheelFinder((), (), frozenset())
 
 
 def _needed_by(env: Environment, found: Mapping[str, set[str]], missing: Iterable[str]) -> dict[str, list[str]]:

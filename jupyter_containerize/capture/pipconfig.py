@@ -17,7 +17,8 @@ Secret convention (render and backends rely on it):
   the context. The backend passes ``secret_values`` as ``buildargs``.
 * ``cert_file`` is a CA bundle on the host: not a secret, render copies it into the context.
 * ``file://`` indexes and ``find-links`` folders exist only on the host and are left out
-  (with a warning).
+  (with a warning); the wheels of them that the image needs are carried in the context
+  instead (:mod:`.wheels`).
 
 :class:`HostIndex` is the same configuration as seen from this host, for resolving here
 (:mod:`.resolve`): local indexes and ``find-links`` included, credentials kept in memory.
@@ -83,7 +84,8 @@ def pip_config_from_probe(raw: Mapping[str, Any]) -> tuple[PipConfig, list[str]]
         if clean is not None:
             extras.append(clean)
     if values.get("find-links"):
-        warnings.append(f"pip find-links {values['find-links']} is left out of the build (host-only folders).")
+        warnings.append(f"pip find-links {values['find-links']} is left out of the build (host-only folders); "
+                        "the wheels from there that the index lacks are carried into the image.")
     cert = values.get("cert") or raw.get("ssl_cert_file")
     cert_file = Path(cert) if cert and Path(cert).is_file() else None
     if cert and cert_file is None:

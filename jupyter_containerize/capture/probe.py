@@ -25,7 +25,8 @@ from typing import Any
 
 PROBE_VERSION = 1
 
-_PIP_KEYS = ("index-url", "extra-index-url", "trusted-host", "cert", "find-links", "no-index", "client-cert")
+_PIP_KEYS = ("index-url", "extra-index-url", "trusted-host", "cert", "find-links", "no-index", "client-cert",
+             "cache-dir")
 _NAME_RE = re.compile(r"[-_.]+")
 _SO_RE = re.compile(r"\.(?:so(?:\.[0-9][^/]*)?|pyd|dylib)$")
 _MAPPING_RE = re.compile(r"^MAPPING\s*(?::[^=\n]*)?=\s*(\{.*?\})\s*$", re.MULTILINE | re.DOTALL)
@@ -321,9 +322,28 @@ def pip_config(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
     }
 
 
+def cache_dirs(pip_values: Mapping[str, str], environ: Mapping[str, str] | None = None) -> dict[str, str]:
+    """pip's and uv's cache folders for this user, by their documented rules (they may not exist).
+
+    Capture looks there for wheel files of what the kernel installed (see ``capture.wheels``).
+    """
+    env = os.environ if environ is None else environ
+    home = os.path.expanduser("~")
+    if sys.platform == "win32":
+        local = env.get("LOCALAPPDATA") or os.path.join(home, "AppData", "Local")
+        pip_default, uv_default = os.path.join(local, "pip", "Cache"), os.path.join(local, "uv", "cache")
+    else:
+        xdg = env.get("XDG_CACHE_HOME") or os.path.join(home, ".cache")
+        mac = os.path.join(home, "Library", "Caches", "pip")
+        pip_default = mac if sys.platform == "darwin" else os.path.join(xdg, "pip")
+        uv_default = os.path.join(xdg, "uv")
+    return {"pip": pip_values.get("cache-dir") or pip_default, "uv": env.get("UV_CACHE_DIR") or uv_default}
+
+
 def collect(paths: list[str] | None = None) -> dict[str, Any]:
     """Everything capture needs to know about this interpreter, as JSON-able values."""
     names = getattr(sys, "stdlib_module_names", None)
+    config = pip_config()
     return {
         "probe_version": PROBE_VERSION,
         "python_version": platform.python_version(),
@@ -334,7 +354,8 @@ def collect(paths: list[str] | None = None) -> dict[str, Any]:
         "marker_environment": marker_environment(),
         "stdlib_module_names": sorted(set(names or ()) | set(sys.builtin_module_names)),
         "distributions": distributions(paths),
-        "pip_config": pip_config(),
+        "pip_config": config,
+        "caches": cache_dirs(config["values"]),
     }
 
 

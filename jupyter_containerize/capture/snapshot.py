@@ -19,11 +19,12 @@ class PinnedDistribution:
     ``requirement`` is the exact line written to ``requirements.lock``:
     ``name==version`` for index packages, ``name @ git+https://…@<sha>`` for VCS
     installs, ``name @ file:///wheels/<file>.whl`` for local projects built into
-    the context (``wheel_path`` is then the wheel on the host), ``name @ https://…``
+    the context and for the kernel's wheels an index lacks, carried in it (``wheel_path`` is
+    then the wheel on the host; see ``capture.wheels``), ``name @ https://…``
     for archives installed from a URL (``source="url"``).
 
-    A ``local-wheel`` pin whose wheel is not built yet has ``wheel_path=None`` and the
-    project (folder or archive) in ``project_path``; its ``requirement`` is then only a
+    A ``local-wheel`` pin whose wheel is not built (or copied) yet has ``wheel_path=None`` and the
+    project (folder, archive or wheel) in ``project_path``; its ``requirement`` is then only a
     placeholder: call ``capture.build_local_wheels`` (or ``build_local_wheel``) first.
 
     ``reason`` says why the pin is there when nothing the notebook imports requires it, or the

@@ -1,4 +1,4 @@
-"""The steps before a job runs: check the notebook, capture and render, build and push.
+"""The steps before a job runs: check the notebook, capture and render, check the indexes, build and push.
 
 Plain functions over plain values; :mod:`.manager` strings them together with the
 store and a backend, and the CLI's ``dockerfile`` and ``build`` call them directly.
@@ -6,23 +6,30 @@ store and a backend, and the CLI's ``dockerfile`` and ``build`` call them direct
 
 from __future__ import annotations
 
+import base64
 import itertools
 import json
 import shutil
+import ssl
 import tempfile
 import threading
+import urllib.error
+import urllib.parse
+import urllib.request
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from ..backends.base import ImageRef
 from ..backends.builder import build_image
-from ..errors import NotebookError
+from ..errors import BuildError, NotebookError
 from ..events import Event
 from ..jobspec import JobSpec
 
 EventCallback = Callable[[Event], None]
+INDEX_TIMEOUT_S = 5.0  # one request per index: an answer in seconds, not a failed install minutes in
 
 
 @dataclass(frozen=True)
@@ -56,7 +63,8 @@ def prepare(spec: JobSpec, *, in_process: bool = False, extra_modules: tuple[str
     workdir = Path(tempfile.mkdtemp(prefix="jc-context-"))
     try:
         snapshot = capture(spec.notebook, spec.build.python, freeze=spec.build.freeze, in_process=in_process,
-                           extra_modules=extra_modules, wheel_dir=workdir / "wheels")
+                           extra_modules=extra_modules, wheel_dir=workdir / "wheels",
+                           wheels_from_kernel=spec.build.wheels_from_kernel)
         context = render_context(snapshot, spec, workdir / "context", buildkit=use_buildkit(spec))
     except BaseException:
         shutil.rmtree(workdir, ignore_errors=True)
@@ -81,7 +89,8 @@ def use_buildkit(spec: JobSpec) -> bool:
 
 def build_and_push(context: Any, spec: JobSpec, on_event: EventCallback, *, cancel: threading.Event | None = None,
                    on_push: Callable[[], None] | None = None) -> ImageRef:
-    """Build the context (reusing ``--cache-from`` layers), then push it and the cache tag when asked."""
+    """Check the indexes, build the context (reusing ``--cache-from`` layers), then push it and the cache tag."""
+    check_indexes(context)
     cache_from = spec.build.cache_from
     if cache_from:
         from ..backends.registry import pull_cache
@@ -103,6 +112,90 @@ def build_and_push(context: Any, spec: JobSpec, on_event: EventCallback, *, canc
     return image
 
 
+def check_indexes(context: Any, *, timeout: float = INDEX_TIMEOUT_S) -> None:
+    """Reach every package index the build's lock install uses, once each, before the build starts.
+
+    One request per index (the page of a pinned project, else the simple API root), with the
+    kernel's CA bundle from the context (not verified for its trusted hosts, as pip and uv do);
+    none when every pin is a wheel of the context. Any HTTP answer but 401/403 and 5xx counts
+    as reachable (a 404 is an index without that project).
+
+    Raises:
+        BuildError: an index cannot be reached or refuses the credentials; it is named without them.
+    """
+    indexes = tuple(dict.fromkeys(getattr(context, "indexes", ())))
+    if not indexes:
+        return
+    from ..capture.distributions import PYPI_SIMPLE
+
+    cert = Path(context.path) / "certs" / "ca.crt"
+    verified = ssl.create_default_context(cafile=str(cert) if cert.is_file() else None)
+    trusted = set(getattr(context, "trusted_hosts", ()))
+    urls = [PYPI_SIMPLE if not raw else context.build_args.get(raw[2:-1], "") if raw.startswith("${") else raw
+            for raw in indexes]
+    project = getattr(context, "index_project", None)
+    with ThreadPoolExecutor(max_workers=min(8, len(urls))) as pool:
+        failures = list(pool.map(lambda url: _reach(url, project, timeout, _tls(url, trusted, verified)),
+                                 [u for u in urls if u]))
+    for failure in failures:
+        if failure is not None:
+            raise failure
+
+
+def _tls(url: str, trusted: set[str], verified: ssl.SSLContext) -> ssl.SSLContext:
+    parts = urllib.parse.urlsplit(url)
+    if not trusted & {parts.hostname or "", parts.netloc.rsplit("@", 1)[-1]}:
+        return verified
+    unverified = ssl.create_default_context()
+    unverified.check_hostname = False
+    unverified.verify_mode = ssl.CERT_NONE
+    return unverified
+
+
+def _reach(url: str, project: str | None, timeout: float, tls: ssl.SSLContext) -> BuildError | None:
+    """``None`` if the index answers, else the error that names it (credentials stripped)."""
+    from ..capture.pipconfig import split_credentials
+    from ..capture.probe import normalize
+
+    parts = urllib.parse.urlsplit(url)
+    clean = split_credentials(url)[0]
+    page = clean.rstrip("/") + "/" + (f"{normalize(project)}/" if project else "")
+    headers = {"Accept": "application/vnd.pypi.simple.v1+json, text/html;q=0.1"}
+    if parts.username:
+        secret = f"{urllib.parse.unquote(parts.username)}:{urllib.parse.unquote(parts.password or '')}"
+        headers["Authorization"] = "Basic " + base64.b64encode(secret.encode()).decode()
+    hint = ("Check the network and the index URL of the kernel's pip configuration (pip config list), or pass "
+            "--wheels-from-kernel to install the kernel's own wheels without an index.")
+    try:
+        with urllib.request.urlopen(urllib.request.Request(page, headers=headers), timeout=timeout, context=tls):
+            return None
+    except urllib.error.HTTPError as exc:
+        if exc.code in (401, 403):
+            return BuildError(f"The package index {clean} refused the credentials of the kernel's pip "
+                              f"configuration (HTTP {exc.code})", "Check the user and token in its index URL or .netrc.")
+        if exc.code < 500:
+            return None
+        reason = f"HTTP {exc.code}"
+    except (urllib.error.URLError, OSError, ValueError) as exc:
+        cause = getattr(exc, "reason", exc)
+        if isinstance(cause, ssl.SSLCertVerificationError):
+            return BuildError(f"The package index {clean} presents a TLS certificate that is not trusted "
+                              f"({cause.verify_message})",
+                              "Point pip's cert setting at the CA bundle that signs it (pip config set global.cert "
+                              "PATH), or list the host in pip's trusted-host.")
+        if isinstance(cause, TimeoutError) or "timed out" in str(cause):
+            reason = f"no answer within {timeout:g} s"
+        elif isinstance(cause, OSError) and cause.strerror:
+            reason = cause.strerror.rstrip(".")
+        else:
+            reason = str(cause).rstrip(".") or type(cause).__name__
+    for word in (parts.password, parts.username):
+        if word:
+            reason = reason.replace(word, "***")
+    return BuildError(f"The package index {clean} cannot be reached ({reason}), so the build would fail installing "
+                      "the lock", hint)
+
+
 def check_notebook(spec: JobSpec, *, runs_notebook: bool = True) -> None:
     """Refuse a notebook without code to run, and parameters (or a sweep) without a ``parameters`` cell."""
     if runs_notebook:
@@ -111,12 +204,9 @@ def check_notebook(spec: JobSpec, *, runs_notebook: bool = True) -> None:
         require_code_cells(spec.notebook)
     if not (spec.parameters or spec.sweep):
         return
-    import nbformat
+    from ..notebook_file import read_notebook
 
-    try:
-        nb = nbformat.read(str(spec.notebook), as_version=4)  # type: ignore[no-untyped-call]
-    except (OSError, ValueError) as e:
-        raise NotebookError(f"The notebook {spec.notebook} cannot be read ({e})", "Check the path.") from None
+    nb = read_notebook(spec.notebook)
     tagged = any("parameters" in c.get("metadata", {}).get("tags", []) for c in nb.cells if c.cell_type == "code")
     if not tagged:
         raise NotebookError(

@@ -4,7 +4,7 @@ Layout (every path relative to the context folder)::
 
     Dockerfile  .dockerignore  requirements.lock  [kernel.lock]  runner.lock
     jc/runner.py                                   → /opt/jc/runner.py
-    jc/shim/jupyter_containerize/                  → log_metric and no-op magics inside the job
+    jc/shim/jupyter_containerize/                  → log_metric, no-op magics, offline pip lines in the job
     jc/share/kernels/python3/kernel.json           → the kernelspec the runner starts
     work/<notebook>  work/<local modules>  work/<--include paths>   → /work
     wheels/*.whl                                   → local projects built on the host
@@ -31,8 +31,9 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 from ..capture.snapshot import EnvironmentSnapshot, PinnedDistribution
-from ..errors import ContainerizeError, NotebookError, OptionError
+from ..errors import ContainerizeError, OptionError
 from ..jobspec import WORK_DIR_IN_CONTAINER, JobSpec
+from ..notebook_file import read_notebook
 from . import locks
 from .dockerfile import JC_DIR, LABEL_PREFIX, VENV, dockerfile_text, make_plan, precompile_lists
 from .ignore import dockerignore, keep_file, skip_dir
@@ -42,10 +43,12 @@ Source = bytes | Path  # in-memory content, or a host file copied as is
 RUNNER_SOURCE = Path(__file__).resolve().parent.parent / "runner" / "main.py"
 METRICS_SOURCE = Path(__file__).resolve().parent.parent / "metrics.py"
 INJOB_SOURCE = Path(__file__).resolve().parent.parent / "injob.py"
+INJOB_PIP_SOURCE = Path(__file__).resolve().parent.parent / "injob_pip.py"
 PRECOMPILE_SOURCE = Path(__file__).resolve().parent.parent / "runner" / "precompile.py"
-# The package as a notebook sees it inside the job: log_metric and no-op magics.
+# The package as a notebook sees it inside the job: log_metric, no-op magics, install lines that need no network.
 SHIM_INIT = b"from .metrics import log_metric\nfrom .injob import load_ipython_extension\n"
 RUNNER_PACKAGES = ("nbclient", "nbformat")
+INJOB_PIP_MODULE = "jupyter_containerize.injob_pip"
 _CHUNK = 1024 * 1024
 
 
@@ -68,6 +71,11 @@ class BuildContext:
         files: Context-relative paths written, sorted.
         warnings: Things the user should know (files left out, version mismatches).
         buildkit: The Dockerfile needs BuildKit (cache and bind mounts).
+        indexes: The package indexes the lock's install reaches: ``""`` for the installer's
+            default, ``${NAME}`` for a credentialed one whose URL is ``build_args[NAME]``; none
+            when every pin is a wheel of the context (see :meth:`.dockerfile.Plan.lock_indexes`).
+        index_project: A project the lock takes from an index (its page answers a reachability check).
+        trusted_hosts: Hosts whose TLS certificate is not verified (pip's ``trusted-host``).
     """
 
     path: Path
@@ -80,6 +88,9 @@ class BuildContext:
     files: tuple[str, ...]
     warnings: tuple[str, ...]
     buildkit: bool = False
+    indexes: tuple[str, ...] = ()
+    index_project: str | None = None
+    trusted_hosts: tuple[str, ...] = ()
 
     def __repr__(self) -> str:  # never print secret values
         return f"BuildContext(path={self.path!s}, image_tag={self.image_tag!r}, files={len(self.files)})"
@@ -100,19 +111,14 @@ def slug(name: str) -> str:
 
 
 def normalized_notebook(path: Path) -> bytes:
-    """The notebook's bytes without outputs, execution counts or widget state, keys sorted.
+    """The notebook as nbformat 4 without outputs, execution counts or widget state, keys sorted.
+
+    An older notebook (nbformat 2 or 3) is upgraded first: the image holds the v4 one.
 
     Raises:
         NotebookError: the file cannot be read or is not a notebook.
     """
-    try:
-        data = json.loads(path.read_bytes())
-    except OSError as exc:
-        raise NotebookError(f"The notebook {path} cannot be read ({exc.strerror or exc})", "Check the path.") from None
-    except ValueError as exc:
-        raise NotebookError(f"The notebook {path} is not valid JSON ({exc})", "Open and save it in Jupyter.") from None
-    if not isinstance(data, dict) or not isinstance(data.get("cells"), list):
-        raise NotebookError(f"The file {path} is not a Jupyter notebook", "Give an .ipynb file.")
+    data = read_notebook(path)
     for cell in data["cells"]:
         if isinstance(cell, dict) and cell.get("cell_type") == "code":
             cell["outputs"] = []
@@ -128,8 +134,9 @@ def kernel_json() -> bytes:
     spec = {
         # The kernel's own log stays quiet: its one warning here (TCP without encryption) is about a
         # loopback connection to the runner inside the same container. Cell output is unaffected.
+        # --ext: pip/uv install lines find their packages in the image instead of the network.
         "argv": [f"{VENV}/bin/python", "-m", "ipykernel_launcher", "-f", "{connection_file}",
-                 "--IPKernelApp.log_level=ERROR"],
+                 "--IPKernelApp.log_level=ERROR", f"--ext={INJOB_PIP_MODULE}"],
         "display_name": "Python 3 (captured environment)",
         "language": "python",
         "env": {"PYTHONPATH": f"{JC_DIR}/shim"},
@@ -333,6 +340,7 @@ def render_context(
     files.add("jc/shim/jupyter_containerize/__init__.py", SHIM_INIT)
     files.add("jc/shim/jupyter_containerize/metrics.py", METRICS_SOURCE.read_bytes())
     files.add("jc/shim/jupyter_containerize/injob.py", INJOB_SOURCE.read_bytes())
+    files.add("jc/shim/jupyter_containerize/injob_pip.py", INJOB_PIP_SOURCE.read_bytes())
     files.add("jc/share/kernels/python3/kernel.json", kernel_json())
     if plan.buildkit:
         files.add("build/precompile.py", PRECOMPILE_SOURCE.read_bytes())
@@ -381,6 +389,9 @@ def render_context(
         files=tuple(sorted(files.items)),
         warnings=tuple(dict.fromkeys(warnings + files.warnings)),
         buildkit=plan.buildkit,
+        indexes=plan.lock_indexes(),
+        index_project=next((d.name for d in snapshot.distributions if d.source == "index"), None),
+        trusted_hosts=plan.trusted_hosts,
     )
 
 

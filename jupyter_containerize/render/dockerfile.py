@@ -10,8 +10,9 @@ heredocs. Two stages:
 * **builder** (the same base, or ``python:X.Y.Z-slim-bookworm`` for CUDA bases):
   uv pinned to the host's version, the pip configuration (credential-free values
   as ``ENV``, credentialed index URLs as ``ARG`` whose values only the build args
-  carry), the user's venv ``/opt/venv`` from ``requirements.lock`` and the runner's
-  venv ``/opt/jc-runner`` from ``runner.lock``. Nothing of this stage reaches the
+  carry; extra indexes only on the one command that installs the lock), the user's
+  venv ``/opt/venv`` from ``requirements.lock`` and the runner's venv
+  ``/opt/jc-runner`` from ``runner.lock``. Nothing of this stage reaches the
   final image except the two venvs, so neither caches nor secrets do.
 * **final**: OS packages first, the non-root user, the venvs, the runner, then the
   notebook and local code last (a notebook-only edit rebuilds only those layers),
@@ -23,6 +24,13 @@ lock (no package added or moved), and environments whose metadata conflicts but 
 (common with conda) still build. The kernel's ipykernel, when the lock lacks it, and
 the runner are installed *with* dependency resolution, the former constrained by the
 user's lock so no user pin moves.
+
+Indexes: the kernel's main index serves every install (uv, the runner, the lock); its
+extra indexes (PyPI's mirror of ``+cpu`` builds, a team's index) only the lock's install,
+so the runner's tools never come from them. When every pin is a wheel in the context
+(always with ``--wheels-from-kernel``) the lock installs with ``--no-index`` and the
+kernel's index settings are not written at all: the runner and uv come from the default
+index, and no credential is passed.
 
 ``UV_COMPILE_BYTECODE=1``: jobs run with a read-only root and
 ``PYTHONDONTWRITEBYTECODE=1``, so bytecode can never be cached at run time; compiling
@@ -99,6 +107,18 @@ class Plan:
     tool_version: str
     buildkit: bool = False  # one stage, package caches on BuildKit cache mounts (see _buildkit)
     precompile: tuple[str, ...] = ()  # modules whose bytecode the BuildKit image keeps
+    no_index: bool = False  # every pin is a wheel of the context: the lock installs without an index
+
+    def lock_indexes(self) -> tuple[str, ...]:
+        """Indexes the lock's install reaches (credential-free, ``${ARG}`` for credentialed ones).
+
+        None when every pin is a wheel of the context; else the main index (``""`` for the
+        installer's default) and the extra ones.
+        """
+        if self.no_index:
+            return ()
+        main = f"${{{self.secret_index_arg}}}" if self.secret_index_arg else (self.index_url or "")
+        return (main, *self.extra_index_urls)
 
 
 def default_base_image(python_version: str) -> str:
@@ -164,6 +184,15 @@ def make_plan(snapshot: EnvironmentSnapshot, spec: JobSpec | None = None, *, has
     else:
         python_kind, builder = "path", base
     config = snapshot.pip_config
+    kernel_lock = locks.kernel_lock(snapshot, _installed("ipykernel"))
+    if spec is not None and spec.build.wheels_from_kernel:
+        _check_all_wheels(snapshot, kernel_lock)
+    no_index = kernel_lock is None and bool(snapshot.distributions) and all(
+        d.source == "local-wheel" for d in snapshot.distributions)
+    if no_index:  # the kernel's indexes serve nothing: none is written, no credential is passed
+        from ..capture.snapshot import PipConfig
+
+        config = PipConfig(cert_file=config.cert_file)
     secrets = tuple(validate_arg_name(n) for n in config.secret_build_args)
     from ..capture.pipconfig import EXTRA_INDEX_ARG, INDEX_ARG
 
@@ -173,7 +202,7 @@ def make_plan(snapshot: EnvironmentSnapshot, spec: JobSpec | None = None, *, has
     for i, url in enumerate(config.extra_index_urls):
         arg = EXTRA_INDEX_ARG.format(i)
         extras.append("${" + arg + "}" if arg in secrets else _safe_url(url))
-    for url in snapshot.gpu.extra_index_urls:
+    for url in () if no_index else snapshot.gpu.extra_index_urls:
         if url not in extras:
             extras.append(_safe_url(url))
     for host in config.trusted_hosts:
@@ -194,7 +223,7 @@ def make_plan(snapshot: EnvironmentSnapshot, spec: JobSpec | None = None, *, has
         uid=container_uid(spec),
         notebook_name=snapshot.notebook.name,
         requirements_lock=locks.requirements_lock(snapshot, freeze),
-        kernel_lock=locks.kernel_lock(snapshot, _installed("ipykernel")),
+        kernel_lock=kernel_lock,
         has_wheels=any(d.source == "local-wheel" for d in snapshot.distributions),
         has_cert=config.cert_file is not None if has_cert is None else has_cert,
         needs_git=needs_git,
@@ -209,7 +238,19 @@ def make_plan(snapshot: EnvironmentSnapshot, spec: JobSpec | None = None, *, has
         tool_version=validate_version(locks.tool_version(), "jupyter-containerize"),
         buildkit=buildkit and not secrets and python_kind != "managed" and not needs_git,
         precompile=tuple(m for m in snapshot.modules if _MODULE.match(m)),
+        no_index=no_index,
     )
+
+
+def _check_all_wheels(snapshot: EnvironmentSnapshot, kernel_lock: str | None) -> None:
+    """``--wheels-from-kernel`` needs every pin as a context wheel and ipykernel among them."""
+    others = [f"{d.name}=={d.version}" for d in snapshot.distributions if d.source != "local-wheel"]
+    if kernel_lock is not None:
+        others.append("ipykernel")
+    if others:
+        raise OptionError(f"--wheels-from-kernel builds without a package index, but {', '.join(others)} "
+                          "would come from one",
+                          "Capture with --wheels-from-kernel too (it carries the kernel's wheels), or drop the flag.")
 
 
 def render_dockerfile(snapshot: EnvironmentSnapshot, spec: JobSpec | None = None) -> str:
@@ -230,32 +271,29 @@ def _python(plan: Plan) -> str:
 
 
 def _secret_prefix(plan: Plan, tool: str) -> str:
-    """Shell assignments that put credentialed index URLs into one RUN's environment only."""
-    if not plan.secret_args:
+    """Shell assignment that puts the credentialed main index URL into one RUN's environment only."""
+    if not plan.secret_index_arg:
         return ""
-    parts = []
-    if plan.secret_index_arg:
-        parts.append(f'{tool}_INDEX_URL="${{{plan.secret_index_arg}}}"')
-    if any(u.startswith("${") for u in plan.extra_index_urls):
-        parts.append(f'{tool}_EXTRA_INDEX_URL="{" ".join(plan.extra_index_urls)}"')
-    return " ".join(parts) + " " if parts else ""
+    return f'{tool}_INDEX_URL="${{{plan.secret_index_arg}}}" '
+
+
+def _lock_install(plan: Plan, python: str, lock: str) -> str:
+    """The command that installs the user's lock: extra indexes in its environment alone, or ``--no-index``."""
+    prefix = ""
+    if plan.extra_index_urls:
+        # uv by default stops at the first index that has a name; the lock pins exact versions
+        # (e.g. torch==2.4.0+cu121 only on PyTorch's index). Public URLs passed _safe_url: no quote or $.
+        prefix = f'UV_EXTRA_INDEX_URL="{" ".join(plan.extra_index_urls)}" UV_INDEX_STRATEGY=unsafe-best-match '
+    offline = " --no-index" if plan.no_index else ""
+    return f"{prefix}uv pip install --python {python}{offline} --no-deps -r {lock}"
 
 
 def _index_env(plan: Plan) -> list[str]:
-    """``NAME="value"`` words that point pip and uv at the credential-free indexes."""
+    """``NAME="value"`` words that point pip and uv at the credential-free main index (extras: see _lock_install)."""
     index_env: list[str] = []
     if plan.index_url:
         index_env += [f"UV_INDEX_URL={quoted(plan.index_url, 'index URL')}",
                       f"PIP_INDEX_URL={quoted(plan.index_url, 'index URL')}"]
-    public_extras = [u for u in plan.extra_index_urls if not u.startswith("${")]
-    if public_extras:
-        joined = " ".join(public_extras)
-        index_env += [f"UV_EXTRA_INDEX_URL={quoted(joined, 'index URL')}",
-                      f"PIP_EXTRA_INDEX_URL={quoted(joined, 'index URL')}"]
-    if plan.extra_index_urls:
-        # pip looks at every index; uv by default stops at the first that has a name.
-        # The lock pins exact versions (e.g. torch==2.4.0+cu121 only on PyTorch's index).
-        index_env.append("UV_INDEX_STRATEGY=unsafe-best-match")
     if plan.trusted_hosts:
         hosts = " ".join(plan.trusted_hosts)
         index_env += [f"UV_INSECURE_HOST={quoted(hosts, 'host')}", f"PIP_TRUSTED_HOST={quoted(hosts, 'host')}"]
@@ -301,7 +339,7 @@ def _builder(plan: Plan) -> list[str]:
         out.append("COPY wheels/ /wheels/")
     out.append(
         f"RUN uv venv {VENV} --python {py} \\\n"
-        f" && {uv_prefix}uv pip install --python {VENV}/bin/python --no-deps -r {BUILD_DIR}/requirements.lock"
+        f" && {uv_prefix}{_lock_install(plan, f'{VENV}/bin/python', f'{BUILD_DIR}/requirements.lock')}"
     )
     if plan.kernel_lock is not None:
         out.append(f"COPY kernel.lock {BUILD_DIR}/kernel.lock")
@@ -324,12 +362,13 @@ def _final_head(plan: Plan) -> list[str]:
                    + " ".join(plan.system_packages) + " \\\n && apt-get clean && rm -rf /var/lib/apt/lists/*")
     # --non-unique: the base may already have this UID (ubuntu:24.04 has 1000);
     # --no-log-init: a huge host UID would otherwise make a sparse multi-GB lastlog.
+    # /work is the user's: a job mounts a volume there that the engine seeds (owner included) from the image.
     out.append(
         f"RUN groupadd --gid {uid} --non-unique jc \\\n"
         f" && useradd --uid {uid} --gid {uid} --non-unique --no-log-init --create-home --home-dir /home/jc "
         f"--shell /bin/sh jc \\\n"
         f" && mkdir -p {OUTPUT_DIR_IN_CONTAINER} {WORK_DIR_IN_CONTAINER} \\\n"
-        f" && chown {uid}:{uid} {OUTPUT_DIR_IN_CONTAINER}"
+        f" && chown {uid}:{uid} {OUTPUT_DIR_IN_CONTAINER} {WORK_DIR_IN_CONTAINER}"
     )
     return out
 
@@ -418,7 +457,7 @@ def _buildkit(plan: Plan) -> list[str]:
                      f"{RUNNER_VENV}/bin/python {BK_DIR}/precompile.py {BK_DIR}/runner.txt"]))
     mounts = [*uv, f"--mount=type=bind,source=requirements.lock,target={BK_DIR}/requirements.lock"]
     steps = [export, f"uv venv {VENV} --python {py}",
-             f"uv pip install --python {VENV}/bin/python --no-deps -r {BK_DIR}/requirements.lock"]
+             _lock_install(plan, f"{VENV}/bin/python", f"{BK_DIR}/requirements.lock")]
     if plan.kernel_lock is not None:
         mounts.append(f"--mount=type=bind,source=kernel.lock,target={BK_DIR}/kernel.lock")
         steps.append(f"uv pip install --python {VENV}/bin/python -r {BK_DIR}/kernel.lock "
