@@ -15,7 +15,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-import nbformat
+from .notebook_file import read_notebook
 
 _KEEP_BODY_CELL_MAGICS = ("time", "capture", "timeit", "prun")
 _IPY_LINE = re.compile(r"^(\s*)(%|!|\w[\w.]*\s*=\s*[!%])")
@@ -128,7 +128,7 @@ def _argparse_block(params: dict[str, Any], overrides: dict[str, Any]) -> list[s
 
 def notebook_to_script(notebook: Path, overrides: dict[str, Any] | None = None) -> str:
     """The whole ``train.py`` for ``notebook``; ``overrides`` (``-p`` values) become the flags' defaults."""
-    nb = nbformat.read(str(notebook), as_version=4)  # type: ignore[no-untyped-call]
+    nb = read_notebook(notebook)
     overrides = dict(overrides or {})
     header = (f"#!/usr/bin/env python3\n\"\"\"{notebook.name} as a script (written by jupyter-containerize export).\n\n"
               "Run: python train.py --help\n\"\"\"\n")

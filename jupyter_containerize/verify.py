@@ -28,6 +28,7 @@ from typing import Any
 
 from .errors import ContainerizeError
 from .jobspec import JobSpec
+from .notebook_file import read_notebook
 
 USER_PYTHON = "/opt/venv/bin/python"
 _PROBE = ("import importlib.metadata as m, json, platform; print(json.dumps({'python': platform.python_version(), "
@@ -258,7 +259,7 @@ def verify_image(image: str, spec: JobSpec, pins: Sequence[tuple[str, str]], pyt
     report = VerifyReport(image=image, python_expected=python_version, python_found=str(probe["python"]))
     report.pins_checked = len(pins)
     report.drifts, report.extras = package_drift(pins, dict(probe["dists"]), python_version, report.python_found)
-    saved = json.loads(Path(spec.notebook).read_text())
+    saved = read_notebook(Path(spec.notebook))
     executed, error = rerun(image, spec)
     report.run_error = error
     report.cells = compare_notebooks(saved, executed or {"cells": []}, rtol)

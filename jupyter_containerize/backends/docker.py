@@ -13,7 +13,7 @@ from docker.types import DeviceRequest, Mount
 
 from ..errors import EngineError, GpuError
 from ..events import EVENT_PREFIX, Event, Log, event_from_dict
-from ..jobspec import OUTPUT_DIR_IN_CONTAINER, JobSpec
+from ..jobspec import OUTPUT_DIR_IN_CONTAINER, WORK_DIR_IN_CONTAINER, JobSpec
 from .base import EventSink, RunOutcome, RunRequest, job_environment
 from .engine import JOB_LABEL, ROLE_LABEL, connect, engine_status
 
@@ -46,7 +46,10 @@ def container_options(request: RunRequest) -> dict[str, Any]:
     """The keyword arguments for ``client.containers.create`` (pure: no engine needed)."""
     spec = request.spec
     env = job_environment(request)
-    mounts = [Mount(target=OUTPUT_DIR_IN_CONTAINER, source=str(request.output_dir), type="bind")]
+    mounts = [Mount(target=OUTPUT_DIR_IN_CONTAINER, source=str(request.output_dir), type="bind"),
+              # The working folder, writable with the root read-only: the engine seeds this anonymous
+              # volume with the image's /work (owner included); the runner copies what changes to /output.
+              Mount(target=WORK_DIR_IN_CONTAINER, source=None, type="volume")]
     for v in spec.volumes:
         mounts.append(Mount(target=v.target, source=v.source, type=v.kind, read_only=v.read_only))
     for host, target, ro in request.extra_mounts:

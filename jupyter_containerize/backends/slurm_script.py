@@ -111,12 +111,13 @@ def docker_run_args(request: RunRequest) -> tuple[list[str], list[str]]:
 
 def _mount_csv(mount: Mapping[str, Any]) -> str:
     """One ``--mount`` value; fields with ``,`` or ``"`` are CSV-quoted exactly as the docker CLI parses them."""
-    fields = [f"type={mount.get('Type', 'bind')}", f"source={mount['Source']}", f"target={mount['Target']}"]
+    source = [f"source={mount['Source']}"] if mount.get("Source") else []  # none: an anonymous volume
+    fields = [f"type={mount.get('Type', 'bind')}", *source, f"target={mount['Target']}"]
     if mount.get("ReadOnly"):
         fields.append("readonly")
     for field in fields:
         if "\n" in field or "\r" in field or "\x00" in field:
-            raise BackendError(f"The mount {mount['Source']!r} has a line break in its path", "Rename the folder.")
+            raise BackendError(f"The mount {mount.get('Source')!r} has a line break in its path", "Rename the folder.")
     out = io.StringIO()
     csv.writer(out, lineterminator="").writerow(fields)
     return out.getvalue()

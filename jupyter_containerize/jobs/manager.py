@@ -26,6 +26,7 @@ from ..events import (
     StatusChanged,
 )
 from ..jobspec import JobSpec
+from .ownership import give_outputs_to_notebook_owner
 from .pipeline import (
     Prepared,
     build_and_push,
@@ -289,6 +290,8 @@ class JobManager:
         record = self.store.get(job_id)
         if record.done:
             return
+        if record.output_dir:
+            give_outputs_to_notebook_owner(Path(record.output_dir), Path(record.notebook))
         metrics = read_metrics(Path(record.output_dir)) if record.output_dir else {}
         outputs = sorted(str(p) for p in Path(record.output_dir).rglob("*") if p.is_file()) if record.output_dir else []
         end = replace(end, outputs=tuple(outputs) or end.outputs)

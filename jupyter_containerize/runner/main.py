@@ -11,6 +11,10 @@ Usage: ``python runner.py NOTEBOOK [--output-dir /output]``; parameters come fro
 Every event is one stdout line, ``EVENT_PREFIX + json.dumps(dict)``, with exactly the
 shape of ``jupyter_containerize.events.<Type>.to_dict()`` (a unit test checks this).
 
+What the notebook writes in its working folder (the notebook's own, writable in the job
+though the root filesystem is not) comes back: every save also copies the files it created
+or changed there to the output folder, under the same relative paths (see :class:`WorkdirSync`).
+
 Exit codes: 0 succeeded, 1 a cell failed (error, ``sys.exit(1)``, KeyboardInterrupt,
 dead kernel), 2 runner-internal error, 143 SIGTERM (``docker stop``), 130 SIGINT.
 """
@@ -22,7 +26,9 @@ import asyncio
 import json
 import os
 import re
+import shutil
 import signal
+import stat
 import sys
 import time
 import traceback as traceback_module
@@ -48,6 +54,9 @@ EXIT_CELL_FAILED = 1
 EXIT_INTERNAL = 2
 EXIT_SIGINT = 130
 EXIT_SIGTERM = 143
+
+SKIP_DIRS = frozenset({"__pycache__", ".ipynb_checkpoints"})
+TMP_SUFFIX = ".jc-tmp"
 
 _ANSI = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]|\x1b\][^\x07]*(\x07|\x1b\\)")
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -116,6 +125,86 @@ def inject_parameters(nb: Any, parameters: dict[str, Any]) -> bool:
     return False
 
 
+class WorkdirSync:
+    """Brings back what the notebook writes in its working folder.
+
+    A first scan, before the kernel starts, records every file's size and mtime; each
+    :meth:`sync` copies the files that are new or changed since (and not copied as they
+    are now) to the same relative path under ``dest``, atomically, and removes the copies
+    of files deleted since. Left out: ``skip`` (the notebook itself: ``dest`` holds the
+    executed one), ``__pycache__``/``.ipynb_checkpoints``, links, and folders on another
+    filesystem (data mounted under the working folder) or holding ``dest``.
+    """
+
+    def __init__(self, root: Path, dest: Path, skip: frozenset[str]) -> None:
+        self.root = root
+        self.dest = dest
+        self.skip = skip
+        self._device = os.stat(root).st_dev
+        self._dest = os.path.realpath(dest)
+        self.baseline = self.scan()
+        self.copied: dict[str, tuple[int, int]] = {}
+
+    def _descend(self, path: str) -> bool:
+        try:
+            st = os.lstat(path)
+        except OSError:
+            return False
+        return st.st_dev == self._device and os.path.realpath(path) != self._dest
+
+    def scan(self) -> dict[str, tuple[int, int]]:
+        """Relative path → (size, mtime in ns) of every regular file in the working folder."""
+        found: dict[str, tuple[int, int]] = {}
+        for dirpath, dirnames, filenames in os.walk(self.root):
+            dirnames[:] = sorted(d for d in dirnames
+                                 if d not in SKIP_DIRS and self._descend(os.path.join(dirpath, d)))
+            for name in filenames:
+                path = os.path.join(dirpath, name)
+                rel = Path(path).relative_to(self.root).as_posix()
+                if rel in self.skip or name.endswith(TMP_SUFFIX):
+                    continue
+                try:
+                    st = os.lstat(path)
+                except OSError:
+                    continue
+                if stat.S_ISREG(st.st_mode):
+                    found[rel] = (st.st_size, st.st_mtime_ns)
+        return found
+
+    def sync(self) -> list[str]:
+        """Copy what is new or changed; returns one ``path: reason`` per file that could not be copied."""
+        current = self.scan()
+        failed: list[str] = []
+        for rel in sorted(current):
+            signature = current[rel]
+            if self.baseline.get(rel) == signature or self.copied.get(rel) == signature:
+                continue
+            try:
+                self._copy(rel)
+            except OSError as exc:
+                failed.append(f"{rel}: {exc.strerror or exc}")
+                continue
+            self.copied[rel] = signature
+        for rel in [r for r in self.copied if r not in current]:
+            try:
+                (self.dest / rel).unlink(missing_ok=True)
+            except OSError:
+                pass
+            del self.copied[rel]
+        return failed
+
+    def _copy(self, rel: str) -> None:
+        target = self.dest / rel
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = target.with_name(f".{target.name}{TMP_SUFFIX}")
+        try:
+            shutil.copyfile(self.root / rel, tmp)
+            os.replace(tmp, target)
+        finally:
+            if tmp.exists():
+                tmp.unlink()
+
+
 class StreamingClient(NotebookClient):
     """NotebookClient that forwards stream output live and notes when output changed."""
 
@@ -149,29 +238,48 @@ class Runner:
         self._last_save = 0.0
         self._metrics_seen: dict[str, float] = {}
         self._last_error: dict[str, Any] | None = None
+        self.files: WorkdirSync | None = None
+        self._last_sync = 0.0
+        self._unsynced: set[str] = set()
 
     # -- saving and metrics -------------------------------------------------
 
-    def save(self) -> None:
-        """Write the executed notebook atomically (a reader never sees half a file)."""
+    def save(self, final: bool = False) -> None:
+        """Write the executed notebook atomically (a reader never sees half a file), then bring back
+        the working folder's new files: every time when ``final``, else at most every autosave period."""
         if self.nb is None:
             return
-        tmp = self.output_path.with_name(f".{self.output_path.name}.jc-tmp")
+        tmp = self.output_path.with_name(f".{self.output_path.name}{TMP_SUFFIX}")
         tmp.write_text(nbformat.writes(self.nb), encoding="utf-8")  # type: ignore[no-untyped-call]
         os.replace(tmp, self.output_path)
         self._dirty = False
         self._last_save = time.monotonic()
+        if final or self._last_save - self._last_sync >= AUTOSAVE_SECONDS:
+            self.sync_files()
+
+    def sync_files(self) -> None:
+        """Copy the working folder's new and changed files to the output folder; say once what could not be."""
+        if self.files is None:
+            return
+        self._last_sync = time.monotonic()
+        failed = [f for f in self.files.sync() if f not in self._unsynced]
+        self._unsynced.update(failed)
+        if failed:
+            emit_log("jupyter-containerize: could not copy to the output folder: " + "; ".join(failed) + "\n",
+                     "stderr")
 
     def _mark_dirty(self) -> None:
         self._dirty = True
         if time.monotonic() - self._last_save >= AUTOSAVE_SECONDS:
             self._save_quietly()
 
-    def _save_quietly(self) -> None:
+    def _save_quietly(self, final: bool = False) -> None:
         try:
-            self.save()
+            self.save(final)
         except OSError as exc:  # a full disk must not kill the run; say it once per try
             emit_log(f"jupyter-containerize: could not autosave {self.output_path}: {exc}\n", "stderr")
+            if final:
+                self.sync_files()
 
     def poll_metrics(self) -> None:
         """Emit MetricLogged for each top-level number in metrics.json that changed."""
@@ -203,7 +311,7 @@ class Runner:
         for root, dirs, files in os.walk(self.output_dir):
             dirs.sort()
             for name in sorted(files):
-                if name.endswith(".jc-tmp"):
+                if name.endswith(TMP_SUFFIX):
                     continue
                 found.append(str(Path(root) / name))
                 if len(found) >= MAX_LISTED_OUTPUTS:
@@ -267,6 +375,12 @@ class Runner:
         except OSError as exc:
             raise RunnerError(f"cannot write to the output folder {self.output_dir}: {exc}") from None
         os.environ[OUTPUT_DIR_ENV] = str(self.output_dir)  # read by log_metric in the kernel
+        try:
+            self.files = WorkdirSync(self.notebook.parent, self.output_dir, frozenset({self.notebook.name}))
+            self._last_sync = time.monotonic()  # the baseline scan: nothing to copy yet
+        except OSError as exc:
+            emit_log(f"jupyter-containerize: files written next to the notebook will not come back ({exc}).\n",
+                     "stderr")
         emit("NotebookStarted", total_cells=total, parameters=self.parameters)
 
         ticker = asyncio.ensure_future(self._ticker())
@@ -301,7 +415,7 @@ class Runner:
                              "stderr")
         finally:
             ticker.cancel()
-        self.save()
+        self.save(final=True)
         self.poll_metrics()
         emit("Finished", status="succeeded", exit_code=EXIT_OK, error="", failing_cell=None,
              traceback="", outputs=self.list_outputs())
@@ -338,12 +452,12 @@ class Runner:
         if failure is not None and self._is_clean_exit():
             # sys.exit(0) / sys.exit() in a cell: stop here, successfully.
             emit("CellFinished", index=position, total=total, duration=duration, ok=True)
-            self.save()
+            self.save(final=True)
             emit("Finished", status="succeeded", exit_code=EXIT_OK, error="", failing_cell=None,
                  traceback="", outputs=self.list_outputs())
             return EXIT_OK
         emit("CellFinished", index=position, total=total, duration=duration, ok=failure is None)
-        self._save_quietly()
+        self._save_quietly(final=failure is not None)
         if failure is None:
             return None
         error, tb = failure
@@ -368,7 +482,7 @@ class Runner:
 
     def _finish_cancelled(self) -> int:
         signum = self.cancel_signal or signal.SIGTERM
-        self._save_quietly()
+        self._save_quietly(final=True)
         code = EXIT_SIGINT if signum == signal.SIGINT else EXIT_SIGTERM
         emit("Finished", status="cancelled", exit_code=code, error=f"Stopped by {signal.Signals(signum).name}.",
              failing_cell=None, traceback="", outputs=self.list_outputs() if self.output_dir.is_dir() else [])
@@ -376,7 +490,7 @@ class Runner:
 
     def _finish_internal(self, message: str, tb: str) -> int:
         if self.nb is not None:
-            self._save_quietly()
+            self._save_quietly(final=True)
         outputs = self.list_outputs() if self.output_dir.is_dir() else []
         emit("Finished", status="failed", exit_code=EXIT_INTERNAL, error=f"jupyter-containerize runner: {message}",
              failing_cell=None, traceback=tb, outputs=outputs)

@@ -6,17 +6,12 @@ import ast
 from pathlib import Path
 from typing import Any
 
-from ..errors import NotebookError
+from ..notebook_file import read_notebook
 
 
 def notebook_parameters(notebook: Path) -> dict[str, Any]:
     """``{"has_cell": bool, "parameters": [{"name", "value", "type"}]}``; values are source text."""
-    import nbformat
-
-    try:
-        nb = nbformat.read(str(notebook), as_version=4)  # type: ignore[no-untyped-call]
-    except (OSError, ValueError) as e:
-        raise NotebookError(f"The notebook {notebook.name} cannot be read ({e})", "Check that it is a valid .ipynb file.") from None
+    nb = read_notebook(notebook)
     for cell in nb.cells:
         if cell.cell_type == "code" and "parameters" in cell.get("metadata", {}).get("tags", []):
             return {"has_cell": True, "parameters": assignments(str(cell.source))}

@@ -310,7 +310,8 @@ def test_context_files(project: Path) -> None:
     assert set(ctx.files) == {
         ".dockerignore", "Dockerfile", "requirements.lock", "kernel.lock", "runner.lock", "jc/runner.py",
         "jc/shim/jupyter_containerize/__init__.py", "jc/shim/jupyter_containerize/metrics.py",
-        "jc/shim/jupyter_containerize/injob.py", "jc/share/kernels/python3/kernel.json",
+        "jc/shim/jupyter_containerize/injob.py", "jc/shim/jupyter_containerize/injob_pip.py",
+        "jc/share/kernels/python3/kernel.json",
         "work/train.ipynb", "work/helpers.py", "work/mypkg/__init__.py",
     }
     assert sorted(str(p.relative_to(ctx.path)) for p in ctx.path.rglob("*") if p.is_file()) == sorted(ctx.files)

@@ -85,6 +85,7 @@ def test_same_hardening_as_docker_backend(tmp_path: Path) -> None:
     assert ("--label", "org.jupyter-containerize.job=job1") in pairs
     assert ("--env", "JC_JOB_ID=job1") in pairs
     assert ("--mount", f"type=bind,source={tmp_path / 'out'},target=/output") in pairs
+    assert ("--mount", "type=volume,target=/work") in pairs  # the writable working folder, as with docker
     image_line = next(line for line in script.splitlines() if line.startswith('set -- "$@"'))
     assert shlex.split(image_line)[-1] == "127.0.0.1:5000/jc/nb@sha256:" + "a" * 64  # by digest
 
