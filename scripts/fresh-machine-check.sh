@@ -37,7 +37,7 @@ done
 for suite in "${suites[@]}"; do
   case "$suite" in bookworm|trixie) ;; *) echo "Unknown suite $suite: use bookworm or trixie." >&2; exit 2 ;; esac
 done
-if [[ " ${suites[*]} " == *" trixie "* ]] && { pgrep -x slurmctld || pgrep -x slurmd; } >/dev/null; then
+if [[ " ${suites[*]} " == *" trixie "* ]] && ps -eo stat=,comm= | awk '$1 !~ /^Z/ && ($2 == "slurmctld" || $2 == "slurmd") {f=1} END {exit !f}'; then
   echo "Slurm runs on this host, and the trixie machine shares this host's network (its tests start their own):" \
        "stop it first (pkill -x slurmctld; pkill -x slurmd)." >&2
   exit 2

@@ -202,7 +202,9 @@ def make_plan(snapshot: EnvironmentSnapshot, spec: JobSpec | None = None, *, has
     for i, url in enumerate(config.extra_index_urls):
         arg = EXTRA_INDEX_ARG.format(i)
         extras.append("${" + arg + "}" if arg in secrets else _safe_url(url))
-    for url in () if no_index else snapshot.gpu.extra_index_urls:
+    # A framework's own index (PyTorch's) serves its local builds (+cpu, +cu121); carried wheels don't need it.
+    local_builds = any(d.source == "index" and "+" in d.version for d in snapshot.distributions)
+    for url in snapshot.gpu.extra_index_urls if local_builds else ():
         if url not in extras:
             extras.append(_safe_url(url))
     for host in config.trusted_hosts:

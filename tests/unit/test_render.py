@@ -290,6 +290,19 @@ def test_gpu_wheels_keep_slim_base_and_add_the_torch_index(project: Path) -> Non
     assert "org.jupyter-containerize.cuda=12.1" in final[-1]
 
 
+def test_a_carried_framework_build_needs_no_framework_index(project: Path, tmp_path: Path) -> None:
+    """torch 2.13.0+cpu found as the kernel's wheel installs from the context: PyTorch's index is neither
+    written nor (by the pre-build check) reached; numpy still comes from the kernel's index."""
+    wheel = tmp_path / "torch-2.13.0+cpu-cp311-cp311-manylinux_2_28_x86_64.whl"
+    wheel.write_bytes(b"")
+    gpu = GpuInfo(frameworks=(), extra_index_urls=("https://download.pytorch.org/whl/cpu",))
+    torch = PinnedDistribution("torch", "2.13.0+cpu", f"torch @ file:///wheels/{wheel.name}", source="local-wheel",
+                               wheel_path=wheel)
+    snap = make_snapshot(project / "train.ipynb", gpu=gpu,
+                         distributions=(PinnedDistribution("numpy", "2.1.0", "numpy==2.1.0"), torch))
+    assert "download.pytorch.org" not in render_dockerfile(snap)
+
+
 def test_system_cuda_base_uses_a_managed_python(project: Path) -> None:
     base = "nvidia/cuda:12.1.1-cudnn8-runtime-ubuntu22.04"
     gpu = GpuInfo(frameworks=("cupy",), cuda_version="12.1", needs_system_cuda=True, cuda_base_image=base)
