@@ -6,6 +6,15 @@ do next. Front ends print ``str(error)`` and never a traceback.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
+
+def listing(names: Sequence[str]) -> str:
+    """Names for a sentence: ``a``, ``a and b``, ``a, b and c``."""
+    if len(names) <= 1:
+        return "".join(names)
+    return f"{', '.join(names[:-1])} and {names[-1]}"
+
 
 class ContainerizeError(Exception):
     """Root of all predictable jupyter-containerize failures."""

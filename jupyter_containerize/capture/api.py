@@ -8,7 +8,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any, NoReturn, get_args
 
-from ..errors import CaptureError
+from ..errors import CaptureError, listing
 from ..jobspec import FreezeMode
 from .distributions import (
     PYPI_SIMPLE,
@@ -311,10 +311,9 @@ def _not_installable(modules: list[str], requirements: Iterable[str]) -> list[st
 
 
 def _raise_missing(modules: list[str], executable: str) -> NoReturn:
-    names = modules[0] if len(modules) == 1 else f"{', '.join(modules[:-1])} and {modules[-1]}"
     them = "it" if len(modules) == 1 else "them"
     raise CaptureError(
-        f"The notebook imports {names}, which the kernel ({executable}) does not have",
+        f"The notebook imports {listing(modules)}, which the kernel ({executable}) does not have",
         f"Install {them} there (pip install {' '.join(pip_names(m)[0] for m in modules)}) or pass --python.",
     )
 

@@ -15,7 +15,7 @@ import tempfile
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from pathlib import Path
 
-from ..errors import CaptureError
+from ..errors import CaptureError, listing
 from .distributions import find_uv
 from .pipconfig import HostIndex, split_credentials
 from .probe import normalize
@@ -88,8 +88,8 @@ def resolve_for_target(
         them = "it" if len(names) == 1 else "them"
         requirers = sorted(set().union(*needed_by.values()))
         raise CaptureError(
-            f"Required on {platform_target} by {_listing(requirers)} but not installed in {kernel}, and uv cannot "
-            f"resolve {_listing(names)} for {platform_target} from the kernel's package index",
+            f"Required on {platform_target} by {listing(requirers)} but not installed in {kernel}, and uv cannot "
+            f"resolve {listing(names)} for {platform_target} from the kernel's package index",
             f"Install {them} in the kernel (pip install {' '.join(names)}), or check its index settings "
             "(pip config list)",
         )
@@ -104,7 +104,7 @@ def resolve_for_target(
         via_names = {v.strip() for v in via.split(",") if v.strip() and " " not in v.strip()}
         requirers = sorted(needed_by.get(key, set()) | via_names)
         how = "at the kernel's version" if key in installed else "not installed in the kernel"
-        why = f"needed by {_listing(requirers)}; " if requirers else ""
+        why = f"needed by {listing(requirers)}; " if requirers else ""
         pins.append(PinnedDistribution(name, version, f"{name}=={version}",
                                        reason=f"{why}resolved for {platform_target}, {how}"))
     return sorted(pins, key=lambda p: normalize(p.name))
@@ -201,9 +201,3 @@ def _valid(version: str) -> bool:
     except InvalidVersion:
         return False
     return True
-
-
-def _listing(names: Sequence[str]) -> str:
-    if len(names) <= 1:
-        return "".join(names)
-    return f"{', '.join(names[:-1])} and {names[-1]}"

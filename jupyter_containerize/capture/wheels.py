@@ -31,7 +31,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from ..errors import CaptureError
+from ..errors import CaptureError, listing
 from .distributions import Environment, _file_path, check_index_availability
 from .pipconfig import host_index
 from .probe import normalize
@@ -271,7 +271,7 @@ def _carry(pin: PinnedDistribution, wheel: Path) -> PinnedDistribution:
 
 def missing_wheels_error(missing: Sequence[str], finder: WheelFinder) -> CaptureError:
     """The one-sentence error of ``--wheels-from-kernel`` when some pins have no wheel on this machine."""
-    names = missing[0] if len(missing) == 1 else f"{', '.join(missing[:-1])} and {missing[-1]}"
+    names = listing(missing)
     places = [str(p) for p in finder.find_links] or ["no find-links folder"]
     return CaptureError(
         f"--wheels-from-kernel builds without a package index, but no wheel for the image was found for {names} "
