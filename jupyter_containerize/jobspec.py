@@ -113,6 +113,7 @@ class JobSpec:
     hardening: Hardening = Hardening()
     build: BuildOptions = BuildOptions()
     max_parallel: int = 2
+    auto_mount: bool = True  # mount the data files the notebook reads, read-only, where it reads them
 
     def with_changes(self, **changes: Any) -> JobSpec:
         return replace(self, **changes)

@@ -67,6 +67,7 @@ class Backend(Protocol):
     """A place where images run as jobs."""
 
     name: str
+    host_paths: bool  # whether the job sees this machine's folders (bind mounts): not on Kubernetes
 
     def start(self, request: RunRequest) -> str:
         """Start the job; return the backend's reference (container id, Slurm job id, …)."""

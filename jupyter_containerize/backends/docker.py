@@ -86,6 +86,7 @@ class DockerBackend:
     """Runs jobs as containers on the local (or DOCKER_HOST) engine."""
 
     name = "docker"
+    host_paths = True
 
     def __init__(self, client: docker.DockerClient | None = None) -> None:
         self._client = client

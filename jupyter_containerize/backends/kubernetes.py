@@ -171,6 +171,7 @@ class KubernetesBackend:
     """Runs jobs as Kubernetes Jobs with the official client (kubeconfig or in-cluster config)."""
 
     name = "kubernetes"
+    host_paths = False
 
     def __init__(self, api_client: Any = None, namespace: str | None = None, poll: float | None = None) -> None:
         self._api_client = api_client

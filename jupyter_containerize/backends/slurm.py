@@ -59,6 +59,7 @@ class SlurmBackend:
     """Submits jobs with ``sbatch``; watches them with ``scontrol``/``sacct`` and their output file."""
 
     name = "slurm"
+    host_paths = True  # the nodes share the filesystem
 
     def __init__(self, workdir: Path | None = None, docker: str | None = None, poll: float | None = None) -> None:
         default = Path.home() / ".local" / "share" / "jupyter-containerize" / "slurm"

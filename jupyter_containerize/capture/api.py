@@ -139,11 +139,13 @@ def snapshot_from_probe(
         imports.add(name if "." in name else module)
         imported.add(module)
         roots.update(dict.fromkeys(env.dists[k].name for k in keys))
+    kernel_local = _kernel_local_code(notebook, absent) if dynamic_modules else {}
+    absent = [m for m in absent if m.partition(".")[0] not in kernel_local]
     required = [m for m in absent if m in nb.modules and m not in nb.guarded]
     # a requirements file may install anything: then nothing counts as missing
     fatal = [] if nb.requirement_files else _not_installable(required, nb.requirements)
     if fatal:
-        _raise_missing(fatal, str(probe["executable"]))
+        _raise_missing(fatal, str(probe["executable"]), nb.search_folders)
     for module in absent:
         why = " (an optional import, inside try/except)" if module in nb.guarded else ""
         warnings.append(f"Module {module} is imported{why} but not installed in {probe['executable']}; "
@@ -260,7 +262,9 @@ def snapshot_from_probe(
         imports=tuple(sorted(imports)),
         distributions=tuple(sorted(pins, key=lambda p: normalize(p.name))),
         explicit_requirements=nb.requirements,
-        local_modules=nb.local_modules,
+        local_modules=tuple(sorted({*nb.local_modules, *kernel_local.values()})),
+        data_paths=nb.data_paths,
+        references=nb.why,
         system_packages=tuple(packages),
         gpu=detect_gpu(dists),
         pip_config=pip_config,
@@ -310,12 +314,36 @@ def _not_installable(modules: list[str], requirements: Iterable[str]) -> list[st
     return [top for top in tops if not installed & {normalize(n) for n in pip_names(top)}]
 
 
-def _raise_missing(modules: list[str], executable: str) -> NoReturn:
+def _raise_missing(modules: list[str], executable: str, folders: tuple[str, ...]) -> NoReturn:
     them = "it" if len(modules) == 1 else "them"
+    where = listing([f.rstrip("/") + "/" if f != "." else "the notebook's folder" for f in folders])
     raise CaptureError(
-        f"The notebook imports {listing(modules)}, which the kernel ({executable}) does not have",
-        f"Install {them} there (pip install {' '.join(pip_names(m)[0] for m in modules)}) or pass --python.",
+        f"The notebook imports {listing(modules)}, which the kernel ({executable}) does not have and "
+        f"{where} (where it looked for local code) {'does' if len(folders) == 1 else 'do'} not hold",
+        f"Install {them} there (pip install {' '.join(pip_names(m)[0] for m in modules)}) or pass --python; for "
+        f"code of your own, add its folder to sys.path in the notebook.",
     )
+
+
+def _kernel_local_code(notebook: Path, modules: Iterable[str]) -> dict[str, str]:
+    """Where the live kernel found the imported ``modules`` no distribution provides: its real ``sys.path``.
+
+    Top-level name → path of the module or package relative to the notebook's folder; only
+    what the kernel has imported from a file outside the interpreter's prefixes.
+    """
+    import os
+
+    prefixes = tuple(os.path.realpath(p) + os.sep for p in {sys.prefix, sys.base_prefix, sys.exec_prefix})
+    found: dict[str, str] = {}
+    for top in dict.fromkeys(m.partition(".")[0] for m in modules):
+        file = getattr(sys.modules.get(top), "__file__", None)
+        if not file or os.path.realpath(file).startswith(prefixes):
+            continue
+        path = os.path.realpath(file)
+        if os.path.basename(path) == "__init__.py":
+            path = os.path.dirname(path)
+        found[top] = Path(os.path.relpath(path, os.path.realpath(Path(notebook).parent))).as_posix()
+    return found
 
 
 def build_local_wheels(snapshot: EnvironmentSnapshot, dest: Path) -> EnvironmentSnapshot:

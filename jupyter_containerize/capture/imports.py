@@ -5,7 +5,9 @@ Collected: ``import``/``from`` statements anywhere (top level, functions, classe
 with literal names, ``%load_ext``, ``%matplotlib`` and the bodies of Python cell
 magics (``%%time``…). ``%pip install`` / ``!pip install`` / ``!{sys.executable} -m pip
 install`` lines become explicit requirements. Modules that are ``.py`` files or package
-folders next to the notebook are local code, and their own imports are followed.
+folders in the working folder or a folder the notebook adds to ``sys.path``, and the targets of
+``%run``/``%load``, are local code, and their own imports are followed (:mod:`.references`
+follows those paths, and finds the data files the code reads, on the same walk).
 Imports inside a ``try`` whose handlers catch ImportError (or a base of it) are optional:
 the notebook runs without them.
 """
@@ -14,6 +16,7 @@ from __future__ import annotations
 
 import ast
 import json
+import os
 import re
 import shlex
 from collections.abc import Iterable
@@ -23,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import NotebookError
+from .references import PathWalker, References, mount_units
 
 SELF_MODULES = frozenset({"jupyter_containerize"})
 # Cell magics whose body is Python code run in the kernel.
@@ -56,7 +60,8 @@ class NotebookImports:
         from_names: ``module.name`` candidates of ``from module import name`` (a name may be a
             submodule, which decides namespace packages such as ``from google import protobuf``).
         requirements: requirement strings from ``pip install`` lines, in order.
-        local_modules: paths of local modules and packages, relative to the notebook's folder.
+        local_modules: paths of local modules, packages and ``%run`` targets, relative to the
+            notebook's folder (``../src/pkg`` for a folder above it).
         warnings: cells that could not be parsed.
         guarded: the ``modules`` imported only inside ``try`` blocks that catch ImportError.
         requirement_files: files of ``pip install -r FILE`` lines (what they install is unknown here).
@@ -69,6 +74,12 @@ class NotebookImports:
     warnings: tuple[str, ...] = ()
     guarded: tuple[str, ...] = ()
     requirement_files: tuple[str, ...] = ()
+    data_paths: tuple[str, ...] = ()
+    why: tuple[tuple[str, str], ...] = ()
+    search_folders: tuple[str, ...] = ()
+    """data_paths: folders and files the code reads, to mount read-only (relative to the notebook's
+    folder); why: (path, where it was seen) for each local module and data path; search_folders:
+    where imports were looked for."""
 
 
 def read_notebook(path: Path) -> dict[str, Any]:
@@ -178,7 +189,6 @@ class _Visitor(ast.NodeVisitor):
         self.requirements: list[str] = []
         self.requirement_files: list[str] = []
         self.bodies: list[str] = []
-        self.run_files: list[str] = []
         self._guard = 0
 
     def _add(self, module: str) -> None:
@@ -227,8 +237,6 @@ class _Visitor(ast.NodeVisitor):
             self._add(line.split()[0])
         elif magic == "matplotlib":
             self._add("matplotlib")
-        elif magic == "run":
-            self.run_files += [t for t in line.split() if t.endswith(".py")][:1]
         elif magic in ("time", "timeit", "prun"):
             self.bodies.append(re.sub(r"^(\s*-\S+(\s+\S+)?\s+)*", "", line) if magic == "timeit" else line)
 
@@ -238,8 +246,10 @@ class _Visitor(ast.NodeVisitor):
         self.requirement_files += files
 
 
-def scan_source(source: str, ipython: bool = True) -> _Visitor:
+def scan_source(source: str, ipython: bool = True, paths: PathWalker | None = None) -> _Visitor:
     """Walk one cell (or module) of source; ``ipython`` first applies IPython's transformer.
+
+    ``paths`` also walks each parsed tree, following the paths the code names.
 
     Raises:
         SyntaxError: the source does not parse even after the transformation.
@@ -253,28 +263,36 @@ def scan_source(source: str, ipython: bool = True) -> _Visitor:
                 code = _transformer().transform_cell(code)
             except Exception:  # noqa: BLE001, S110 - IPython raises assorted errors on odd input; ast decides
                 pass
-        visitor.visit(ast.parse(code))
+        tree = ast.parse(code)
+        visitor.visit(tree)
+        if paths is not None:
+            paths.visit(tree)
         pending += visitor.bodies
         visitor.bodies = []
     return visitor
 
 
-def _local_path(folder: Path, top: str) -> Path | None:
-    for candidate in (folder / f"{top}.py", folder / top):
-        if candidate.is_file() or (candidate.is_dir() and any(candidate.glob("*.py"))):
-            return candidate
+def _local_path(folders: Iterable[Path], top: str) -> Path | None:
+    for folder in folders:
+        for candidate in (folder / f"{top}.py", folder / top):
+            if candidate.is_file() or (candidate.is_dir() and any(candidate.glob("*.py"))):
+                return candidate
     return None
 
 
+def _relative(path: Path, folder: Path) -> str:
+    return Path(os.path.relpath(path, folder)).as_posix()
+
+
 def scan_notebook(notebook: Path, stdlib: Iterable[str] = ()) -> NotebookImports:
-    """Imports, pip install lines and local modules of a notebook.
+    """Imports, pip install lines, local code and data paths of a notebook.
 
     Args:
         notebook: the ``.ipynb`` file.
         stdlib: top-level names of the target's standard library (``sys.stdlib_module_names``).
 
     Raises:
-        NotebookError: the notebook cannot be read.
+        NotebookError: the notebook (or a notebook it ``%run``s) cannot be read.
     """
     notebook = Path(notebook)
     folder = notebook.resolve().parent
@@ -286,41 +304,69 @@ def scan_notebook(notebook: Path, stdlib: Iterable[str] = ()) -> NotebookImports
     requirement_files: list[str] = []
     warnings: list[str] = []
     local: dict[str, Path] = {}
-    queue: list[tuple[str, str, bool]] = [(src, f"cell {i + 1}", True) for i, src in
-                                         enumerate(code_cells(read_notebook(notebook)))]
-    scanned_files: set[Path] = set()
+    why: dict[Path, str] = {}
+    refs = References(cwd=folder)
+    cells = PathWalker(refs, "the notebook")
+    queue: list[tuple[str, str, bool, PathWalker]] = [
+        (src, f"cell {i + 1}", True, cells) for i, src in enumerate(code_cells(read_notebook(notebook)))]
+    scanned_files: set[Path] = {notebook.resolve()}
+
+    def take(path: Path, reason: str) -> None:
+        files = [path] if path.is_file() else sorted(path.rglob("*.py"))[:_MAX_LOCAL_FILES]
+        why.setdefault(path, reason)
+        for f in files:
+            if f in scanned_files:
+                continue
+            scanned_files.add(f)
+            label = _relative(f, folder)
+            if f.suffix == ".ipynb":
+                queue.extend((src, f"cell {i + 1} of {label}", True, PathWalker(refs, label))
+                             for i, src in enumerate(code_cells(read_notebook(f))))
+            else:
+                text = f.read_text(encoding="utf-8", errors="replace")
+                queue.append((text, label, f.suffix == ".ipy", PathWalker(refs, label)))
+
     while queue:
-        source, where, is_cell = queue.pop(0)
+        source, where, is_cell, walker = queue.pop(0)
+        walker.where = where
         try:
-            found = scan_source(source, ipython=is_cell)
+            found = scan_source(source, ipython=is_cell, paths=walker)
         except (SyntaxError, ValueError) as exc:
             warnings.append(f"{where} of {notebook.name} does not parse ({exc.__class__.__name__}); "
                             "its imports were not captured.")
             continue
         requirements += found.requirements
         requirement_files += found.requirement_files
-        run_tops = [Path(f).stem for f in found.run_files]
-        for name, optional in [(n, False) for n in found.modules + run_tops] + [(n, True) for n in found.guarded]:
+        for target, reason in list(refs.run_targets.items()):
+            if target not in why:
+                take(target, reason)
+                if target.suffix == ".ipynb":
+                    modules.append("nbformat")  # IPython's %run reads notebooks with it
+        for name, optional in [(n, False) for n in found.modules] + [(n, True) for n in found.guarded]:
             top = name.split(".", 1)[0]
-            path = local.get(top) or _local_path(folder, top)
+            path = local.get(top) or _local_path(refs.folders(), top)
             if path is not None:
                 if top not in local:
                     local[top] = path
-                    files = [path] if path.is_file() else sorted(path.rglob("*.py"))[:_MAX_LOCAL_FILES]
-                    for f in files:
-                        if f not in scanned_files:
-                            scanned_files.add(f)
-                            text = f.read_text(encoding="utf-8", errors="replace")
-                            queue.append((text, str(f.relative_to(folder)), False))
+                    take(path, f"imported by {where}")
             elif top not in drop and top.isidentifier():
                 (guarded if optional else modules).append(name)
         from_names += [n for n in found.from_names if n.split(".", 1)[0] not in drop | set(local)]
+    code = set(local.values()) | set(refs.run_targets)
+    outputs = {folder / f"{notebook.stem}.jc-jobs", folder / f"{notebook.stem}.jc-context"}
+    data = mount_units(refs.inputs, refs.outputs, folder, keep_out=code | outputs | {notebook.resolve()})
+    for unit in data:
+        why[unit] = "read by " + next(w for p, w in refs.inputs.items() if p == unit or unit in p.parents
+                                      or p in unit.parents)
     return NotebookImports(
         modules=tuple(sorted(set(modules) | set(guarded))),
         from_names=tuple(sorted(set(from_names) - set(modules) - set(guarded))),
         requirements=tuple(dict.fromkeys(requirements)),
-        local_modules=tuple(sorted(str(p.relative_to(folder)) for p in local.values())),
+        local_modules=tuple(sorted(_relative(p, folder) for p in code)),
         warnings=tuple(warnings),
         guarded=tuple(sorted(set(guarded) - set(modules))),
         requirement_files=tuple(dict.fromkeys(requirement_files)),
+        data_paths=tuple(_relative(p, folder) for p in data),
+        why=tuple(sorted((_relative(p, folder), w) for p, w in why.items() if p in code or p in data)),
+        search_folders=tuple(_relative(p, folder) for p in refs.folders()),
     )

@@ -84,13 +84,22 @@ class EnvironmentSnapshot:
     imports: tuple[str, ...]  # top-level third-party modules the notebook uses
     distributions: tuple[PinnedDistribution, ...]  # the closure, sorted by name
     explicit_requirements: tuple[str, ...] = ()  # from %pip / !pip install lines
-    local_modules: tuple[str, ...] = ()  # paths relative to the notebook's folder
+    local_modules: tuple[str, ...] = ()  # code copied into the image: paths relative to the notebook's folder
+    data_paths: tuple[str, ...] = ()  # what the code reads, mounted read-only: relative to the notebook's folder
+    references: tuple[tuple[str, str], ...] = ()  # (local module or data path, why it was taken)
     system_packages: tuple[str, ...] = ()  # Debian packages for ELF NEEDED libraries
     gpu: GpuInfo = GpuInfo()
     pip_config: PipConfig = PipConfig()
     ipykernel_version: str | None = None
     warnings: tuple[str, ...] = ()
     modules: tuple[str, ...] = ()  # third-party modules as imported (``sklearn.linear_model``)
+
+    @property
+    def notebook_folder(self) -> str:
+        """Where the notebook's folder sits under ``/work`` (see :func:`.references.notebook_folder`)."""
+        from .references import notebook_folder
+
+        return notebook_folder(self.notebook, (*self.local_modules, *self.data_paths))
 
     def pin(self, name: str) -> PinnedDistribution | None:
         key = _normalize(name)

@@ -35,6 +35,7 @@ from .pipeline import (
     prepare,
     read_metrics,
     sweep_specs,
+    with_data_mounts,
 )
 from .store import JobRecord, JobStore
 
@@ -167,6 +168,8 @@ class JobManager:
                 self._set_status(job.id, "building")
             prepared = prepare(spec, in_process=in_process)
             try:
+                specs = [self._mount_data(s, prepared, to_all if i == 0 else lambda _e: None)
+                         for i, s in enumerate(specs)]
                 image = build_and_push(prepared.context, spec, to_all)
                 specs = [self._default_shm(s, prepared) for s in specs]
             finally:
@@ -206,6 +209,7 @@ class JobManager:
                     own_prepared = True
                 for w in getattr(prepared.snapshot, "warnings", ()):
                     emit(Log(text=f"warning: {w}", stream="stderr"))
+                spec = self._mount_data(spec, prepared, emit)
                 if spec.backend == "docker":
                     from ..backends.docker import gpu_preflight
 
@@ -409,6 +413,14 @@ class JobManager:
                 cancel.set()
                 return
             time.sleep(CANCEL_POLL_SECONDS)
+
+    def _mount_data(self, spec: JobSpec, prepared: Prepared, emit: EventCallback) -> JobSpec:
+        """The spec with the notebook's data mounted (refused before building where the backend cannot)."""
+        spec, notes = with_data_mounts(spec, prepared.snapshot,
+                                       host_paths=getattr(self.backend(spec.backend), "host_paths", True))
+        for note in notes:
+            emit(Log(text=f"{note}\n", stream="stderr"))
+        return spec
 
     @staticmethod
     def _default_shm(spec: JobSpec, prepared: Prepared) -> JobSpec:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import itertools
 import json
+import posixpath
 import shutil
 import ssl
 import tempfile
@@ -24,11 +25,12 @@ from typing import Any
 
 from ..backends.base import ImageRef
 from ..backends.builder import build_image
-from ..errors import BuildError, NotebookError
+from ..errors import BuildError, NotebookError, OptionError, listing
 from ..events import Event
 from ..jobspec import JobSpec
 
 EventCallback = Callable[[Event], None]
+LARGE_DATA_BYTES = 2**30  # data over this is named when mounted
 INDEX_TIMEOUT_S = 5.0  # one request per index: an answer in seconds, not a failed install minutes in
 
 
@@ -70,6 +72,51 @@ def prepare(spec: JobSpec, *, in_process: bool = False, extra_modules: tuple[str
         shutil.rmtree(workdir, ignore_errors=True)
         raise
     return Prepared(snapshot=snapshot, context=context, workdir=workdir)
+
+
+def with_data_mounts(spec: JobSpec, snapshot: Any, *, host_paths: bool = True) -> tuple[JobSpec, list[str]]:
+    """``spec`` with the data the notebook reads mounted read-only where it reads it, and what to tell the user.
+
+    Each of the snapshot's data paths (see :mod:`..capture.references`) is bound at the same
+    place relative to the notebook in the image, unless ``-v`` already mounts something there
+    or ``--no-auto-mount`` was given. Paths outside the notebook's folder and large ones are named.
+
+    Raises:
+        OptionError: the backend cannot mount host paths (Kubernetes) and the notebook reads some.
+    """
+    from ..capture.references import in_work, size_of
+    from ..jobspec import WORK_DIR_IN_CONTAINER, VolumeMount
+
+    rels = tuple(getattr(snapshot, "data_paths", ()))
+    if not rels or not spec.auto_mount:
+        return spec, []
+    if not host_paths:
+        raise OptionError(
+            f"The notebook reads {listing(rels)} beside it, and a {spec.backend} job cannot mount this "
+            "machine's folders",
+            "Put them on a PersistentVolumeClaim and pass -v CLAIM:/work/PATH, copy them into the image with "
+            "--include, or pass --no-auto-mount.")
+    folder = Path(snapshot.notebook).resolve().parent
+    taken = {posixpath.normpath(v.target) for v in spec.volumes}
+    mounts: list[VolumeMount] = []
+    notes: list[str] = []
+    for rel in rels:
+        target = posixpath.join(WORK_DIR_IN_CONTAINER, in_work(snapshot.notebook_folder, rel))
+        if any(target == t or target.startswith(t.rstrip("/") + "/") for t in taken):
+            continue
+        source = (folder / rel).resolve()
+        mounts.append(VolumeMount(source=str(source), target=target, read_only=True))
+        size = size_of(source, LARGE_DATA_BYTES)
+        if rel.startswith("../"):
+            notes.append(f"{rel} is outside the notebook's folder; it is mounted read-only at {target} "
+                         "(--no-auto-mount leaves it out).")
+        elif size > LARGE_DATA_BYTES:
+            notes.append(f"{rel} holds more than {LARGE_DATA_BYTES // 2**30} GiB; it is mounted read-only at {target}, "
+                         "not copied into the image.")
+    names = ", ".join(f"{m.target} (from {m.source})" for m in mounts)
+    if names:
+        notes.insert(0, f"mounted read-only as the notebook reads them: {names}")
+    return replace(spec, volumes=(*spec.volumes, *mounts)), notes
 
 
 def use_buildkit(spec: JobSpec) -> bool:

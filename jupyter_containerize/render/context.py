@@ -6,7 +6,8 @@ Layout (every path relative to the context folder)::
     jc/runner.py                                   → /opt/jc/runner.py
     jc/shim/jupyter_containerize/                  → log_metric, no-op magics, offline pip lines in the job
     jc/share/kernels/python3/kernel.json           → the kernelspec the runner starts
-    work/<notebook>  work/<local modules>  work/<--include paths>   → /work
+    work/[<folder>/]<notebook>  work/<local code>  work/<--include paths>  → /work
+      (<folder>: the notebook's folder below the one that also holds ``../src``-style local code)
     wheels/*.whl                                   → local projects built on the host
     certs/ca.crt                                   → the pip CA bundle (builder stage only)
 
@@ -21,6 +22,7 @@ import functools
 import hashlib
 import json
 import os
+import posixpath
 import re
 import shutil
 import sys
@@ -30,6 +32,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
+from ..capture.references import in_work
 from ..capture.snapshot import EnvironmentSnapshot, PinnedDistribution
 from ..errors import ContainerizeError, OptionError
 from ..jobspec import WORK_DIR_IN_CONTAINER, JobSpec
@@ -175,9 +178,9 @@ class _Files:
     def add(self, rel: str, source: Source) -> None:
         self.items[rel] = source
 
-    def add_local(self, rel: str, *, forced: bool) -> None:
-        """Copy a file or folder under the notebook's folder to ``work/<rel>``."""
-        path = _inside(self.nb_dir, rel, "--include path" if forced else "local module")
+    def add_local(self, rel: str, *, forced: bool, folder: str = "") -> None:
+        """Copy a file or folder to ``work/<folder>/<rel>``: ``--include`` paths only from under the notebook's folder."""
+        path = _inside(self.nb_dir, rel, "--include path") if forced else (self.nb_dir / rel).resolve()
         if not path.exists():
             self.warnings.append(f"{rel} does not exist next to the notebook and is left out.")
             return
@@ -185,7 +188,7 @@ class _Files:
         for file in files:
             if not file.is_file():
                 continue  # sockets, broken links
-            target = "work/" + file.relative_to(self.nb_dir).as_posix()
+            target = "work/" + in_work(folder, os.path.relpath(file, self.nb_dir))
             if not forced:
                 reason = keep_file(file.name, file.stat().st_size)
                 if reason:
@@ -253,6 +256,10 @@ def _write_tree(root: Path, items: dict[str, Source]) -> None:
                 d.mkdir()
                 os.chmod(d, 0o755)
         source = items[rel]
+        if rel.endswith("/"):  # a folder of its own (one that data is mounted into)
+            target.mkdir(exist_ok=True)
+            os.chmod(target, 0o755)
+            continue
         if isinstance(source, bytes):
             target.write_bytes(source)
         else:
@@ -354,14 +361,19 @@ def render_context(
                 raise ContextError(f"The wheel built for {pin.name} is missing ({pin.wheel_path})",
                                    "Capture the environment again.")
             files.add(f"wheels/{Path(pin.wheel_path).name}", Path(pin.wheel_path))
+    folder = plan.notebook_folder
     for module in sorted(snapshot.local_modules):
-        files.add_local(module, forced=False)
+        files.add_local(module, forced=False, folder=folder)
     included: list[str] = []
     for raw in sorted(spec.build.include if spec is not None else ()):
         rel = _include_rel(raw, nb_dir)
-        files.add_local(rel, forced=True)
-        included.append("work" if rel == "." else "work/" + rel)
-    files.add(f"work/{notebook.name}", normalized_notebook(notebook))
+        files.add_local(rel, forced=True, folder=folder)
+        included.append("work/" + in_work(folder, rel) if folder or rel != "." else "work")
+    files.add(f"work/{in_work(folder, notebook.name)}", normalized_notebook(notebook))
+    for rel in snapshot.data_paths:  # folders that data is mounted into stay the job user's, so it can write there
+        parent = posixpath.dirname(posixpath.normpath(rel))
+        if parent and parent != "..":
+            files.add(f"work/{in_work(folder, parent)}/", b"")
     try:
         files.add(".dockerignore", dockerignore(tuple(included)).encode("utf-8"))
     except ValueError as exc:
@@ -384,7 +396,7 @@ def render_context(
         image_tag=f"jupyter-containerize/{slug(notebook.stem)}:{digest[:16]}",
         base_image=plan.base_image,
         dockerfile=dockerfile,
-        notebook_in_container=f"{WORK_DIR_IN_CONTAINER}/{notebook.name}",
+        notebook_in_container=f"{WORK_DIR_IN_CONTAINER}/{in_work(folder, notebook.name)}",
         build_args=secrets,
         files=tuple(sorted(files.items)),
         warnings=tuple(dict.fromkeys(warnings + files.warnings)),

@@ -41,6 +41,7 @@ from __future__ import annotations
 
 import importlib.metadata
 import os
+import posixpath
 import re
 from dataclasses import dataclass
 
@@ -91,6 +92,7 @@ class Plan:
     python_kind: str  # "official" (/usr/local/bin/python3), "managed" (uv python), "path" (python3 on PATH)
     uid: int
     notebook_name: str
+    notebook_folder: str  # the notebook's folder under /work ("" or e.g. "notebooks", see capture.references)
     requirements_lock: str
     kernel_lock: str | None
     has_wheels: bool
@@ -165,6 +167,14 @@ def _is_python_base(ref: str) -> bool:
     return _repository(ref) in ("python", "library/python", "docker.io/library/python")
 
 
+def _notebook_folder(snapshot: EnvironmentSnapshot) -> str:
+    try:
+        return snapshot.notebook_folder
+    except ValueError as exc:
+        raise OptionError(f"The notebook's local code or data lies too far above it ({exc})",
+                          "Move the notebook into the project that holds its code.") from None
+
+
 def make_plan(snapshot: EnvironmentSnapshot, spec: JobSpec | None = None, *, has_cert: bool | None = None,
               buildkit: bool = False) -> Plan:
     """Validate the inputs and decide everything the Dockerfile needs.
@@ -224,6 +234,7 @@ def make_plan(snapshot: EnvironmentSnapshot, spec: JobSpec | None = None, *, has
         python_kind=python_kind,
         uid=container_uid(spec),
         notebook_name=snapshot.notebook.name,
+        notebook_folder=_notebook_folder(snapshot),
         requirements_lock=locks.requirements_lock(snapshot, freeze),
         kernel_lock=kernel_lock,
         has_wheels=any(d.source == "local-wheel" for d in snapshot.distributions),
@@ -387,7 +398,7 @@ def _final(plan: Plan) -> list[str]:
 def _final_tail(plan: Plan) -> list[str]:
     """The runner, the job's environment, the notebook, the labels."""
     uid = plan.uid
-    nb_path = f"{WORK_DIR_IN_CONTAINER}/{plan.notebook_name}"
+    nb_path = posixpath.join(WORK_DIR_IN_CONTAINER, plan.notebook_folder, plan.notebook_name)
     out = [f"COPY jc/ {JC_DIR}/"]
     env = [
         "PYTHONUNBUFFERED=1",
@@ -405,7 +416,7 @@ def _final_tail(plan: Plan) -> list[str]:
                 f"JC_CUDA_VERSION={plan.cuda_version}"]
     out.append("ENV " + " \\\n    ".join(env))
     out.append(f"VOLUME {json_array(OUTPUT_DIR_IN_CONTAINER)}")
-    out.append(f"WORKDIR {WORK_DIR_IN_CONTAINER}")
+    out.append(f"WORKDIR {WORK_DIR_IN_CONTAINER}")  # the runner starts the kernel in the notebook's folder
     out.append(f"USER {uid}:{uid}")
     out.append(f"ENTRYPOINT {json_array(f'{RUNNER_VENV}/bin/python', f'{JC_DIR}/runner.py')}")
     out.append(f"CMD {json_array(nb_path)}")

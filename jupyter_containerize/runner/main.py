@@ -476,7 +476,17 @@ class Runner:
         evalue = strip_ansi(str(content.get("evalue") or getattr(exc, "evalue", "")))
         frames = content.get("traceback") or []
         tb = strip_ansi("\n".join(str(f) for f in frames)) if frames else strip_ansi(str(exc))
-        return (f"{ename}: {evalue}" if evalue else ename), tb
+        return (f"{ename}: {evalue}" if evalue else ename) + self._missing_file_hint(ename, evalue), tb
+
+    def _missing_file_hint(self, ename: str, evalue: str) -> str:
+        """For a relative path the job cannot find: one line naming ``--include`` and ``-v``."""
+        m = re.search(r"No such file or directory: '([^'/][^']*)'", evalue) if ename == "FileNotFoundError" else None
+        if m is None:
+            return ""
+        rel = m.group(1)
+        where = os.path.normpath(os.path.join(self.notebook.parent, rel))
+        return (f"\nHint: {rel} is not in this job (capture could not tell that the notebook reads it): pass "
+                f"--include {rel} to copy it into the image, or -v HOST_PATH:{where}:ro to mount it.")
 
     # -- endings ------------------------------------------------------------
 
