@@ -14,7 +14,7 @@ import re
 import shlex
 import shutil
 import tempfile
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 import yaml
@@ -37,7 +37,7 @@ class ExportError(ContainerizeError):
 def export(spec: JobSpec, dest: Path) -> Path:
     """Capture the notebook's environment and write the export folder ``dest``; returns its path."""
     from .capture import capture
-    from .jobs.pipeline import check_notebook
+    from .jobs.pipeline import check_notebook, with_data_mounts
     from .render import render_context
 
     check_notebook(spec)
@@ -51,6 +51,7 @@ def export(spec: JobSpec, dest: Path) -> Path:
                            wheels_from_kernel=spec.build.wheels_from_kernel)
         # Classic unless asked: the folder must build with a plain `docker build` anywhere.
         context = render_context(snapshot, spec, staging / "folder", buildkit=spec.build.builder == "buildkit")
+        spec = with_data_mounts(spec, snapshot)[0]  # compose.yaml and job.sbatch mount the data it reads
         write_extras(context, spec, staging / "folder")
         if dest.exists():
             shutil.rmtree(dest)
@@ -83,8 +84,8 @@ def write_extras(context: Any, spec: JobSpec, folder: Path) -> None:
 
     tag = image_name(context)
     uid = container_uid(context.dockerfile)
-    notebook_name = Path(context.notebook_in_container).name
-    (folder / "work" / "train.py").write_text(notebook_to_script(spec.notebook, spec.parameters))
+    work = folder / Path(context.notebook_in_container).parent.relative_to("/")  # the notebook's folder
+    (work / "train.py").write_text(notebook_to_script(spec.notebook, spec.parameters))
     request = RunRequest(job_id=EXPORT_JOB_ID, image=ImageRef(tag=tag, image_id=""), spec=spec,
                          output_dir=folder / "output")
     (folder / "compose.yaml").write_text(compose_yaml(spec, tag))
@@ -97,7 +98,7 @@ def write_extras(context: Any, spec: JobSpec, folder: Path) -> None:
     (folder / "k8s-job.yaml").write_text(
         "# Push the image first and put its registry reference (ideally @sha256:digest) in `image:`.\n"
         + yaml.safe_dump(manifest, sort_keys=False))
-    (folder / "README.md").write_text(readme(spec, tag, notebook_name, request, uid))
+    (folder / "README.md").write_text(readme(spec, tag, context.notebook_in_container, request, uid))
     (folder / MARKER).write_text("written by jupyter-containerize export; re-export replaces this folder\n")
     ignore = folder / ".dockerignore"
     ignore.write_text(ignore.read_text() + "output\n")
@@ -152,7 +153,7 @@ def compose_yaml(spec: JobSpec, tag: str) -> str:
     return "# The notebook as a job: docker compose up --build\n" + str(yaml.safe_dump(doc, sort_keys=False))
 
 
-def readme(spec: JobSpec, tag: str, notebook_name: str, request: RunRequest, uid: int) -> str:
+def readme(spec: JobSpec, tag: str, notebook_in_container: str, request: RunRequest, uid: int) -> str:
     """The README: what is in the folder and the exact commands."""
     run_args, tail = docker_run_args(request)
     at = run_args.index("--mount")
@@ -162,7 +163,8 @@ def readme(spec: JobSpec, tag: str, notebook_name: str, request: RunRequest, uid
     run = shlex.join(["docker", *run_args, *tail]).replace("source=OUTPUT_DIR", 'source="$PWD/output"')
     flags = " ".join(f"--{k} {shlex.quote(str(v))}" for k, v in spec.parameters.items()) or "--help"
     train = shlex.join(["docker", "run", "--rm", "--read-only", "--tmpfs", "/tmp", "--entrypoint", USER_VENV_PYTHON,
-                        "-v", "OUTPUT", tag, "/work/train.py"]).replace("OUTPUT", '"$PWD/output:/output"')
+                        "-v", "OUTPUT", tag, str(PurePosixPath(notebook_in_container).with_name("train.py"))]).replace("OUTPUT", '"$PWD/output:/output"')
+    notebook_name = PurePosixPath(notebook_in_container).name
     return f"""# {notebook_name} as a container job
 
 Written by `jupyter containerize export`. Everything `docker build` needs is in this folder;
@@ -171,7 +173,7 @@ jupyter-containerize does not have to be installed to build or run it.
 | File | What it is |
 |---|---|
 | `Dockerfile`, `requirements.lock`, `runner.lock`, `.dockerignore` | the image: pinned base, the captured packages, the notebook runner |
-| `work/{notebook_name}` | the notebook (outputs cleared) |
+| `{PurePosixPath(notebook_in_container).relative_to("/")}` | the notebook (outputs cleared) |
 | `work/train.py` | the notebook as a script; the `parameters` cell became command-line flags |
 | `jc/` | the runner that executes the notebook and reports progress |
 | `compose.yaml` | the job for Docker Compose (GPU reservation, volumes, shared memory) |

@@ -271,23 +271,25 @@ def mount_units(inputs: Iterable[Path], outputs: Iterable[Path], notebook_dir: P
     """
     outs = [Path(p) for p in outputs]
     skip = [Path(p) for p in keep_out]
+    read = {Path(p) for p in inputs}
     units: set[Path] = set()
 
     def under(path: Path, base: Path) -> bool:
         return path == base or base in path.parents
 
     def add(path: Path) -> None:
-        if any(under(path, s) or under(s, path) and path.is_file() for s in skip):
+        if any(under(path, s) for s in skip):
             return
         written = [o for o in outs if under(o, path)]
         if not written:
             units.add(path)
         elif path.is_dir() and not path.is_symlink():
+            whole = path in read  # a folder the code reads as such: all of it, else what it reads in it
             for child in sorted(path.iterdir()):
-                if not any(under(child, s) for s in skip):
+                if whole or any(under(r, child) for r in read):
                     add(child)
 
-    for path in sorted(set(inputs)):
+    for path in sorted(read):
         if any(under(path, s) for s in skip):
             continue
         holder = path.parent if path.is_file() else path

@@ -155,3 +155,26 @@ def test_an_import_nothing_resolves_is_refused_before_building(project: Path, tm
     assert "the notebook's folder and ../src/ (where it looked for local code) do not hold" in error
     assert {i.id for i in client.images.list(filters=ours)} == images
     assert not {c.id for c in client.containers.list(all=True)} - containers
+
+
+def test_the_readmes_data_example_works_as_written(tmp_path: Path) -> None:
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    lines = [ln.partition("#")[0].split() for ln in readme.splitlines()
+             if ln.startswith("jupyter containerize run analysis.ipynb")]
+    assert len(lines) == 2
+    write_notebook(tmp_path / "analysis.ipynb", "import csv\nprint(list(csv.reader(open('data/sales.csv')))[1])")
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "sales.csv").write_text("month,total\njan,10\n")
+    (tmp_path / "archive").mkdir()
+    (tmp_path / "archive" / "sales.csv").write_text("month,total\ndec,99\n")
+    seen = []
+    for words in lines:
+        before = set(tmp_path.glob("analysis.jc-jobs/*"))
+        proc = subprocess.run([sys.executable, "-m", "jupyter_containerize.cli", *words[2:], "--network", "none"],
+                              cwd=tmp_path, capture_output=True, text=True, timeout=600)
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+        (out,) = set(tmp_path.glob("analysis.jc-jobs/*")) - before
+        nb = json.loads((out / "analysis.ipynb").read_text())
+        seen.append("".join(o["text"] if isinstance(o["text"], str) else "".join(o["text"])
+                            for c in nb["cells"] for o in c.get("outputs", []) if "text" in o))
+    assert seen == ["['jan', '10']\n", "['dec', '99']\n"]
