@@ -21,10 +21,7 @@ pytestmark = [pytest.mark.engine, pytest.mark.slow, pytest.mark.usefixtures("bas
 # the notebook, and files written to the working folder.
 CI_SUBSET = (
     "pandas_markdown_table",
-    pytest.param("local_helpers_cleaning", marks=pytest.mark.xfail(
-        strict=True, raises=AssertionError,
-        reason="issue 14 (the notebook's files), open: survey.csv, read by a relative path beside the "
-               "notebook, is left out of the job's /work (FileNotFoundError); remove this mark when it lands")),
+    "local_helpers_cleaning",
     "sympy_series_mpmath",
 )
 

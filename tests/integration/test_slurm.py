@@ -129,3 +129,20 @@ def test_follow_resumes_from_an_offset(slurm: None, image: ImageRef, tmp_path: P
     backend.follow("resume1", ref, again.append, since=str(int(outcome.last_log_time) - len("two\n")))
     assert [e.text for e in again if isinstance(e, Log)] == ["two"]
     assert json.loads(json.dumps(outcome.last_log_time))
+
+
+@pytest.mark.usefixtures("base_image")
+def test_a_notebook_reads_the_data_beside_it_on_slurm(slurm: None, manager: JobManager, tmp_path: Path) -> None:
+    from jupyter_containerize.options import parse
+
+    from .notebook_factory import write_notebook
+
+    nb = write_notebook(tmp_path / "reads.ipynb", "import json\nrows = open('data/rows.csv').read().split()\n"
+                        "json.dump({'rows': rows}, open('/output/rows.json', 'w'))")
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "rows.csv").write_text("a\nb\n")
+    spec = parse(["run", str(nb), "--backend", "slurm", "--network", "none"]).spec
+    assert spec is not None
+    record = manager.submit(spec).wait(timeout=600)
+    assert record.status == "succeeded", record.error
+    assert json.loads((Path(record.output_dir) / "rows.json").read_text()) == {"rows": ["a", "b"]}

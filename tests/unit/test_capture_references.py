@@ -115,3 +115,18 @@ def test_the_notebooks_folder_keeps_its_place_under_work() -> None:
     assert in_work("notebooks", "../src/pkg") == "src/pkg" and in_work("", "data/x.csv") == "data/x.csv"
     with pytest.raises(ValueError):
         notebook_folder(Path("/nb/nb.ipynb"), ["../../etc"])
+
+
+def test_the_live_kernel_shows_where_it_found_local_code(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from jupyter_containerize.capture import capture
+
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "kernel_only_mod.py").write_text("VALUE = 1\n")
+    monkeypatch.syspath_prepend(str(src))  # as PYTHONPATH or a computed sys.path edit would
+    monkeypatch.delitem(sys.modules, "kernel_only_mod", raising=False)
+    __import__("kernel_only_mod")
+    nb = write_notebook(tmp_path / "notebooks" / "nb.ipynb", "import kernel_only_mod")
+    snap = capture(nb, in_process=True)
+    assert "../src/kernel_only_mod.py" in snap.local_modules
+    assert snap.notebook_folder == "notebooks"
