@@ -238,7 +238,8 @@ class PreviewHandler(ContainerizeHandler):
         spec = await self.spec_for("run", self.body())  # the run form's options; capture ignores run-only ones
         prepared = await asyncio.to_thread(prepare, spec)
         try:
-            self.send(context_json(prepared))
+            # The spec decides what a run mounts; the rule reads the data's sizes, so off the event loop.
+            self.send(await asyncio.to_thread(context_json, prepared, spec))
         finally:
             prepared.cleanup()
 

@@ -22,6 +22,21 @@ export interface Preview {
   base_image: string;
   lock: string;
   warnings: string[];
+  /** Data the notebook reads, mounted read-only where it reads it (none with "no_auto_mount"). */
+  mounts: PreviewMount[];
+  /** The notebook's own code copied into the image (paths relative to its folder). */
+  local_code: PreviewReference[];
+}
+
+export interface PreviewReference {
+  path: string;
+  /** Why it was taken: "read by cell 4", "imported by cell 2", "%run in cell 3". */
+  why: string;
+}
+
+export interface PreviewMount extends PreviewReference {
+  /** Where it appears in the job, e.g. /work/data. */
+  target: string;
 }
 
 export interface NotebookParameters {

@@ -6,6 +6,7 @@ import { Signal } from '@lumino/signaling';
 import * as React from 'react';
 
 import { api, ApiError, EngineStatus, followEvents, NotebookParameters, Preview } from './api';
+import { ReferencesView } from './references';
 import {
   baseName,
   emptyForm,
@@ -402,6 +403,20 @@ function OptionsForm(props: {
       </fieldset>
       <RowsEditor<VolumeRow>
         legend="Volumes"
+        head={
+          <label
+            className="jc-Check"
+            title="Mount the files and folders the notebook reads, read-only, where it reads them (off: --no-auto-mount)"
+          >
+            <input
+              type="checkbox"
+              name="auto-mount"
+              checked={form.autoMount}
+              onChange={e => set('autoMount', e.target.checked)}
+            />
+            Mount the data the notebook reads
+          </label>
+        }
         rows={form.volumes}
         setRows={rows => set('volumes', rows)}
         empty={{ source: '', target: '', readOnly: true }}
@@ -454,15 +469,18 @@ function OptionsForm(props: {
 
 function RowsEditor<T>(props: {
   legend: string;
+  /** Shown above the rows (a switch that belongs to the same topic). */
+  head?: JSX.Element;
   rows: T[];
   setRows: (rows: T[]) => void;
   empty: T;
   render: (row: T, update: (row: T) => void) => JSX.Element;
 }): JSX.Element {
-  const { legend, rows, setRows, empty, render } = props;
+  const { legend, head, rows, setRows, empty, render } = props;
   return (
     <fieldset>
       <legend>{legend}</legend>
+      {head}
       {rows.map((row, i) => (
         <div className="jc-Row jc-EditRow" key={i}>
           {render(row, r => setRows(rows.map((x, j) => (j === i ? r : x))))}
@@ -509,6 +527,7 @@ function PreviewView({ preview, onClose }: { preview: Preview; onClose: () => vo
         </div>
       ))}
       <pre className="jc-Code jc-Dockerfile">{preview.dockerfile}</pre>
+      <ReferencesView preview={preview} />
       <details>
         <summary>Build context ({preview.files.length} files)</summary>
         <ul className="jc-Files">

@@ -293,9 +293,19 @@ export interface FormState {
   parameters: Record<string, string>;
   baseImage: string;
   backend: string;
+  /** Mount the data the notebook reads, read-only, where it reads it (off: `--no-auto-mount`). */
+  autoMount: boolean;
 }
 
-export const emptyForm: FormState = { gpus: '', volumes: [], env: [], parameters: {}, baseImage: '', backend: 'docker' };
+export const emptyForm: FormState = {
+  gpus: '',
+  volumes: [],
+  env: [],
+  parameters: {},
+  baseImage: '',
+  backend: 'docker',
+  autoMount: true
+};
 
 /**
  * The REST options for a form: the server turns them into the CLI's flags
@@ -328,6 +338,9 @@ export function formToOptions(form: FormState, defaults: Record<string, string> 
   }
   if (form.backend && form.backend !== 'docker') {
     options.backend = form.backend;
+  }
+  if (!form.autoMount) {
+    options.no_auto_mount = true;
   }
   return options;
 }

@@ -199,3 +199,48 @@ def test_build_and_run_from_the_sidebar(lab: dict[str, Any], page: Any) -> None:
     title = page.locator(".lm-DockPanel-tabBar .lm-TabBar-tab.lm-mod-current").first.get_attribute("title") or ""
     assert ".jc-jobs/" in title, title
     _shot(page, "05-output-notebook")
+
+
+def test_preview_names_the_data_mounted_and_the_code_copied(lab: dict[str, Any], page: Any) -> None:
+    """Quick (no build): the preview lists the data a run mounts and the notebook's own code, each with why."""
+    from tests.integration.notebook_factory import write_notebook
+
+    root: Path = lab["root"]
+    (root / "src" / "mylib").mkdir(parents=True)
+    (root / "src" / "mylib" / "__init__.py").write_text("def double(x):\n    return 2 * x\n")
+    (root / "nb" / "data").mkdir(parents=True)
+    (root / "nb" / "data" / "x.csv").write_text("a,b\n1,2\n")
+    write_notebook(root / "nb" / "analysis.ipynb",
+                   "import sys\nsys.path.append('../src')\nimport mylib",
+                   "import csv\nrows = list(csv.reader(open('data/x.csv')))\nprint(mylib.double(len(rows)))")
+    page.goto(f"{lab['url']}/lab/tree/nb/analysis.ipynb?token={lab['token']}")
+    page.locator(".jp-NotebookPanel .jp-Cell").first.wait_for()
+    page.locator('.jp-SideBar [data-id="jupyter-containerize-panel"]').click()
+    panel = page.locator("#jupyter-containerize-panel")
+    panel.locator(".jc-Notebook code", has_text="nb/analysis.ipynb").wait_for()
+    switch = panel.locator('input[name="auto-mount"]')
+    assert switch.is_checked()  # mounting the data is the default
+
+    def preview() -> Any:
+        panel.get_by_role("button", name="Preview Dockerfile").click()
+        panel.locator(".jc-Dockerfile, .jc-Banner-error").first.wait_for(timeout=120_000)
+        assert panel.locator(".jc-Banner-error").count() == 0, panel.locator(".jc-Banner-error").inner_text()
+        return panel.locator(".jc-Preview")
+
+    shown = preview()
+    mounts, code = shown.locator(".jc-Mounts"), shown.locator(".jc-LocalCode")
+    assert "Mounted read-only (1)" in mounts.inner_text()
+    assert "/work/nb/data" in mounts.inner_text() and "read by cell 2" in mounts.inner_text()
+    assert "Your code in the image (1)" in code.inner_text()
+    assert "../src/mylib" in code.inner_text() and "imported by cell 1" in code.inner_text()
+    # Both come before the build context's file list.
+    order = shown.inner_text()
+    assert order.index("Mounted read-only") < order.index("Your code in the image") < order.index("Build context")
+    mounts.scroll_into_view_if_needed()
+    _shot(page, "06-preview-references")
+
+    panel.get_by_role("button", name="Close").click()
+    switch.uncheck()  # sent as no_auto_mount: the run's --no-auto-mount
+    shown = preview()
+    assert shown.locator(".jc-Mounts").count() == 0
+    assert "../src/mylib" in shown.locator(".jc-LocalCode").inner_text()
