@@ -18,13 +18,14 @@ and ``requirements.txt``, what the author pip-installed into a fresh venv. For e
    (the rendered lock changed by a comment, so every step that depends on it runs), against the
    naive seed Dockerfile (``COPY . .`` + ``pip install -r``, ``--no-cache``) of the same lock.
 
-Outputs are compared after two normalisations, both stated in the results: consecutive stream
-outputs of one name are joined, the absolute paths of the venv and of the working folder
-(host or container) read as ``<venv>`` / ``<cwd>``, and ipykernel's per-process cell files
-(``/tmp/ipykernel_PID/``, named in warnings) as ``<ipykernel>/``; cells identical before
-normalising are counted too. ``--jobs N`` builds venvs and runs the native notebooks of N notebooks at once;
-jobs and builds run one at a time so that their timings are not shared. Nothing is written
-into ``bench/corpus/``. Results: ``bench/results/corpus.json`` (a run of some notebooks keeps
+Outputs are compared after the masks ``jupyter containerize verify`` applies
+(``jupyter_containerize/output_masks.py``, stated in the results): stream text per stream name,
+concatenated; install locations (``<site-packages>/``, ``<stdlib>/``), the absolute paths of the venv
+and of the working folder (host or container) read as ``<venv>`` / ``<cwd>``; ipykernel's per-process
+cell files (``/tmp/ipykernel_PID/``) as ``<ipykernel>/``; clocks, elapsed times and memory addresses.
+Cells identical before masking are counted too. ``--jobs N`` builds venvs and runs the native
+notebooks of N notebooks at once; jobs and builds run one at a time so that their timings are not
+shared. Nothing is written into ``bench/corpus/``. Results: ``bench/results/corpus.json`` (a run of some notebooks keeps
 the others' last results, and says so).
 """
 
@@ -72,13 +73,14 @@ from run import (
     teed_builder,
 )
 
+from jupyter_containerize.output_masks import is_install_cell, mask_outputs
+
 CACHE = Path(os.environ.get("JC_CORPUS_CACHE", Path.home() / ".cache" / "jc-corpus"))
 FIND_LINKS = Path("/opt/wheels")  # this machine's torch CPU wheel (pip's find-links here)
 KERNEL_NAME = "jc-corpus"
 NATIVE_TIMEOUT = 300
 JOB_TIMEOUT = 1800
 CONTAINER_VENV = "/opt/venv"
-KERNEL_TMP = re.compile(r"/tmp/ipykernel_[0-9]+/")
 TARGETS = {"jobs_run": 1.0, "identical_cells": 0.95, "cold_build_ratio": 0.35}
 # Variables of this harness (and of a surrounding job or Jupyter) that an author's kernel would not have.
 DROPPED_ENV = ("VIRTUAL_ENV", "PYTHONPATH", "PYTHONHOME", "MPLBACKEND", "JPY_SESSION_NAME", "JPY_PARENT_PID")
@@ -212,25 +214,6 @@ def run_native(notebook: Path, venv: Path, root: Path) -> tuple[Any, str, float]
 
 
 # -- comparing outputs ---------------------------------------------------------------------------
-def normalise(outputs: list[Any], paths: dict[str, str]) -> list[dict[str, Any]]:
-    """Outputs without what varies by where they ran: execution counts, split streams, absolute paths."""
-    out: list[dict[str, Any]] = []
-    for o in outputs:
-        o = json.loads(json.dumps(o))  # a plain copy
-        o.pop("execution_count", None)
-        o.pop("transient", None)
-        if o.get("output_type") == "stream" and out and out[-1].get("output_type") == "stream" \
-                and out[-1].get("name") == o.get("name"):
-            out[-1]["text"] += o.get("text", "")
-            continue
-        out.append(o)
-    text = json.dumps(out, sort_keys=True)
-    for path, placeholder in sorted(paths.items(), key=lambda kv: -len(kv[0])):  # longest first
-        text = re.sub(re.escape(json.dumps(path)[1:-1]) + r"(?![\w.-])", placeholder, text)
-    text = KERNEL_TMP.sub("<ipykernel>/", text)  # warnings name the cell's file by the kernel's pid
-    return json.loads(text)  # type: ignore[no-any-return]
-
-
 def raw(outputs: list[Any]) -> str:
     return json.dumps([{k: v for k, v in o.items() if k != "execution_count"} for o in outputs], sort_keys=True)
 
@@ -254,12 +237,6 @@ def short(outputs: list[dict[str, Any]], limit: int = 400) -> str:
     return text if len(text) <= limit else text[:limit] + "…"
 
 
-def is_install_cell(source: str) -> bool:
-    """A cell of ``!pip install`` / ``%pip install`` lines only (comments and blank lines aside)."""
-    lines = [ln.strip() for ln in source.splitlines() if ln.strip() and not ln.strip().startswith("#")]
-    return bool(lines) and all(ln[0] in "!%" and "pip install" in ln for ln in lines)
-
-
 def compare(native: list[tuple[Any, dict[str, str]]], job: tuple[Any, dict[str, str]] | None) -> dict[str, Any]:
     """Per code cell: deterministic (two native runs agree) and identical (the job agrees with them)."""
     (first, first_paths), (second, second_paths) = native
@@ -271,12 +248,12 @@ def compare(native: list[tuple[Any, dict[str, str]]], job: tuple[Any, dict[str, 
         if is_install_cell(cell.source):  # pip's own report natively, "already in the image: …" in a job
             result["install_cells"].append(i)
             continue
-        a = normalise(cell.get("outputs", []), first_paths)
-        if a != normalise(cells_b[i].get("outputs", []), second_paths):
+        a = mask_outputs(cell.get("outputs", []), first_paths)
+        if a != mask_outputs(cells_b[i].get("outputs", []), second_paths):
             result["non_deterministic_cells"].append(i)
             continue
         result["deterministic"] += 1
-        j = normalise(cells_j[i].get("outputs", []), job[1]) if job and i < len(cells_j) else None
+        j = mask_outputs(cells_j[i].get("outputs", []), job[1]) if job and i < len(cells_j) else None
         if j == a:
             result["identical"] += 1
             result["identical_raw"] += raw(cell.get("outputs", [])) == raw(cells_j[i].get("outputs", []))
@@ -535,9 +512,10 @@ def main() -> None:
     results = dict(sorted(results.items()))
     out["summary"] = summarise(results)
     out["targets"] = TARGETS
-    out["normalised"] = ("execution counts dropped; consecutive stream outputs of one name joined; the venv's path "
-                         "and /opt/venv read <venv>, the working folder (host or /work) <cwd>, "
-                         "/tmp/ipykernel_PID/ <ipykernel>/")
+    out["normalised"] = ("jupyter_containerize.output_masks: execution counts and output metadata dropped; stream "
+                         "text per stream name, concatenated; site-packages and stdlib folders read <site-packages>/ "
+                         "and <stdlib>/, the venv's path and /opt/venv <venv>, the working folder (host or /work) "
+                         "<cwd>, /tmp/ipykernel_PID/ <ipykernel>/; clocks, elapsed times, memory addresses masked")
     if kept:
         out["kept_from_previous_run"] = kept
     out["notebooks"] = results

@@ -200,7 +200,8 @@ def cmd_export(cmd: ParsedCommand) -> int:
 def cmd_verify(cmd: ParsedCommand) -> int:
     from .verify import verify
 
-    report = verify(cmd.spec, cmd.args.get("target"), rtol=cmd.args.get("rtol", 1e-6))
+    report = verify(cmd.spec, cmd.args.get("target"), rtol=cmd.args.get("rtol", 1e-6),
+                    against=cmd.args.get("against"), runs=cmd.args.get("runs", 2))
     print(report.text())
     return 0 if report.ok else 1
 

@@ -80,7 +80,8 @@ def _add_capture_options(p: argparse.ArgumentParser) -> None:
                    help="imports (default): the imports' closure and the optional dependencies it can use "
                         "that the kernel has; imports-only: the closure alone; all: every installed distribution")
     g.add_argument("--include", metavar="PATH", action="append", default=[],
-                   help="put a file that .dockerignore would leave out into the context (repeatable)")
+                   help="copy a file or folder beside the notebook into the image, even one .dockerignore would leave out "
+                        "(repeatable)")
     g.add_argument("--wheels-from-kernel", action="store_true",
                    help="carry a wheel of every pinned distribution, found on this machine (find-links folders, "
                         "pip's and uv's caches), and install them without a package index (air-gapped builds)")
@@ -104,6 +105,8 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
                    help="one job per combination of the listed values")
     g.add_argument("-v", "--volume", metavar="SRC:DST[:ro]", action="append", default=[],
                    help="bind mount (paths relative to the notebook) or named volume")
+    g.add_argument("--no-auto-mount", action="store_true",
+                   help="do not mount the data files the notebook reads (found beside it), read-only, in the job")
     g.add_argument("-e", "--env", metavar="KEY=VAL", action="append", default=[], help="environment variable")
     g.add_argument("--shm-size", metavar="SIZE", help="size of /dev/shm (default 1g when torch is used)")
     g.add_argument("--cpus", type=float, metavar="N", help="CPU limit")
@@ -156,6 +159,16 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("verify", help="check that the rebuilt image reproduces the environment and outputs")
     p.add_argument("target", metavar="NOTEBOOK|JOB", nargs="?")
     p.add_argument("--rtol", type=float, default=1e-6, help="relative tolerance for numbers")
+    p.add_argument("--against", choices=("kernel", "saved"),
+                   help="the reference: the outputs saved in the notebook, or runs in its own kernel "
+                        "(default: saved when the notebook has saved outputs, else kernel)")
+    p.add_argument("--runs", type=int, default=2, metavar="N",
+                   help="runs in the image, and in the kernel when it is the reference; cells whose outputs differ "
+                        "between runs of one side are nondeterministic, not drift (default 2)")
+    p.add_argument("-p", "--parameter", metavar="NAME=VALUE", action="append", default=[],
+                   help="notebook parameter, in both runs (papermill semantics; Python literal, else string)")
+    p.add_argument("-e", "--env", metavar="KEY=VAL", action="append", default=[],
+                   help="environment variable, in both runs")
     _add_capture_options(p)
 
     p = sub.add_parser("jobs", help="list recent jobs")
@@ -196,6 +209,9 @@ def parse(argv: Sequence[str] | str, *, default_notebook: Path | None = None) ->
     values = vars(ns)
     command: str = values.pop("command")
     notebook_arg = values.pop("notebook", None)
+    if command == "verify" and values["runs"] < 1:
+        raise OptionError(f"--runs {values['runs']} is not a number of runs",
+                          "Give 1 or more (2 finds the cells whose outputs differ from run to run).")
     if command in ("dockerfile", "build", "run", "export") or (command == "verify" and values.get("target") is None):
         path = Path(notebook_arg) if notebook_arg else default_notebook
         if path is None:
@@ -205,6 +221,9 @@ def parse(argv: Sequence[str] | str, *, default_notebook: Path | None = None) ->
         target = values["target"]
         if target.endswith(".ipynb"):
             return ParsedCommand(command, spec_from_values(Path(target), values), values)
+        if values["parameter"] or values["env"]:
+            raise OptionError("A job is verified with its own parameters and environment",
+                              "Drop -p and -e, or verify the notebook instead.")
     return ParsedCommand(command, None, values)
 
 
@@ -266,6 +285,7 @@ def spec_from_values(notebook: Path, v: dict[str, Any]) -> JobSpec:
         hardening=hardening,
         build=build,
         max_parallel=max_parallel,
+        auto_mount=not v.get("no_auto_mount", False),
     )
 
 
