@@ -204,7 +204,7 @@ class ContainerizeMagics(Magics):
     def _parse(self, argv: list[str], explicit: str | None) -> ParsedCommand | None:
         """Parse with the CLI's parser; find the current notebook only when one is needed."""
         sub = argv[0] if argv else ""
-        wants_notebook = sub in NOTEBOOK_COMMANDS or (sub == "verify" and len([a for a in argv[1:] if not a.startswith("-")]) == 0)
+        wants_notebook = sub in NOTEBOOK_COMMANDS or (sub == "verify" and _verify_target(argv) is None)
         given = any(a.endswith(".ipynb") and not a.startswith("-") for a in argv[1:])
         default: Path | None = None
         lookup_error: NotebookError | None = None
@@ -516,3 +516,12 @@ def unload(shell: Any) -> None:
     shell.magics_manager.magics["cell"].pop("containerize", None)
     if shell.custom_exceptions == (ContainerizeError,):
         shell.set_custom_exc((), None)
+
+
+def _verify_target(argv: list[str]) -> str | None:
+    """The NOTEBOOK|JOB that a ``verify`` line names, as the one parser reads it (option values are not one)."""
+    try:
+        known, _ = build_parser().parse_known_args(argv)
+    except (ContainerizeError, SystemExit):  # a malformed line: the full parse reports it
+        return None
+    return getattr(known, "target", None)

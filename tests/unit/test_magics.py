@@ -279,3 +279,11 @@ def test_in_job_stub_runs_cells_in_place(monkeypatch: pytest.MonkeyPatch, capsys
         assert "skipped" in capsys.readouterr().out
     finally:
         unload(sh)
+
+
+def test_a_verify_line_names_a_target_only_by_its_positional_argument() -> None:
+    from jupyter_containerize.magics import _verify_target
+
+    assert _verify_target(["verify", "--runs", "3", "--against", "kernel"]) is None  # the current notebook
+    assert _verify_target(["verify", "1a2b3c", "--runs", "3"]) == "1a2b3c"
+    assert _verify_target(["verify", "--no-such-flag"]) is None
