@@ -84,7 +84,8 @@ def _add_capture_options(p: argparse.ArgumentParser) -> None:
                         "(repeatable)")
     g.add_argument("--wheels-from-kernel", action="store_true",
                    help="carry a wheel of every pinned distribution, found on this machine (find-links folders, "
-                        "pip's and uv's caches), and install them without a package index (air-gapped builds)")
+                        "pip's and uv's caches), the runner's too, and build without a package index or network "
+                        "(air-gapped)")
     g.add_argument("--uid", type=int, metavar="UID", help="UID of the container user (default: the host user's, never 0)")
     g.add_argument("--gpus", metavar="all|N|device=IDS", help="GPUs for the job (docker run --gpus)")
 

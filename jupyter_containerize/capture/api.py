@@ -29,11 +29,12 @@ from .pipconfig import host_index, pip_config_from_probe
 from .platforms import drop_platform_only, foreign_platform_warning, kernel_platform_only, platform_only
 from .probe import normalize
 from .resolve import resolve_for_target, unavailable_on_target
-from .snapshot import EnvironmentSnapshot
+from .snapshot import EnvironmentSnapshot, PinnedDistribution
 from .system import system_packages
 from .wheels import WheelFinder, carry_wheels, missing_wheels_error, wheel_finder
 
 KERNEL_DISTRIBUTIONS = ("ipykernel",)
+RUNNER_PACKAGES = ("nbclient", "nbformat")  # the job's runner venv (/opt/jc-runner): nbclient runs the notebook
 _SELF_DIST = "jupyter-containerize"
 
 
@@ -239,6 +240,7 @@ def snapshot_from_probe(
                            "Install ipykernel there, or build without --wheels-from-kernel.")
     pins = [build_local_wheel(p, wheel_dir) if wheel_dir is not None and p.source == "local-wheel" else p
             for p in carried.pins]
+    runner = _carried_runner(env, marker_env, finder, str(probe["executable"]), wheel_dir) if wheels_from_kernel else ()
     now_wheels = {normalize(label.partition("==")[0]) for label in carried.carried}
     warnings += [w for key, w in sorted(pin_warnings.items()) if key not in now_wheels]
     warnings += carried.warnings
@@ -271,7 +273,28 @@ def snapshot_from_probe(
         ipykernel_version=kernel.version if kernel else None,
         warnings=tuple(dict.fromkeys(warnings)),
         modules=tuple(sorted(imported)),
+        runner_distributions=runner,
     )
+
+
+def _carried_runner(env: Environment, marker_env: Mapping[str, str], finder: WheelFinder, executable: str,
+                    wheel_dir: Path | None) -> tuple[PinnedDistribution, ...]:
+    """The job runner's closure (nbclient, nbformat) as the kernel's own wheels, for a build without an index.
+
+    Raises:
+        CaptureError: the kernel lacks one of them, or a wheel of its closure is nowhere on this machine.
+    """
+    absent = [name for name in RUNNER_PACKAGES if env.get(name) is None]
+    if absent:
+        raise CaptureError(f"--wheels-from-kernel builds the job's runner from the kernel's wheels, but the kernel "
+                           f"({executable}) has no {listing(absent)}",
+                           f"Install {' '.join(absent)} there, or build without --wheels-from-kernel.")
+    keys = sorted(closure(env, list(RUNNER_PACKAGES), marker_env)[0])
+    carried = carry_wheels([pin_distribution(env.dists[k])[0] for k in keys], env, finder, every=True,
+                           index_url=PYPI_SIMPLE)
+    if carried.missing:
+        raise missing_wheels_error(carried.missing, finder)
+    return tuple(build_local_wheel(p, wheel_dir) if wheel_dir is not None else p for p in carried.pins)
 
 
 def _finder(probe: Mapping[str, Any], python_version: str, platform_target: str, every: bool) -> WheelFinder:
@@ -352,8 +375,9 @@ def build_local_wheels(snapshot: EnvironmentSnapshot, dest: Path) -> Environment
     Raises:
         CaptureError: a local project cannot be built; the message names it.
     """
-    pins = tuple(
-        build_local_wheel(p, dest) if p.source == "local-wheel" and p.wheel_path is None else p
-        for p in snapshot.distributions
-    )
-    return replace(snapshot, distributions=pins)
+    def built(pins: Iterable[PinnedDistribution]) -> tuple[PinnedDistribution, ...]:
+        return tuple(build_local_wheel(p, dest) if p.source == "local-wheel" and p.wheel_path is None else p
+                     for p in pins)
+
+    return replace(snapshot, distributions=built(snapshot.distributions),
+                   runner_distributions=built(snapshot.runner_distributions))

@@ -93,6 +93,7 @@ class EnvironmentSnapshot:
     ipykernel_version: str | None = None
     warnings: tuple[str, ...] = ()
     modules: tuple[str, ...] = ()  # third-party modules as imported (``sklearn.linear_model``)
+    runner_distributions: tuple[PinnedDistribution, ...] = ()  # the runner's closure as wheels (no index); else ()
 
     @property
     def notebook_folder(self) -> str:

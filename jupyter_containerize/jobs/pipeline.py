@@ -145,7 +145,8 @@ def build_and_push(context: Any, spec: JobSpec, on_event: EventCallback, *, canc
         pull_cache(cache_from, on_event)
     image = build_image(context, on_event, no_cache=spec.build.no_cache,
                         extra_tags=tuple(t for t in (spec.build.tag,) if t),
-                        cache_from=(cache_from,) if cache_from else (), cancel=cancel)
+                        cache_from=(cache_from,) if cache_from else (), cancel=cancel,
+                        network_mode="none" if getattr(context, "offline", False) else None)
     if spec.build.push:
         from ..backends.registry import push_image
 

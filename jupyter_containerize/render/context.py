@@ -32,6 +32,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
+from ..capture.distributions import find_uv
 from ..capture.references import in_work
 from ..capture.snapshot import EnvironmentSnapshot, PinnedDistribution
 from ..errors import ContainerizeError, OptionError
@@ -50,7 +51,6 @@ INJOB_PIP_SOURCE = Path(__file__).resolve().parent.parent / "injob_pip.py"
 PRECOMPILE_SOURCE = Path(__file__).resolve().parent.parent / "runner" / "precompile.py"
 # The package as a notebook sees it inside the job: log_metric, no-op magics, install lines that need no network.
 SHIM_INIT = b"from .metrics import log_metric\nfrom .injob import load_ipython_extension\n"
-RUNNER_PACKAGES = ("nbclient", "nbformat")
 INJOB_PIP_MODULE = "jupyter_containerize.injob_pip"
 _CHUNK = 1024 * 1024
 
@@ -94,6 +94,7 @@ class BuildContext:
     indexes: tuple[str, ...] = ()
     index_project: str | None = None
     trusted_hosts: tuple[str, ...] = ()
+    offline: bool = False  # every step installs from the context: it builds with no network at all
 
     def __repr__(self) -> str:  # never print secret values
         return f"BuildContext(path={self.path!s}, image_tag={self.image_tag!r}, files={len(self.files)})"
@@ -103,6 +104,8 @@ class BuildContext:
 def default_runner_pins() -> tuple[PinnedDistribution, ...]:
     """The runner venv's pins: nbclient, nbformat and their closure, from this process."""
     from ..capture.distributions import pin_closure
+
+    from ..capture.api import RUNNER_PACKAGES
 
     return tuple(pin_closure(list(RUNNER_PACKAGES), None))
 
@@ -328,7 +331,7 @@ def render_context(
             warnings.append(f"The pip CA bundle {config.cert_file} cannot be read ({exc.strerror}); builds "
                             "behind a TLS-intercepting proxy will fail.")
     plan = make_plan(snapshot, spec, has_cert=cert is not None, buildkit=buildkit)
-    pins = tuple(runner_pins) if runner_pins is not None else default_runner_pins()
+    pins = tuple(runner_pins) if runner_pins is not None else (snapshot.runner_distributions or default_runner_pins())
     if snapshot.python_version.split(".")[:2] != [str(v) for v in sys.version_info[:2]]:
         warnings.append(f"The runner's pins come from Python {sys.version_info[0]}.{sys.version_info[1]} and the image "
                         f"has Python {snapshot.python_version}; the runner venv resolves any difference.")
@@ -355,7 +358,13 @@ def render_context(
             files.add(rel, text.encode("utf-8"))
     if cert is not None:
         files.add("certs/ca.crt", cert)
-    for pin in snapshot.distributions:
+    if plan.carry_uv:
+        uv = find_uv()
+        if uv is None:
+            raise ContextError("A build without a package index needs this machine's uv to carry, and none is "
+                               "installed", "Install uv (pip install uv), or build without --wheels-from-kernel.")
+        files.add("tools/uv", Path(uv))
+    for pin in (*snapshot.distributions, *(snapshot.runner_distributions if runner_pins is None else ())):
         if pin.source == "local-wheel":
             if pin.wheel_path is None or not Path(pin.wheel_path).is_file():
                 raise ContextError(f"The wheel built for {pin.name} is missing ({pin.wheel_path})",
@@ -404,6 +413,7 @@ def render_context(
         indexes=plan.lock_indexes(),
         index_project=next((d.name for d in snapshot.distributions if d.source == "index"), None),
         trusted_hosts=plan.trusted_hosts,
+        offline=plan.carry_uv and not plan.system_packages and not plan.needs_git,
     )
 
 

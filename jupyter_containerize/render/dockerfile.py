@@ -41,6 +41,7 @@ from __future__ import annotations
 
 import importlib.metadata
 import os
+import platform
 import posixpath
 import re
 from dataclasses import dataclass
@@ -110,6 +111,7 @@ class Plan:
     buildkit: bool = False  # one stage, package caches on BuildKit cache mounts (see _buildkit)
     precompile: tuple[str, ...] = ()  # modules whose bytecode the BuildKit image keeps
     no_index: bool = False  # every pin is a wheel of the context: the lock installs without an index
+    carry_uv: bool = False  # no index at all: uv is this machine's (tools/uv), the runner the kernel's wheels
 
     def lock_indexes(self) -> tuple[str, ...]:
         """Indexes the lock's install reaches (credential-free, ``${ARG}`` for credentialed ones).
@@ -252,7 +254,23 @@ def make_plan(snapshot: EnvironmentSnapshot, spec: JobSpec | None = None, *, has
         buildkit=buildkit and not secrets and python_kind != "managed" and not needs_git,
         precompile=tuple(m for m in snapshot.modules if _MODULE.match(m)),
         no_index=no_index,
+        carry_uv=_carry_uv(snapshot, no_index),
     )
+
+
+def _carry_uv(snapshot: EnvironmentSnapshot, no_index: bool) -> bool:
+    """Whether the build needs no index at all (``--wheels-from-kernel``): then uv comes from this machine.
+
+    Raises:
+        OptionError: this machine's uv cannot run in a linux/amd64 image.
+    """
+    if not (no_index and snapshot.runner_distributions):
+        return False
+    if platform.system() != "Linux" or platform.machine() not in ("x86_64", "AMD64"):
+        raise OptionError(f"--wheels-from-kernel carries this machine's uv into the image, and it is built for "
+                          f"{platform.system()} {platform.machine()}, not linux/amd64",
+                          "Run the build on a Linux x86_64 machine, or build without --wheels-from-kernel.")
+    return True
 
 
 def _check_all_wheels(snapshot: EnvironmentSnapshot, kernel_lock: str | None) -> None:
@@ -301,6 +319,18 @@ def _lock_install(plan: Plan, python: str, lock: str) -> str:
     return f"{prefix}uv pip install --python {python}{offline} --no-deps -r {lock}"
 
 
+def _uv_tool(plan: Plan, install: str) -> list[str]:
+    """uv into its own folder: this machine's binary when the build has no index, else ``install`` from the index."""
+    if plan.carry_uv:
+        return [f"COPY tools/uv {UV_DIR}/bin/uv", f"RUN chmod 0755 {UV_DIR}/bin/uv"]
+    return [f"RUN {install}"]
+
+
+def _offline(plan: Plan) -> str:
+    """`` --no-index`` for the runner's install when it is the kernel's wheels."""
+    return " --no-index" if plan.carry_uv else ""
+
+
 def _index_env(plan: Plan) -> list[str]:
     """``NAME="value"`` words that point pip and uv at the credential-free main index (extras: see _lock_install)."""
     index_env: list[str] = []
@@ -343,7 +373,7 @@ def _builder(plan: Plan) -> list[str]:
     pip_prefix = _secret_prefix(plan, "PIP")
     uv_prefix = _secret_prefix(plan, "UV")
     # A folder of its own: where pip puts scripts depends on the base's Python (Debian's differs).
-    out.append(f"RUN {pip_prefix}python3 -m pip install --no-cache-dir --target {UV_DIR} uv=={plan.uv_version}")
+    out += _uv_tool(plan, f"{pip_prefix}python3 -m pip install --no-cache-dir --target {UV_DIR} uv=={plan.uv_version}")
     out.append(f"ENV PATH={UV_DIR}/bin:$PATH")
     if plan.python_kind == "managed":
         out.append(f"RUN {uv_prefix}uv python install {plan.python_version}")
@@ -361,7 +391,7 @@ def _builder(plan: Plan) -> list[str]:
     out.append(f"COPY runner.lock {BUILD_DIR}/runner.lock")
     out.append(
         f"RUN uv venv {RUNNER_VENV} --python {py} \\\n"
-        f" && {uv_prefix}uv pip install --python {RUNNER_VENV}/bin/python -r {BUILD_DIR}/runner.lock"
+        f" && {uv_prefix}uv pip install --python {RUNNER_VENV}/bin/python{_offline(plan)} -r {BUILD_DIR}/runner.lock"
     )
     return out
 
@@ -451,9 +481,9 @@ def _buildkit(plan: Plan) -> list[str]:
     cert = [f"--mount=type=bind,source=certs/ca.crt,target={BK_DIR}/ca.crt"] if plan.has_cert else []
     if plan.has_cert:
         pip_env += [f"PIP_CERT={BK_DIR}/ca.crt", f"SSL_CERT_FILE={BK_DIR}/ca.crt"]
-    out = [f"FROM {plan.builder_image} AS uv",
-           _run(["--mount=type=cache,id=jupyter-containerize-pip,target=/root/.cache/pip", *cert],
-                [f"{' '.join(pip_env)} python3 -m pip install --target {UV_DIR} uv=={plan.uv_version}"]), ""]
+    install = _run(["--mount=type=cache,id=jupyter-containerize-pip,target=/root/.cache/pip", *cert],
+                   [f"{' '.join(pip_env)} python3 -m pip install --target {UV_DIR} uv=={plan.uv_version}"])
+    out = [f"FROM {plan.builder_image} AS uv", *_uv_tool(plan, install.removeprefix("RUN ")), ""]
     out += _final_head(plan)
     uv = [f"--mount=type=bind,from=uv,source={UV_DIR},target={BK_DIR}/uv", *cert,
           f"--mount=type=cache,id=jupyter-containerize-uv,target={BK_DIR}/cache,sharing=locked"]
@@ -463,10 +493,11 @@ def _buildkit(plan: Plan) -> list[str]:
         uv_env.append(f"SSL_CERT_FILE={BK_DIR}/ca.crt")
     export = f"export {' '.join(uv_env)}"
     script = f"--mount=type=bind,source=build/precompile.py,target={BK_DIR}/precompile.py"
+    runner_wheels = ["--mount=type=bind,source=wheels,target=/wheels"] if plan.carry_uv else []
     out.append(_run([*uv, f"--mount=type=bind,source=runner.lock,target={BK_DIR}/runner.lock", script,
-                     f"--mount=type=bind,source=build/runner.txt,target={BK_DIR}/runner.txt"],
+                     f"--mount=type=bind,source=build/runner.txt,target={BK_DIR}/runner.txt", *runner_wheels],
                     [export, f"uv venv {RUNNER_VENV} --python {py}",
-                     f"uv pip install --python {RUNNER_VENV}/bin/python -r {BK_DIR}/runner.lock",
+                     f"uv pip install --python {RUNNER_VENV}/bin/python{_offline(plan)} -r {BK_DIR}/runner.lock",
                      f"{RUNNER_VENV}/bin/python {BK_DIR}/precompile.py {BK_DIR}/runner.txt"]))
     mounts = [*uv, f"--mount=type=bind,source=requirements.lock,target={BK_DIR}/requirements.lock"]
     steps = [export, f"uv venv {VENV} --python {py}",

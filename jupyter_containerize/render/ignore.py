@@ -18,7 +18,7 @@ from pathlib import PurePosixPath
 
 MAX_FILE_BYTES = 50 * 1024 * 1024
 
-ALLOWED_TOP = ("Dockerfile", "requirements.lock", "kernel.lock", "runner.lock", "build", "jc", "work", "wheels",
+ALLOWED_TOP = ("Dockerfile", "requirements.lock", "kernel.lock", "runner.lock", "build", "jc", "work", "wheels", "tools",
                "certs/ca.crt")
 
 SKIP_DIRS = frozenset({

@@ -1,4 +1,4 @@
-"""An air-gapped build on the real engine: the kernel's own wheels, its index unreachable (issue 13, class 5)."""
+"""An air-gapped build on the real engine: the kernel's own wheels, no index, no network (issue 13, class 5)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from jupyter_containerize.jobs.manager import JobManager
+from jupyter_containerize.jobs.manager import JobManager, prepare
 from jupyter_containerize.jobs.store import JobStore
 from jupyter_containerize.options import parse
 
@@ -32,12 +32,14 @@ def test_a_local_version_wheel_builds_and_runs_without_the_kernels_index(
     links = tmp_path / "links"
     # the kernel's whole environment as wheels in its find-links folder: ipykernel's closure and a +cpu build
     subprocess.run([sys.executable, "-m", "pip", "download", "-q", "--no-cache-dir", "--only-binary=:all:",
-                    "-d", str(links), f"ipykernel=={importlib.metadata.version('ipykernel')}"], check=True)
+                    "-d", str(links), f"ipykernel=={importlib.metadata.version('ipykernel')}",
+                    f"nbclient=={importlib.metadata.version('nbclient')}",
+                    f"nbformat=={importlib.metadata.version('nbformat')}"], check=True)
     project = _project(tmp_path / "src", "cpuonly", [], version="1.0+cpu")
     uv("build", "-q", "--wheel", "--out-dir", str(links), str(project))
     python = make_venv(tmp_path / "kernel")
     uv("pip", "install", "-q", "--python", str(python), "--no-index", "--find-links", str(links),
-       "ipykernel", "cpuonly==1.0+cpu")
+       "ipykernel", "nbclient", "nbformat", "cpuonly==1.0+cpu")
     # the kernel's pip configuration: that folder, and an index nothing answers on
     monkeypatch.setenv("PIP_FIND_LINKS", str(links))
     monkeypatch.setenv("PIP_INDEX_URL", f"http://127.0.0.1:{_closed_port()}/simple")
@@ -47,7 +49,13 @@ def test_a_local_version_wheel_builds_and_runs_without_the_kernels_index(
                         "open('/output/result.json', 'w'))")
     spec = parse(["run", str(nb), "--python", str(python), "--wheels-from-kernel"]).spec
     assert spec is not None and spec.build.wheels_from_kernel
-    job = JobManager(JobStore(job_store)).submit(spec)
-    record = job.wait(timeout=900)
+    prepared = prepare(spec)
+    try:
+        # air-gapped: uv is this machine's, the runner the kernel's wheels, and the build has no network at all
+        assert prepared.context.offline and "tools/uv" in prepared.context.files
+        job = JobManager(JobStore(job_store)).submit(spec, prepared=prepared)
+        record = job.wait(timeout=900)
+    finally:
+        prepared.cleanup()
     assert record.status == "succeeded", record.error
     assert json.loads((Path(record.output_dir) / "result.json").read_text()) == {"version": "1.0+cpu", "value": 1}

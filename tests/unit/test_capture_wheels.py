@@ -30,6 +30,7 @@ from jupyter_containerize.jobs.pipeline import check_indexes
 from jupyter_containerize.jobspec import JobSpec
 from jupyter_containerize.options import parse
 from jupyter_containerize.render import render_context
+from jupyter_containerize.render.dockerfile import RUNNER_VENV
 from jupyter_containerize.server.payload import options_argv
 
 from .test_capture_venvs import _project, make_venv, site_packages, uv, write_nb
@@ -66,6 +67,8 @@ def kernel(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     _wheel(root, "cpuonly", "1.0+cpu", links)
     _wheel(root, "plainpkg", "0.1.0", links)
     _wheel(root, "ipykernel", "6.99.0", links)  # stands in for the kernel's own (every pin must be a wheel)
+    for runner in ("nbclient", "nbformat"):  # stand-ins: the job's runner, built from the kernel's wheels too
+        _wheel(root, runner, "0.99.0", links)
     lost = _wheel(root, "lostpkg", "0.1.0", gone)
     tagged = _wheel(root, "tagged", "1.0+cpu", tagsrc)
     macpkg = _wheel(root, "macpkg", "1.0", tagsrc)
@@ -73,7 +76,7 @@ def kernel(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     gonepkg = _wheel(root, "gonepkg", "1.0+cpu", direct)
     python = make_venv(root / "kernel")
     uv("pip", "install", "-q", "--python", str(python), "--no-index", "--find-links", str(links), "--find-links",
-       str(gone), "--find-links", str(tagsrc), "cpuonly", "plainpkg", "ipykernel", "lostpkg", "tagged", "macpkg")
+       str(gone), "--find-links", str(tagsrc), "cpuonly", "plainpkg", "ipykernel", "lostpkg", "tagged", "macpkg", "nbclient", "nbformat")
     uv("pip", "install", "-q", "--python", str(python), str(directpkg), str(gonepkg))
     pip_cache = root / "pipcache" / "wheels" / "ab" / "cd"
     pip_cache.mkdir(parents=True)
@@ -254,6 +257,9 @@ def test_wheels_from_kernel_carries_every_wheel_or_names_the_missing_one(
     snap = capture(nb, str(kernel_config["python"]), wheels_from_kernel=True, wheel_dir=tmp_path / "wheels")
     got = pins(snap)
     assert set(got) == {"cpuonly", "plainpkg", "lostpkg", "directpkg", "ipykernel"}
+    assert sorted(p.requirement.partition(" @ ")[::2] for p in snap.runner_distributions) == [
+        ("nbclient", "file:///wheels/nbclient-0.99.0-py2.py3-none-any.whl"),
+        ("nbformat", "file:///wheels/nbformat-0.99.0-py2.py3-none-any.whl")]
     assert all(p.source == "local-wheel" and p.requirement.startswith(f"{p.name} @ file:///wheels/")
                for p in got.values())
     spec = parse(["run", str(nb), "--wheels-from-kernel", "--builder", "classic"]).spec
@@ -265,6 +271,10 @@ def test_wheels_from_kernel_carries_every_wheel_or_names_the_missing_one(
         assert "--no-index" in lock_step
         assert ctx.indexes == () and sorted(f[7:] for f in ctx.files if f.startswith("wheels/")) == sorted(
             p.wheel_path.name for p in got.values() if p.wheel_path is not None)
+        # no index anywhere: uv is this machine's, the runner installs the kernel's wheels without one
+        assert "tools/uv" in ctx.files and "pip install --target" not in ctx.dockerfile
+        runner_step = next(ln for ln in ctx.dockerfile.split("RUN ") if f"{RUNNER_VENV}/bin/python" in ln)
+        assert "--no-index -r" in runner_step
         check_indexes(ctx)  # nothing to reach: every pin is a wheel of the context
 
 
