@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NoReturn, get_args
 
+from . import validators
 from .errors import OptionError
 from .jobspec import (
     BuildOptions,
@@ -29,11 +30,9 @@ from .jobspec import (
 )
 
 PROG = "jupyter containerize"
-_SIZE = re.compile(r"^\d+(\.\d+)?[bkmgBKMG]?$")
 _ENV_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _VOLUME_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 _DEVICE_ID = re.compile(r"^[A-Za-z0-9_.:-]+$")
-_IMAGE_REF = re.compile(r"^[a-z0-9]+([._/:@-][A-Za-z0-9_.-]+)*$")
 _DANGEROUS_SOURCES = ("/", "/var/run/docker.sock", "/run/docker.sock", "/etc", "/proc", "/sys", "/dev")
 
 SUBCOMMANDS = (
@@ -239,18 +238,18 @@ def spec_from_values(notebook: Path, v: dict[str, Any]) -> JobSpec:
         allow_dangerous_mounts=bool(v.get("allow_dangerous_mounts", False)),
     )
     uid = v.get("uid")
-    if uid is not None and not 0 < uid < 2**31:
-        raise OptionError(f"--uid {uid} is not allowed", "Give an unprivileged UID (1 or more); jobs never run as root.")
+    if uid is not None:
+        validators.uid(uid)
     build = BuildOptions(
         python=v.get("python"),
-        base_image=_check_image(v.get("base_image"), "--base-image"),
+        base_image=_optional(validators.image_ref, v.get("base_image"), "--base-image", pinned=True),
         freeze=v.get("freeze") or "imports",
         include=tuple(v.get("include") or ()),
         no_cache=bool(v.get("no_cache", False)),
-        tag=_check_image(v.get("tag"), "--tag"),
+        tag=_optional(validators.image_ref, v.get("tag"), "--tag"),
         uid=uid,
-        push=_check_image(v.get("push"), "--push"),
-        cache_from=_check_image(v.get("cache_from"), "--cache-from"),
+        push=_optional(validators.image_ref, v.get("push"), "--push"),
+        cache_from=_optional(validators.image_ref, v.get("cache_from"), "--cache-from"),
         builder=v.get("builder") or "auto",
         wheels_from_kernel=bool(v.get("wheels_from_kernel", False)),
     )
@@ -273,16 +272,16 @@ def spec_from_values(notebook: Path, v: dict[str, Any]) -> JobSpec:
         gpus=parse_gpus(v.get("gpus")),
         resources=Resources(
             cpus=cpus,
-            memory=_check_size(v.get("memory"), "--memory"),
-            shm_size=_check_size(v.get("shm_size"), "--shm-size"),
-            time_limit=_check_time(v.get("time")),
+            memory=_optional(validators.size, v.get("memory"), "--memory"),
+            shm_size=_optional(validators.size, v.get("shm_size"), "--shm-size"),
+            time_limit=_optional(validators.duration, v.get("time"), "--time"),
         ),
         network=_check_network(v.get("network")),
         output_dir=_host_path(lambda: (base / output).resolve(), "--output", output) if output else None,
         detach=bool(v.get("detach", False)),
         wait=bool(v.get("wait", False)),
         backend=v.get("backend") or "docker",
-        partition=_check_name(v.get("partition"), "--partition"),
+        partition=_optional(validators.name, v.get("partition"), "--partition"),
         hardening=hardening,
         build=build,
         max_parallel=max_parallel,
@@ -386,22 +385,6 @@ def parse_sweep(text: str) -> tuple[str, tuple[Any, ...]]:
     return name, items
 
 
-def _check_size(value: str | None, flag: str) -> str | None:
-    if value is None:
-        return None
-    if not _SIZE.match(value):
-        raise OptionError(f"{flag} {value!r} is not a size", f"Write it like {flag} 512m or {flag} 2g.")
-    return value.lower()
-
-
-def _check_time(value: str | None) -> str | None:
-    if value is None:
-        return None
-    if not re.match(r"^(\d+-)?\d{1,3}(:\d\d){0,2}$", value):
-        raise OptionError(f"--time {value!r} is not a duration", "Write it like --time 01:30:00.")
-    return value
-
-
 def _check_network(value: str | None) -> str | None:
     if value is None:
         return None
@@ -410,15 +393,6 @@ def _check_network(value: str | None) -> str | None:
     return value
 
 
-def _check_name(value: str | None, flag: str) -> str | None:
-    if value is not None and not _VOLUME_NAME.match(value):
-        raise OptionError(f"{flag} {value!r} is not a valid name", "Use letters, digits, '.', '_' and '-'.")
-    return value
-
-
-def _check_image(value: str | None, flag: str) -> str | None:
-    if value is None:
-        return None
-    if not _IMAGE_REF.match(value) or len(value) > 255:
-        raise OptionError(f"{flag} {value!r} is not an image reference", f"Write it like {flag} registry.example:5000/team/image:tag.")
-    return value
+def _optional(check: Callable[..., str], value: str | None, flag: str, **kw: Any) -> str | None:
+    """``check(value, flag)`` (see :mod:`.validators`) for an option that was given, else ``None``."""
+    return None if value is None else check(value, flag, **kw)

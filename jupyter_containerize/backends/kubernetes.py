@@ -31,17 +31,16 @@ import threading
 import time
 from typing import Any
 
+from .. import validators
 from ..errors import BackendError
 from ..events import RunStarted
 from ..jobspec import OUTPUT_DIR_IN_CONTAINER
 from .base import EventSink, RunOutcome, RunRequest, job_environment
 from .docker import parse_log_line
 from .engine import JOB_LABEL, ROLE_LABEL
-from .slurm_script import memory_mib
 
 DEFAULT_UID = 1000
 _DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
-_TIME = re.compile(r"^(?:(\d+)-)?(\d+)(?::(\d+))?(?::(\d+))?$")
 
 
 def job_name(job_id: str) -> str:
@@ -50,21 +49,6 @@ def job_name(job_id: str) -> str:
     if not _DNS_LABEL.match(name) or len(name) > 63:
         raise BackendError(f"The job id {job_id!r} cannot name a Kubernetes Job", "Use the id the job store gave.")
     return name
-
-
-def time_limit_seconds(text: str) -> int:
-    """A Slurm-style time (``MM``, ``MM:SS``, ``HH:MM:SS``, ``D-HH[:MM[:SS]]``) in seconds."""
-    m = _TIME.match(text.strip())
-    if not m:
-        raise BackendError(f"--time {text!r} is not a duration", "Write it like --time 01:30:00.")
-    days, a, b, c = (int(g) if g else None for g in m.groups())
-    if days is not None:  # D-H, D-H:M, D-H:M:S
-        return days * 86400 + (a or 0) * 3600 + (b or 0) * 60 + (c or 0)
-    if c is not None:
-        return (a or 0) * 3600 + (b or 0) * 60 + c
-    if b is not None:
-        return (a or 0) * 60 + b
-    return (a or 0) * 60
 
 
 def job_manifest(request: RunRequest, namespace: str = "default", *, uid: int | None = None,
@@ -83,7 +67,7 @@ def job_manifest(request: RunRequest, namespace: str = "default", *, uid: int | 
                               else {"emptyDir": {}})},
         {"name": "tmp", "emptyDir": {"medium": "Memory", "sizeLimit": "2Gi"}},
         {"name": "dshm", "emptyDir": {"medium": "Memory",
-                                      **({"sizeLimit": f"{memory_mib(spec.resources.shm_size)}Mi"}
+                                      **({"sizeLimit": f"{validators.size_mib(spec.resources.shm_size, '--shm-size')}Mi"}
                                          if spec.resources.shm_size else {})}},
     ]
     mounts: list[dict[str, Any]] = [
@@ -106,7 +90,7 @@ def job_manifest(request: RunRequest, namespace: str = "default", *, uid: int | 
     if spec.resources.cpus:
         limits["cpu"] = f"{max(1, math.ceil(spec.resources.cpus * 1000))}m"
     if spec.resources.memory:
-        limits["memory"] = f"{memory_mib(spec.resources.memory)}Mi"
+        limits["memory"] = f"{validators.size_mib(spec.resources.memory)}Mi"
     if spec.gpus.device_ids or spec.gpus.count == -1:
         raise BackendError(f"--gpus {spec.gpus.describe()} cannot be asked of Kubernetes, which picks the devices",
                            "Ask for a number of GPUs, e.g. --gpus 1 (an nvidia.com/gpu limit).")
@@ -148,7 +132,7 @@ def job_manifest(request: RunRequest, namespace: str = "default", *, uid: int | 
         "template": {"metadata": {"labels": labels}, "spec": pod_spec},
     }
     if spec.resources.time_limit:
-        job_spec["activeDeadlineSeconds"] = time_limit_seconds(spec.resources.time_limit)
+        job_spec["activeDeadlineSeconds"] = validators.duration_seconds(spec.resources.time_limit)
     return {
         "apiVersion": "batch/v1",
         "kind": "Job",

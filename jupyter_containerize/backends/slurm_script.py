@@ -13,53 +13,31 @@ from __future__ import annotations
 import csv
 import io
 import math
-import re
 import shlex
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from .. import validators
 from ..errors import BackendError
 from ..jobspec import JobSpec
 from .base import RunRequest
 from .docker import container_options
 
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
-_TIME = re.compile(r"^(\d+-)?\d{1,3}(:\d\d){0,2}$")
-_SIZE = re.compile(r"^(\d+(?:\.\d+)?)([bkmgt]?)$", re.IGNORECASE)
-_UNIT_MIB = {"b": 1 / 2**20, "k": 1 / 1024, "m": 1.0, "g": 1024.0, "t": 1024.0**2}
 STOP_SECONDS = 10
-
-
-def check_name(value: str, what: str) -> str:
-    """A Slurm partition, job or account name: letters, digits, ``._-`` (nothing a shell or Slurm expands)."""
-    if not _NAME.match(value):
-        raise BackendError(f"{what} {value!r} is not a valid Slurm name", "Use letters, digits, '.', '_' and '-'.")
-    return value
-
-
-def memory_mib(size: str) -> int:
-    """Docker's size (``512m``, ``4g``; bytes without a unit) as whole MiB for ``--mem``."""
-    m = _SIZE.match(size.strip())
-    if not m:
-        raise BackendError(f"--memory {size!r} is not a size", "Write it like --memory 4g.")
-    unit = m.group(2).lower() or "b"
-    return max(1, math.ceil(float(m.group(1)) * _UNIT_MIB[unit]))
 
 
 def sbatch_directives(spec: JobSpec, job_name: str) -> list[str]:
     """The ``#SBATCH`` options for ``spec`` (GPUs → ``--gres=gpu:N``, cpus, memory, time, partition)."""
-    opts = [f"--job-name={check_name(job_name, 'The job name')}", "--nodes=1", "--ntasks=1"]
+    opts = [f"--job-name={validators.name(job_name, 'The job name')}", "--nodes=1", "--ntasks=1"]
     res = spec.resources
     if res.cpus:
         opts.append(f"--cpus-per-task={max(1, math.ceil(res.cpus))}")
     if res.memory:
-        opts.append(f"--mem={memory_mib(res.memory)}M")
+        opts.append(f"--mem={validators.size_mib(res.memory)}M")
     if res.time_limit:
-        if not _TIME.match(res.time_limit):
-            raise BackendError(f"--time {res.time_limit!r} is not a Slurm time", "Write it like --time 01:30:00.")
-        opts.append(f"--time={res.time_limit}")
+        opts.append(f"--time={validators.duration(res.time_limit)}")
     if spec.partition:
-        opts.append(f"--partition={check_name(spec.partition, '--partition')}")
+        opts.append(f"--partition={validators.name(spec.partition, '--partition')}")
     gpus = spec.gpus
     if gpus.device_ids:
         raise BackendError("--gpus device=… cannot be honoured by Slurm, which picks the devices itself",

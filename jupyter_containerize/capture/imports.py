@@ -220,8 +220,10 @@ class _Visitor(ast.NodeVisitor):
         name = func.attr if isinstance(func, ast.Attribute) else func.id if isinstance(func, ast.Name) else ""
         args = [a.value if isinstance(a, ast.Constant) and isinstance(a.value, str) else None for a in node.args]
         first = args[0] if args else None
-        if name in ("import_module", "__import__") and first and not first.startswith("."):
-            self._add(first)
+        if name in ("import_module", "__import__") and node.args:
+            module = first or _package_prefix(node.args[0])  # import_module("pkg." + name): pkg at least
+            if module and not module.startswith("."):
+                self._add(module)
         elif name == "system" and first:  # !cmd
             self._pip(first)
         elif name == "run_line_magic" and len(args) > 1 and first and args[1] is not None:
@@ -244,6 +246,17 @@ class _Visitor(ast.NodeVisitor):
         reqs, files = _pip_install(command)
         self.requirements += reqs
         self.requirement_files += files
+
+
+def _package_prefix(node: ast.expr) -> str | None:
+    """``pkg.sub`` of a module name built at run time: ``"pkg.sub." + name`` or ``f"pkg.sub.{name}"``."""
+    while isinstance(node, ast.BinOp) and isinstance(node.op, ast.Add):
+        node = node.left
+    if isinstance(node, ast.JoinedStr) and node.values:
+        node = node.values[0]
+    if isinstance(node, ast.Constant) and isinstance(node.value, str) and "." in node.value:
+        return node.value.rpartition(".")[0] or None
+    return None
 
 
 def scan_source(source: str, ipython: bool = True, paths: PathWalker | None = None) -> _Visitor:

@@ -50,18 +50,8 @@ from ..capture.snapshot import EnvironmentSnapshot
 from ..errors import OptionError
 from ..jobspec import OUTPUT_DIR_IN_CONTAINER, WORK_DIR_IN_CONTAINER, JobSpec
 from . import locks
-from .quoting import (
-    comment_text,
-    json_array,
-    label_text,
-    quoted,
-    validate_arg_name,
-    validate_debian_package,
-    validate_image_ref,
-    validate_python_version,
-    validate_uid,
-    validate_version,
-)
+from .. import validators
+from .quoting import comment_text, json_array, label_text, quoted, validate_arg_name, validate_debian_package
 
 VENV = "/opt/venv"
 RUNNER_VENV = "/opt/jc-runner"
@@ -127,7 +117,7 @@ class Plan:
 
 def default_base_image(python_version: str) -> str:
     """The official slim image for an exact Python version."""
-    return f"python:{validate_python_version(python_version)}-slim-bookworm"
+    return f"python:{validators.python_version(python_version)}-slim-bookworm"
 
 
 def container_uid(spec: JobSpec | None) -> int:
@@ -138,7 +128,7 @@ def container_uid(spec: JobSpec | None) -> int:
         uid = getuid() if getuid is not None else FALLBACK_UID
         if uid == 0:
             uid = FALLBACK_UID  # root on the host (CI): still never root in the container
-    return validate_uid(uid)
+    return validators.uid(uid)
 
 
 def _safe_url(url: str) -> str:
@@ -185,10 +175,10 @@ def make_plan(snapshot: EnvironmentSnapshot, spec: JobSpec | None = None, *, has
     build needs credentials (BuildKit secrets need a client session the SDK cannot hold),
     git or a uv-managed Python, which keep the classic builder stage.
     """
-    python_version = validate_python_version(snapshot.python_version)
+    python_version = validators.python_version(snapshot.python_version)
     official = default_base_image(python_version)
     chosen = (spec.build.base_image if spec is not None else None) or snapshot.gpu.cuda_base_image or official
-    base = validate_image_ref(chosen)
+    base = validators.image_ref(chosen, "The base image", pinned=True)
     if _is_cuda_base(base):
         python_kind, builder = "managed", official
     elif _is_python_base(base):
@@ -228,7 +218,7 @@ def make_plan(snapshot: EnvironmentSnapshot, spec: JobSpec | None = None, *, has
     needs_git = any(d.source == "vcs" for d in snapshot.distributions)
     cuda = snapshot.gpu.cuda_version
     if cuda is not None:
-        validate_version(cuda, "CUDA")
+        validators.version(cuda, "CUDA")
     return Plan(
         base_image=base,
         builder_image=builder,
@@ -249,8 +239,8 @@ def make_plan(snapshot: EnvironmentSnapshot, spec: JobSpec | None = None, *, has
         secret_args=secrets,
         trusted_hosts=hosts,
         cuda_version=cuda,
-        uv_version=validate_version(_installed("uv") or DEFAULT_UV_VERSION, "uv"),
-        tool_version=validate_version(locks.tool_version(), "jupyter-containerize"),
+        uv_version=validators.version(_installed("uv") or DEFAULT_UV_VERSION, "uv"),
+        tool_version=validators.version(locks.tool_version(), "jupyter-containerize"),
         buildkit=buildkit and not secrets and python_kind != "managed" and not needs_git,
         precompile=tuple(m for m in snapshot.modules if _MODULE.match(m)),
         no_index=no_index,

@@ -13,7 +13,8 @@ import re
 from collections.abc import Sequence
 
 from ..capture.snapshot import EnvironmentSnapshot, PinnedDistribution
-from .quoting import comment_text, validate_version
+from .. import validators
+from .quoting import comment_text
 
 TOOL = "jupyter-containerize"
 
@@ -69,7 +70,7 @@ def kernel_lock(snapshot: EnvironmentSnapshot, host_ipykernel: str | None) -> st
     version = snapshot.ipykernel_version or host_ipykernel
     if not version:
         return "# kernel.lock: ipykernel for the kernel (any version the lock allows)\nipykernel\n"
-    validate_version(version, "ipykernel")
+    validators.version(version, "ipykernel")
     return f"# kernel.lock: ipykernel of the captured kernel, constrained by requirements.lock\nipykernel=={version}\n"
 
 

@@ -14,35 +14,9 @@ import re
 
 from ..errors import OptionError
 
-# Docker's reference grammar (distribution/reference), simplified: [host[:port]/]path[:tag][@digest].
-_COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
-_IMAGE_REF = re.compile(
-    rf"^(?:(?P<host>[a-zA-Z0-9](?:[a-zA-Z0-9.-]*[a-zA-Z0-9])?(?::[0-9]+)?)/)?"
-    rf"(?P<path>{_COMPONENT}(?:/{_COMPONENT})*)"
-    r"(?::(?P<tag>[\w][\w.-]{0,127}))?"
-    r"(?:@(?P<digest>sha256:[a-f0-9]{64}))?$"
-)
 _DEBIAN_PACKAGE = re.compile(r"^[a-z0-9][a-z0-9+.-]+$")  # Debian policy 5.6.1
 _ARG_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-_VERSION = re.compile(r"^[0-9A-Za-z][0-9A-Za-z.+!-]*$")
-_PYTHON_VERSION = re.compile(r"^\d+\.\d+\.\d+$")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
-
-
-def validate_image_ref(ref: str) -> str:
-    """Return ``ref`` if it is a well-formed, pinned image reference.
-
-    Raises:
-        OptionError: malformed, or without a tag or digest, or tagged ``latest``.
-    """
-    m = _IMAGE_REF.match(ref)
-    if not m or len(ref) > 255:
-        raise OptionError(f"The base image {ref!r} is not a valid image reference", "Use a form like python:3.11.7-slim-bookworm.")
-    if not m.group("tag") and not m.group("digest"):
-        raise OptionError(f"The base image {ref!r} has no tag", "Pin it with an exact tag or digest, never the implicit latest.")
-    if m.group("tag") == "latest" and not m.group("digest"):
-        raise OptionError(f"The base image {ref!r} uses the 'latest' tag", "Pin an exact tag so rebuilds are reproducible.")
-    return ref
 
 
 def validate_debian_package(name: str) -> str:
@@ -57,27 +31,6 @@ def validate_arg_name(name: str) -> str:
     if not _ARG_NAME.match(name):
         raise OptionError(f"{name!r} is not a valid build-arg name", "Use letters, digits and underscores.")
     return name
-
-
-def validate_version(version: str, what: str) -> str:
-    """Return ``version`` if it only has characters a version can have."""
-    if not _VERSION.match(version):
-        raise OptionError(f"The {what} version {version!r} is not a plain version string", "")
-    return version
-
-
-def validate_python_version(version: str) -> str:
-    """Return ``version`` if it is an exact ``X.Y.Z``."""
-    if not _PYTHON_VERSION.match(version):
-        raise OptionError(f"The Python version {version!r} is not an exact X.Y.Z", "Capture from a real interpreter.")
-    return version
-
-
-def validate_uid(uid: int) -> int:
-    """Return ``uid`` if it is an unprivileged user id."""
-    if isinstance(uid, bool) or not isinstance(uid, int) or not 1 <= uid <= 2**31 - 2:
-        raise OptionError(f"The UID {uid!r} is not usable for the container user", "Give a number from 1 to 2147483646; 0 (root) is never used.")
-    return uid
 
 
 def json_array(*items: str) -> str:

@@ -130,3 +130,13 @@ def test_the_live_kernel_shows_where_it_found_local_code(tmp_path: Path, monkeyp
     snap = capture(nb, in_process=True)
     assert "../src/kernel_only_mod.py" in snap.local_modules
     assert snap.notebook_folder == "notebooks"
+
+
+def test_a_module_name_built_at_run_time_finds_its_local_package(tmp_path: Path) -> None:
+    (tmp_path / "plugins").mkdir()
+    (tmp_path / "plugins" / "__init__.py").write_text("")
+    (tmp_path / "plugins" / "alpha.py").write_text("import toolz\n")
+    nb = write_notebook(tmp_path / "nb.ipynb", "import importlib\nfor name in ['alpha']:\n"
+                        "    importlib.import_module('plugins.' + name)\n    importlib.import_module(f'plugins.{name}')")
+    found = scan_notebook(nb, STDLIB)
+    assert found.local_modules == ("plugins",) and found.modules == ("toolz",)

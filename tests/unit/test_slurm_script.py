@@ -10,8 +10,9 @@ from pathlib import Path
 import pytest
 
 from jupyter_containerize.backends.base import ImageRef, RunRequest
-from jupyter_containerize.backends.slurm_script import batch_script, memory_mib, sbatch_directives
-from jupyter_containerize.errors import BackendError
+from jupyter_containerize.backends.slurm_script import batch_script, sbatch_directives
+from jupyter_containerize.errors import BackendError, OptionError
+from jupyter_containerize.validators import size_mib
 from jupyter_containerize.jobspec import GpuRequest, JobSpec, Resources, VolumeMount
 
 EVIL = "x'\"; $(touch /tmp/PWNED) `touch /tmp/PWNED2` \n echo hi; \\"
@@ -38,9 +39,10 @@ def test_directives_from_spec(tmp_path: Path) -> None:
     assert "--partition=gpu-a100" in opts
 
 
-@pytest.mark.parametrize("size, mib", [("512m", 512), ("4g", 4096), ("1.5g", 1536), ("1048576", 1), ("100k", 1)])
+@pytest.mark.parametrize("size, mib", [("512m", 512), ("4g", 4096), ("1.5g", 1536), ("1048576", 1), ("100k", 1),
+                                       ("1T", 1048576)])
 def test_memory_units(size: str, mib: int) -> None:
-    assert memory_mib(size) == mib
+    assert size_mib(size) == mib
 
 
 @pytest.mark.parametrize("changes", [
@@ -49,7 +51,7 @@ def test_memory_units(size: str, mib: int) -> None:
     {"gpus": GpuRequest(count=-1)}, {"gpus": GpuRequest(device_ids=("0",))},
 ])
 def test_bad_values_are_refused(tmp_path: Path, changes: dict[str, object]) -> None:
-    with pytest.raises(BackendError):
+    with pytest.raises((BackendError, OptionError)):
         batch_script(request(tmp_path, **changes), "jc-job1")
 
 
