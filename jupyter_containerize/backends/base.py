@@ -75,7 +75,14 @@ class Backend(Protocol):
 
     def follow(self, job_id: str, ref: str, on_event: EventSink, since: str = "",
                stop: threading.Event | None = None) -> RunOutcome:
-        """Stream the job's events until it ends (or ``stop`` is set); resume after ``since``."""
+        """Stream the job's events until it ends (or ``stop`` is set); resume after ``since``.
+
+        The manager always passes ``stop``: it is set when the manager closes (the server stops;
+        the job must keep running for a later re-attach) and when a cancel did not end the job
+        within the manager's grace (a pod stuck Pending, a controller that lost the job). Check it
+        at least once a poll, never sleep past it (``stop.wait(poll)``), and return promptly with
+        ``exit_code=None`` and the position reached as ``last_log_time``.
+        """
         ...
 
     def cancel(self, job_id: str, ref: str) -> None:

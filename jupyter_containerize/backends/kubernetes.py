@@ -279,9 +279,8 @@ class KubernetesBackend:
                     return str(pod.metadata.name)
             if self._job_status(ref) in ("missing", "failed"):
                 return None
-            if stop is not None and stop.is_set():
+            if _stopped(stop, self.poll):
                 return None
-            time.sleep(self.poll)
 
     def _stream_log(self, pod: str, on_event: EventSink, since: str, stop: threading.Event | None) -> str:
         last = since
@@ -310,9 +309,8 @@ class KubernetesBackend:
                 for cs in p.status.container_statuses or ():
                     if cs.state is not None and cs.state.terminated is not None:
                         return int(cs.state.terminated.exit_code)
-            if self._job_status(ref) == "missing" or (stop is not None and stop.is_set()):
+            if self._job_status(ref) == "missing" or _stopped(stop, self.poll):
                 return None
-            time.sleep(self.poll)
 
     def _delete(self, ref: str) -> None:
         from kubernetes.client.exceptions import ApiException
@@ -323,6 +321,14 @@ class KubernetesBackend:
             if e.status != 404:
                 raise BackendError(f"The Kubernetes Job {ref} could not be deleted ({_api_reason(e)})",
                                    f"Delete it with `kubectl delete job {ref}`.") from None
+
+
+def _stopped(stop: threading.Event | None, poll: float) -> bool:
+    """Wait one poll; whether ``stop`` was set (at once when it was, so a stop never waits a poll)."""
+    if stop is None:
+        time.sleep(poll)
+        return False
+    return stop.wait(poll)
 
 
 def _emit_line(raw: bytes, since: str, last: str, on_event: EventSink) -> str:

@@ -12,6 +12,8 @@ Configuration (environment, since the manager builds backends without arguments)
   it must be on a filesystem the nodes share, like the notebook's output folder.
 - ``JC_SLURM_DOCKER``: the docker command on the nodes (default ``docker``).
 - ``JC_SLURM_POLL``: seconds between status polls (default 1).
+- ``JC_SLURM_UNKNOWN_GRACE``: seconds a job may stay unknown to every source (a busy or
+  restarting controller, a failed or empty query) before its follow gives up (default 60).
 
 The node's engine must hold the image (one-node clusters, or a shared engine), or be
 able to pull it: push with ``--push`` so the script names the image by digest.
@@ -61,11 +63,14 @@ class SlurmBackend:
     name = "slurm"
     host_paths = True  # the nodes share the filesystem
 
-    def __init__(self, workdir: Path | None = None, docker: str | None = None, poll: float | None = None) -> None:
+    def __init__(self, workdir: Path | None = None, docker: str | None = None, poll: float | None = None,
+                 unknown_grace: float | None = None) -> None:
         default = Path.home() / ".local" / "share" / "jupyter-containerize" / "slurm"
         self.workdir = workdir or Path(os.environ.get("JC_SLURM_DIR") or default)
         self.docker = docker or os.environ.get("JC_SLURM_DOCKER", "docker")
         self.poll = poll if poll is not None else float(os.environ.get("JC_SLURM_POLL", "1"))
+        self.unknown_grace = (unknown_grace if unknown_grace is not None
+                              else float(os.environ.get("JC_SLURM_UNKNOWN_GRACE", "60")))
 
     # -- paths ---------------------------------------------------------------------------------
     def job_dir(self, job_id: str) -> Path:
@@ -104,14 +109,24 @@ class SlurmBackend:
 
     def follow(self, job_id: str, ref: str, on_event: EventSink, since: str = "",
                stop: threading.Event | None = None) -> RunOutcome:
-        """Turn the output file into events until the job ends; ``since`` is a byte offset in that file."""
+        """Turn the output file into events until the job ends; ``since`` is a byte offset in that file.
+
+        A job no source knows (``UNKNOWN``: the controller busy or restarting, a query that failed
+        or came back empty) is asked about again for ``unknown_grace`` s before it counts as ended.
+        """
         output = self.output_file(job_id)
         offset = int(since) if since.isdigit() else 0
         buffer = b""
         last_note = ""
         announced = bool(since)
+        unknown_since: float | None = None
         while True:
             state = self.state(job_id, ref)
+            if state.state != "UNKNOWN":
+                unknown_since = None
+            elif unknown_since is None:
+                unknown_since = time.monotonic()
+            transient = unknown_since is not None and time.monotonic() - unknown_since < self.unknown_grace
             if state.state == "RUNNING" and not announced:
                 announced = True
                 on_event(RunStarted(container_id=f"slurm:{ref}", image=""))
@@ -124,21 +139,25 @@ class SlurmBackend:
             *lines, buffer = buffer.split(b"\n")
             for raw in lines:
                 on_event(parse_log_line(raw.decode("utf-8", "replace")))
-            if state.done or state.state == "UNKNOWN":
+            if state.done or (state.state == "UNKNOWN" and not transient):
                 tail = _read_from(output, offset)  # written between the poll and the read
                 offset += len(tail)
                 buffer += tail
                 for raw in buffer.split(b"\n"):
                     if raw:
                         on_event(parse_log_line(raw.decode("utf-8", "replace")))
-                if state.state not in ("COMPLETED", "FAILED", "CANCELLED"):
+                if state.state == "UNKNOWN":
+                    on_event(Log(text=f"Slurm no longer knows job {ref}: neither scontrol nor sacct answered for it "
+                                 f"for {self.unknown_grace:g} s and it wrote no exit code", stream="stderr"))
+                elif state.state not in ("COMPLETED", "FAILED", "CANCELLED"):
                     on_event(Log(text=f"Slurm ended job {ref} as {state.state}"
                                  + (f" ({state.reason})" if state.reason else ""), stream="stderr"))
                 return RunOutcome(exit_code=state.exit_code, cancelled=state.state == "CANCELLED",
                                   last_log_time=str(offset))
-            if stop is not None and stop.is_set():
+            if stop is not None and stop.wait(self.poll):
                 return RunOutcome(exit_code=None, last_log_time=str(offset - len(buffer)))
-            time.sleep(self.poll)
+            if stop is None:
+                time.sleep(self.poll)
 
     def cancel(self, job_id: str, ref: str) -> None:
         """``scancel`` the job (the script then stops its container); idempotent."""

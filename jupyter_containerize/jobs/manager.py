@@ -43,6 +43,43 @@ __all__ = ["Job", "JobManager", "Prepared", "build_and_push", "check_notebook", 
 
 EventCallback = Callable[[Event], None]
 CANCEL_POLL_SECONDS = 0.3
+CANCEL_GRACE_SECONDS = 30.0  # after the backend's cancel, how long its follow may take to see the end
+CLOSE_TIMEOUT_SECONDS = 10.0
+SERVER_STOPPED = "the Jupyter server stopped before the job started; run it again"
+
+
+class _Control:
+    """One job's signals, shared by its worker, its watchers and the manager.
+
+    ``cancel`` stops the work in this process (a build, a job waiting its turn): set by the
+    user's cancel, or by :meth:`JobManager.close` before the backend has the job. ``stop``
+    ends the backend's follow. ``wake`` is set on every change (cancel, close, the job's
+    end), so watchers block on one event and never outlive their job.
+    """
+
+    def __init__(self) -> None:
+        self.cancel = threading.Event()
+        self.stop = threading.Event()
+        self.wake = threading.Event()
+        self.by_user = False
+        self.started = False  # the backend has the job: close() leaves it running there
+        self._lock = threading.Lock()
+
+    def request_cancel(self) -> None:
+        self.by_user = True
+        self.cancel.set()
+        self.wake.set()
+
+    def mark_started(self) -> None:
+        with self._lock:
+            self.started = True
+
+    def close(self) -> None:
+        with self._lock:
+            if not self.started:
+                self.cancel.set()
+        self.stop.set()
+        self.wake.set()
 
 
 class Job:
@@ -102,15 +139,89 @@ class Job:
 
 
 class JobManager:
-    """Runs jobs on a backend and keeps the store up to date."""
+    """Runs jobs on a backend and keeps the store up to date.
+
+    Each job's threads end with it; a long-lived owner (the server) calls :meth:`close` when it stops.
+    """
 
     def __init__(self, store: JobStore | None = None, backends: dict[str, Backend] | None = None) -> None:
         self.store = store or JobStore()
+        self.cancel_grace = CANCEL_GRACE_SECONDS
         self._backends: dict[str, Backend] = dict(backends or {})
         self._subscribers: dict[str, list[EventCallback]] = {}
-        self._cancels: dict[str, threading.Event] = {}
-        self._threads: dict[str, threading.Thread] = {}
+        self._controls: dict[str, _Control] = {}
+        self._threads: dict[str, threading.Thread] = {}  # job id -> the thread that records its end
+        self._live: set[threading.Thread] = set()  # every thread this manager started and that runs
+        self._closed = threading.Event()
         self._lock = threading.Lock()
+
+    # -- lifetime -------------------------------------------------------------------------------
+    @property
+    def closed(self) -> bool:
+        return self._closed.is_set()
+
+    def close(self, timeout: float = CLOSE_TIMEOUT_SECONDS) -> list[str]:
+        """Stop every watcher and join every thread of this manager, waiting ``timeout`` s at most in all.
+
+        Jobs the backend already runs keep running there: their follow stops, they lose their
+        owner and the next server (or ``jupyter containerize jobs``) re-attaches them. Jobs still
+        being prepared or built are stopped and recorded as failed. Idempotent.
+
+        Returns:
+            The names of the threads still alive at the bound (empty when every one ended).
+        """
+        self._closed.set()
+        with self._lock:
+            controls = list(self._controls.values())
+        for control in controls:
+            control.close()
+        deadline = time.monotonic() + max(0.0, timeout)
+        while True:
+            with self._lock:
+                live = [t for t in self._live if t is not threading.current_thread()]
+            remaining = deadline - time.monotonic()
+            if not live or remaining <= 0:
+                return sorted(t.name for t in live if t.is_alive())
+            try:
+                live[0].join(min(remaining, 0.5))  # and look again: a thread may start another on its way out
+            except RuntimeError:  # registered, not started yet
+                time.sleep(0.01)
+
+    def _spawn(self, name: str, target: Callable[..., None], *args: Any, job_id: str | None = None,
+               on_end: Callable[[], None] | None = None) -> threading.Thread:
+        """Start a daemon thread that forgets itself when it ends (``job_id``: it records that job's end)."""
+
+        def run() -> None:
+            try:
+                target(*args)
+            finally:
+                with self._lock:
+                    self._live.discard(thread)
+                    if job_id is not None and self._threads.get(job_id) is thread:
+                        del self._threads[job_id]
+                if on_end is not None:
+                    on_end()
+
+        thread = threading.Thread(target=run, name=name, daemon=True)
+        with self._lock:
+            self._live.add(thread)
+            if job_id is not None:
+                self._threads[job_id] = thread
+        thread.start()
+        return thread
+
+    def _control(self, job_id: str, started: bool = False) -> _Control:
+        control = _Control()
+        control.started = started
+        with self._lock:
+            self._controls[job_id] = control
+        if self._closed.is_set():
+            control.close()
+        return control
+
+    def _forget(self, job_id: str) -> None:
+        with self._lock:
+            self._controls.pop(job_id, None)
 
     # -- backends -------------------------------------------------------------------------------
     def backend(self, name: str) -> Backend:
@@ -141,22 +252,21 @@ class JobManager:
             return [self.submit(specs[0], in_process=in_process)]
         sweep_id = "sweep-" + os.urandom(4).hex()
         jobs = [self._create(s, sweep_id) for s in specs]
-        threading.Thread(target=self._run_sweep, args=(spec, specs, jobs, in_process), daemon=True,
-                         name=f"jc-{sweep_id}").start()
+        self._spawn(f"jc-{sweep_id}", self._run_sweep, spec, specs, jobs, in_process)
         return jobs
 
     def _create(self, spec: JobSpec, sweep_id: str) -> Job:
+        if self._closed.is_set():
+            raise JobError("This job manager is closed (the server is stopping)", "Start the job again once it is up.")
         record = self.store.create(str(spec.notebook.resolve()), spec=spec.to_dict(), parameters=spec.parameters,
                                    backend=spec.backend, sweep_id=sweep_id, owner_pid=os.getpid())
-        self._cancels[record.id] = threading.Event()
+        self._control(record.id)
         self._emit(record.id, StatusChanged(status="queued"))
         return Job(self, record.id)
 
-    def _start(self, job_id: str, spec: JobSpec, *args: Any) -> None:
-        thread = threading.Thread(target=self._run, name=f"jc-job-{job_id}", daemon=True,
-                                  args=(job_id, spec, self._cancels[job_id], *args))
-        self._threads[job_id] = thread
-        thread.start()
+    def _start(self, job_id: str, spec: JobSpec, *args: Any, on_end: Callable[[], None] | None = None) -> None:
+        self._spawn(f"jc-job-{job_id}", self._run, job_id, spec, self._controls[job_id], *args,
+                    job_id=job_id, on_end=on_end)
 
     def _run_sweep(self, spec: JobSpec, specs: list[JobSpec], jobs: list[Job], in_process: bool) -> None:
         def to_all(event: Event) -> None:
@@ -170,35 +280,41 @@ class JobManager:
             try:
                 specs = [self._mount_data(s, prepared, to_all if i == 0 else lambda _e: None)
                          for i, s in enumerate(specs)]
-                image = build_and_push(prepared.context, spec, to_all)
+                image = build_and_push(prepared.context, spec, to_all, cancel=self._closed)
                 specs = [self._default_shm(s, prepared) for s in specs]
             finally:
                 prepared.cleanup()
         except Exception as e:  # noqa: BLE001 - every job of the sweep must record the end
             error = str(e) if isinstance(e, ContainerizeError) else f"internal error: {type(e).__name__}: {e}"
             for job in jobs:
-                self._finish(job.id, Finished(status="failed", error=error))
-                self._cancels.pop(job.id, None)
+                self._finish(job.id, Finished(status="failed", error=SERVER_STOPPED if self.closed else error))
+                self._forget(job.id)
             return
         gate = threading.Semaphore(spec.max_parallel)
         for job, job_spec in zip(jobs, specs):
-            gate.acquire()
+            while not gate.acquire(timeout=0.25):
+                if self._closed.is_set():
+                    break
+            if self._closed.is_set():
+                self._finish(job.id, Finished(status="failed", error=SERVER_STOPPED))
+                self._forget(job.id)
+                continue
             record = self.store.get(job.id)
-            if self._cancels[job.id].is_set() or record.done or record.cancel_requested:
+            if self._controls[job.id].cancel.is_set() or record.done or record.cancel_requested:
                 self._finish(job.id, Finished(status="cancelled", error="cancelled by the user"))
+                self._forget(job.id)
                 gate.release()
                 continue
-            self._start(job.id, job_spec, False, (), (), (), (), None, image)
-            threading.Thread(target=_release_when_done, args=(job, gate), daemon=True).start()
+            self._start(job.id, job_spec, False, (), (), (), (), None, image, on_end=gate.release)
 
     # -- the worker ------------------------------------------------------------------------------
-    def _run(self, job_id: str, spec: JobSpec, cancel: threading.Event, in_process: bool,
+    def _run(self, job_id: str, spec: JobSpec, control: _Control, in_process: bool,
              extra_modules: tuple[str, ...], command: tuple[str, ...], extra_env: tuple[tuple[str, str], ...],
              extra_mounts: tuple[tuple[str, str, bool], ...], prepared: Prepared | None,
              image: ImageRef | None) -> None:
         emit = self._emitter(job_id)
-        watcher = threading.Thread(target=self._watch_cancel_requests, args=(job_id, cancel), daemon=True)
-        watcher.start()
+        cancel = control.cancel
+        self._spawn(f"jc-watch-{job_id}", self._watch_cancel_requests, job_id, control)
         own_prepared = False
         try:
             if image is None:
@@ -221,19 +337,23 @@ class JobManager:
             self.store.update(job_id, image_tag=image.tag, image_id=image.image_id, digest=image.digest)
             if cancel.is_set():
                 raise BuildCancelled("The job was cancelled", "")
-            self._execute(job_id, spec, image, cancel, command, extra_env, extra_mounts)
+            self._execute(job_id, spec, image, control, command, extra_env, extra_mounts)
         except BuildCancelled:
-            self._finish(job_id, Finished(status="cancelled", error="cancelled by the user"))
+            if control.by_user:
+                self._finish(job_id, Finished(status="cancelled", error="cancelled by the user"))
+            else:  # close() stopped it before the backend had it
+                self._finish(job_id, Finished(status="failed", error=SERVER_STOPPED))
         except ContainerizeError as e:
-            self._finish(job_id, Finished(status="cancelled" if cancel.is_set() else "failed", error=str(e)))
+            self._finish(job_id, Finished(status="cancelled" if control.by_user else "failed", error=str(e)))
         except Exception as e:  # noqa: BLE001 - a worker thread must always record an end
             self._finish(job_id, Finished(status="failed", error=f"internal error: {type(e).__name__}: {e}"))
         finally:
             if own_prepared and prepared is not None:
                 prepared.cleanup()
-            self._cancels.pop(job_id, None)
+            control.wake.set()  # its watchers end with it
+            self._forget(job_id)
 
-    def _execute(self, job_id: str, spec: JobSpec, image: ImageRef, cancel: threading.Event,
+    def _execute(self, job_id: str, spec: JobSpec, image: ImageRef, control: _Control,
                  command: tuple[str, ...], extra_env: tuple[tuple[str, str], ...],
                  extra_mounts: tuple[tuple[str, str, bool], ...]) -> None:
         backend = self.backend(spec.backend)
@@ -241,17 +361,21 @@ class JobManager:
         request = RunRequest(job_id=job_id, image=image, spec=spec, output_dir=output_dir, command=command,
                              extra_env=extra_env, extra_mounts=extra_mounts)
         ref = backend.start(request)
+        control.mark_started()
         self.store.update(job_id, backend_ref=ref, output_dir=str(output_dir), started=time.time())
         self._set_status(job_id, "running")
-        if cancel.is_set():
+        if control.by_user:
             backend.cancel(job_id, ref)
-        self._follow(job_id, backend, ref, cancel, since="")
+        self._follow(job_id, backend, ref, control, since="")
 
-    def _follow(self, job_id: str, backend: Backend, ref: str, cancel: threading.Event, since: str,
+    def _follow(self, job_id: str, backend: Backend, ref: str, control: _Control, since: str,
                 skip: int = 0) -> None:
         """Record the backend's events until the job ends, then finish it.
 
-        ``skip``: how many of the backend's first events a dead owner already recorded
+        A user's cancel goes to the backend; when its follow has not seen the end ``cancel_grace``
+        s later (a pod stuck Pending, a controller that lost the job), the follow is stopped. On
+        :meth:`close` the follow stops at once and the job, still running there, is left for a
+        re-attach. ``skip``: how many of the backend's first events a dead owner already recorded
         (its log is replayed from the start when no ``since`` was saved).
         """
         runner_end: list[Finished] = []
@@ -267,16 +391,33 @@ class JobManager:
                 return
             emit(event)
 
-        def stop_on_cancel() -> None:
-            if cancel.wait():
-                backend.cancel(job_id, ref)
+        followed = threading.Event()
 
-        threading.Thread(target=stop_on_cancel, daemon=True).start()
-        outcome = backend.follow(job_id, ref, on_event, since=since)
+        def stop_on_cancel() -> None:
+            control.wake.wait()  # a cancel, close() (which sets the stop itself) or the end of the follow
+            if followed.is_set() or not control.by_user:
+                return
+            try:
+                backend.cancel(job_id, ref)
+            except Exception as e:  # noqa: BLE001 - the follow must still be stopped
+                emit(Log(text=f"the backend could not cancel the job: {e}\n", stream="stderr"))
+            if not followed.wait(self.cancel_grace):
+                control.stop.set()
+
+        self._spawn(f"jc-stop-{job_id}", stop_on_cancel)
+        try:
+            outcome = backend.follow(job_id, ref, on_event, since=since, stop=control.stop)
+        finally:
+            followed.set()
+            control.wake.set()
+        if self._closed.is_set() and not control.by_user and outcome.exit_code is None:
+            # Stopped by close(): the job runs on; ownerless, it is re-attached from where this left off.
+            self.store.update(job_id, last_log_time=outcome.last_log_time, owner_pid=None)
+            return
         self.store.update(job_id, last_log_time=outcome.last_log_time)
         inner = runner_end[-1] if runner_end else None
         status: JobStatus
-        if cancel.is_set() or (inner is not None and inner.status == "cancelled"):
+        if control.by_user or (inner is not None and inner.status == "cancelled"):
             status = "cancelled"
         elif outcome.exit_code == 0:
             status = "succeeded"
@@ -311,9 +452,10 @@ class JobManager:
         if record.done:
             return
         self.store.update(record.id, cancel_requested=1)
-        local = self._cancels.get(record.id)
+        with self._lock:
+            local = self._controls.get(record.id)
         if local is not None:
-            local.set()
+            local.request_cancel()
             return
         if record.backend_ref:
             self.backend(record.backend).cancel(record.id, record.backend_ref)
@@ -336,23 +478,27 @@ class JobManager:
         """A handle on an existing job; re-attach to its container when its owner process is gone."""
         record = self.store.get(job_id)
         job = Job(self, record.id)
-        if record.done or record.id in self._threads or _pid_alive(record.owner_pid):
+        if record.done or record.id in self._threads or _pid_alive(record.owner_pid) or self._closed.is_set():
             return job
         if not record.backend_ref:
             self._finish(record.id, Finished(status="failed", error="the process preparing this job ended before it started"))
             return job
         self.store.update(record.id, owner_pid=os.getpid())
-        cancel = threading.Event()
-        self._cancels[record.id] = cancel
         backend = self.backend(record.backend)
         # The owner died while following: its log position was never saved, so the log replays from
         # the start; skip what it already recorded (every event after 'running' came from the log).
         skip = 0 if record.last_log_time else self._recorded_since_running(record.id)
-        thread = threading.Thread(target=self._follow, args=(record.id, backend, record.backend_ref, cancel,
-                                                             record.last_log_time, skip), daemon=True)
-        self._threads[record.id] = thread
-        thread.start()
+        control = self._control(record.id, started=True)
+        self._spawn(f"jc-follow-{record.id}", self._follow_attached, record.id, backend, record.backend_ref,
+                    control, record.last_log_time, skip, job_id=record.id)
         return job
+
+    def _follow_attached(self, job_id: str, backend: Backend, ref: str, control: _Control, since: str,
+                         skip: int) -> None:
+        try:
+            self._follow(job_id, backend, ref, control, since, skip)
+        finally:
+            self._forget(job_id)
 
     def _recorded_since_running(self, job_id: str) -> int:
         events = self.store.events(job_id)
@@ -400,9 +546,9 @@ class JobManager:
         self.store.update(job_id, status=status)
         self._emit(job_id, StatusChanged(status=status))  # type: ignore[arg-type]
 
-    def _watch_cancel_requests(self, job_id: str, cancel: threading.Event) -> None:
-        """Honour `stop` from other processes (CLI, server) by polling the store."""
-        while not cancel.is_set():
+    def _watch_cancel_requests(self, job_id: str, control: _Control) -> None:
+        """Honour `stop` from other processes (CLI, server) by polling the store, until the job's end."""
+        while not control.wake.is_set():
             try:
                 record = self.store.get(job_id)
             except ContainerizeError:
@@ -410,9 +556,9 @@ class JobManager:
             if record.done:
                 return
             if record.cancel_requested:
-                cancel.set()
+                control.request_cancel()
                 return
-            time.sleep(CANCEL_POLL_SECONDS)
+            control.wake.wait(CANCEL_POLL_SECONDS)
 
     def _mount_data(self, spec: JobSpec, prepared: Prepared, emit: EventCallback) -> JobSpec:
         """The spec with the notebook's data mounted (refused before building where the backend cannot)."""
@@ -428,13 +574,6 @@ class JobManager:
         if spec.resources.shm_size is None and prepared.snapshot.pin("torch") is not None:
             return replace(spec, resources=replace(spec.resources, shm_size="1g"))
         return spec
-
-
-def _release_when_done(job: Job, gate: threading.Semaphore) -> None:
-    try:
-        job.wait()
-    finally:
-        gate.release()
 
 
 def load_backend(name: str) -> Backend:

@@ -167,6 +167,10 @@ class JobStore:
             db.close()
 
     def create(self, notebook: str, *, status: str = "queued", job_id: str | None = None, **values: Any) -> JobRecord:
+        """Insert a job; ``values`` are any of the fields :meth:`update` takes (column names are never free text)."""
+        unknown = set(values) - _UPDATABLE
+        if unknown:
+            raise ValueError(f"unknown job fields: {sorted(unknown)}")
         now = time.time()
         job_id = job_id or new_job_id()
         row = {"id": job_id, "notebook": notebook, "created": now, "updated": now, "status": status}
@@ -199,7 +203,9 @@ class JobStore:
             raise JobNotFound(f"No job {job_id!r} in the store", "List jobs with `jupyter containerize jobs`.")
         return _decode(row)
 
-    def list(self, limit: int = 50, status: str | None = None, sweep_id: str | None = None) -> builtins.list[JobRecord]:
+    def list(self, limit: int = 50, status: str | None = None, sweep_id: str | None = None,
+             notebook: str | None = None) -> builtins.list[JobRecord]:
+        """The newest ``limit`` jobs matching every filter given (``notebook``: its absolute path as stored)."""
         sql, args = "SELECT * FROM jobs", []
         where = []
         if status:
@@ -208,6 +214,9 @@ class JobStore:
         if sweep_id:
             where.append("sweep_id = ?")
             args.append(sweep_id)
+        if notebook:
+            where.append("notebook = ?")
+            args.append(notebook)
         if where:
             sql += " WHERE " + " AND ".join(where)
         sql += " ORDER BY created DESC LIMIT ?"

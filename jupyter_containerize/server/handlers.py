@@ -7,7 +7,7 @@ import functools
 import json
 import time
 from collections.abc import Awaitable, Callable
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any, TypeVar, cast
 
 from jupyter_server.auth.decorator import authorized
@@ -73,6 +73,21 @@ class ContainerizeHandler(APIHandler):
             raise OptionError("The request body must be a JSON object", "Send {\"path\": ..., \"options\": {...}}.")
         return data
 
+    def int_argument(self, name: str, default: int, fallback: str | None = None) -> int:
+        """The query argument ``name`` as an integer (``fallback`` when it is absent); bad input is an OptionError (400)."""
+        text = (self.get_query_argument(name, "") or fallback or "").strip()
+        if not text:
+            return default
+        value: int | None
+        try:
+            value = int(text)
+        except ValueError:
+            value = None
+        if value is None or abs(value) >= 2**63:  # SQLite's integers are 64-bit
+            raise OptionError(f"The {name} parameter must be a whole number, not {text[:40]!r}",
+                              f"Send ?{name}=<integer>.")
+        return value
+
     def fail(self, status: int, message: str) -> None:
         self.set_status(status)
         self.finish(json.dumps({"error": message}))
@@ -95,14 +110,19 @@ class JobsHandler(ContainerizeHandler):
     @authorized
     @reports_errors
     async def get(self) -> None:
-        limit = int(self.get_query_argument("limit", "50") or 50)
+        limit = self.int_argument("limit", 50)
         status = self.get_query_argument("status", None) or None
         path = self.get_query_argument("path", None)
-        records = await asyncio.to_thread(self.store.list, min(max(limit, 1), 500), status)
-        jobs = [job_json(r, self.root) for r in records]
+        notebook = None
         if path:
-            jobs = [j for j in jobs if j["path"] == path]
-        self.send({"jobs": jobs})
+            parts = PurePosixPath(path.replace("\\", "/")).parts
+            if path.startswith("/") or ".." in parts or "\x00" in path:
+                self.send({"jobs": []})  # no job's path (relative to the root) looks like that
+                return
+            # Filtered in the query, so ?limit counts this notebook's jobs; notebooks are stored resolved.
+            notebook = str(self.root.resolve().joinpath(*parts))
+        records = await asyncio.to_thread(self.store.list, min(max(limit, 1), 500), status, None, notebook)
+        self.send({"jobs": [job_json(r, self.root) for r in records]})
 
     @web.authenticated
     @authorized
@@ -188,7 +208,7 @@ class EventsHandler(ContainerizeHandler):
     @authorized
     @reports_errors
     async def get(self, job_id: str) -> None:
-        after = int(self.get_query_argument("after", "") or self.request.headers.get("Last-Event-ID") or 0)
+        after = self.int_argument("after", 0, fallback=self.request.headers.get("Last-Event-ID"))
         follow = self.get_query_argument("follow", "1") not in ("0", "false")
         await asyncio.to_thread(self.store.get, job_id)  # 404 before the stream starts
         self.set_header("Content-Type", "text/event-stream; charset=utf-8")

@@ -8,6 +8,7 @@ tests fail (never skip).
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import time
 from collections.abc import Iterator
@@ -146,3 +147,35 @@ def test_a_notebook_reads_the_data_beside_it_on_slurm(slurm: None, manager: JobM
     record = manager.submit(spec).wait(timeout=600)
     assert record.status == "succeeded", record.error
     assert json.loads((Path(record.output_dir) / "rows.json").read_text()) == {"rows": ["a", "b"]}
+
+
+def test_an_empty_answer_from_the_controller_is_retried(slurm: None, image: ImageRef, tmp_path: Path,
+                                                        job_store: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A busy or restarting slurmctld can answer nothing: the job is asked about again, not failed.
+
+    ``scontrol`` is a PATH shim that answers its first two ``show job`` calls with nothing (exit 0),
+    then hands every call to the real one; accounting is disabled on this cluster, so ``sacct``
+    knows nothing either and the job is UNKNOWN until the real controller answers.
+    """
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    count = tmp_path / "empty-answers"
+    real = subprocess.run(["sh", "-c", "command -v scontrol"], check=True, capture_output=True, text=True).stdout.strip()
+    shim = bin_dir / "scontrol"
+    shim.write_text(f"""#!/bin/sh
+if [ "$1" = show ]; then
+  n=$(cat {count} 2>/dev/null || echo 0)
+  if [ "$n" -lt 2 ]; then echo $((n + 1)) > {count}; exit 0; fi
+fi
+exec {real} "$@"
+""")
+    shim.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_dir}:{os.environ['PATH']}")
+    manager = JobManager(store=JobStore(job_store), backends={"slurm": SlurmBackend(workdir=tmp_path / "slurm", poll=0.3)})
+    job = manager.submit(_spec(tmp_path), image=image, command=("sh", "-c", "echo hello from slurm"))
+    record = job.wait(timeout=180)
+    events = [e for _, e in job.events()]
+    assert count.read_text().strip() == "2"  # the controller did answer nothing, twice
+    assert record.status == "succeeded" and record.exit_code == 0, (record.error, events)
+    assert "hello from slurm" in [e.text for e in events if isinstance(e, Log)]
+    assert manager.close(10) == []

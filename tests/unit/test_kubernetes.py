@@ -4,6 +4,8 @@ against a fake transport that answers like an API server (no API server can run 
 from __future__ import annotations
 
 import json
+import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -11,15 +13,17 @@ import kubernetes_validate
 import pytest
 from kubernetes.client import ApiClient, Configuration, V1Job
 
-from jupyter_containerize.backends.base import ImageRef, RunRequest
+from jupyter_containerize.backends.base import ImageRef, RunOutcome, RunRequest
 from jupyter_containerize.backends.kubernetes import (
     KubernetesBackend,
     job_manifest,
     validate_manifest,
 )
-from jupyter_containerize.errors import BackendError, OptionError
+from jupyter_containerize.errors import BackendError, JobError, OptionError
 from jupyter_containerize.validators import duration_seconds
 from jupyter_containerize.events import CellStarted, Event, Log
+from jupyter_containerize.jobs.manager import Job, JobManager
+from jupyter_containerize.jobs.store import JobStore
 from jupyter_containerize.jobspec import GpuRequest, JobSpec, Resources, VolumeMount
 
 DIGEST = "registry.example:5000/team/nb@sha256:" + "b" * 64
@@ -214,3 +218,109 @@ def test_start_follow_and_delete_through_the_client(cluster: tuple[KubernetesBac
     assert delete[2]["propagationPolicy"] == "Background" if delete[2] else "propagationPolicy=Background" in delete[1]
     backend.remove("a1b2c3", ref)  # already gone: idempotent
     assert not backend.is_running("a1b2c3", ref)
+
+
+# -- a pod stuck Pending (no --time, so no activeDeadlineSeconds ends it) ------------------------------
+
+class PendingCluster(FakeCluster):
+    """Its pods never leave Pending; with ``stuck_delete`` the Job also outlives a delete (a finalizer)."""
+
+    def __init__(self, stuck_delete: bool = False) -> None:
+        super().__init__()
+        self.stuck_delete = stuck_delete
+
+    def request(self, method: str, url: str, headers: Any = None, body: Any = None, post_params: Any = None,
+                _request_timeout: Any = None) -> FakeResponse:
+        path = url.split("://", 1)[1].split("/", 1)[1].split("?")[0]
+        if method == "DELETE" and self.stuck_delete:
+            self.calls.append((method, url, body))
+            return FakeResponse(200, b'{"kind":"Status","status":"Success"}')
+        if method == "GET" and path.endswith("/status") and path.split("/")[-2] in self.jobs:
+            self.calls.append((method, url, body))
+            return FakeResponse(200, json.dumps({**self.jobs[path.split("/")[-2]], "status": {"active": 1}}).encode())
+        if method == "GET" and path.endswith("/pods"):
+            self.calls.append((method, url, body))
+            pod = {"metadata": {"name": "jc-a1b2c3-xyz"},
+                   "status": {"phase": "Pending", "conditions": [{"type": "PodScheduled", "status": "False",
+                                                                  "reason": "Unschedulable"}]}}
+            return FakeResponse(200, json.dumps({"items": [pod]}).encode())
+        return super().request(method, url, headers, body, post_params, _request_timeout)
+
+
+def _pending(poll: float, stuck_delete: bool = False) -> tuple[KubernetesBackend, PendingCluster]:
+    config = Configuration()
+    config.host = "https://k8s.invalid"
+    api = ApiClient(config)
+    fake = PendingCluster(stuck_delete)
+    api.rest_client = fake
+    return KubernetesBackend(api_client=api, namespace="ml", poll=poll), fake
+
+
+def test_a_pending_pod_ends_the_follow_when_stop_is_set(tmp_path: Path) -> None:
+    backend, fake = _pending(poll=2.0)  # the default poll: a stop must not wait for it
+    ref = backend.start(request(tmp_path))
+    stop = threading.Event()
+    outcome: list[RunOutcome] = []
+    follower = threading.Thread(target=lambda: outcome.append(backend.follow("a1b2c3", ref, lambda e: None,
+                                                                              stop=stop)))
+    follower.start()
+    deadline = time.monotonic() + 10
+    while sum(c[1].split("?")[0].endswith("/pods") for c in fake.calls) < 1 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    time.sleep(0.2)
+    assert follower.is_alive()  # still waiting for the pod to be scheduled
+    stopped = time.monotonic()
+    stop.set()
+    follower.join(5)
+    assert not follower.is_alive() and time.monotonic() - stopped < 1.0
+    assert outcome[0].exit_code is None and not outcome[0].cancelled
+    assert not [c for c in fake.calls if c[0] == "DELETE"]  # stopping the follow leaves the Job alone
+
+
+def _manager(tmp_path: Path, backend: KubernetesBackend) -> JobManager:
+    return JobManager(JobStore(tmp_path / "jobs.sqlite"), backends={"kubernetes": backend})
+
+
+def _pending_job(tmp_path: Path, manager: JobManager, fake: PendingCluster) -> Job:
+    nb = tmp_path / "nb.ipynb"
+    nb.write_text("{}")
+    job = manager.submit(JobSpec(notebook=nb, backend="kubernetes"), command=("python", "-c", "1"),
+                         image=ImageRef(tag="jc/nb:1", image_id="sha256:1", digest=DIGEST))
+    deadline = time.monotonic() + 10
+    while not sum(c[1].split("?")[0].endswith("/pods") for c in fake.calls) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert job.status == "running"
+    return job
+
+
+def _threads_of(manager: JobManager, job: Job) -> list[str]:
+    """Threads the manager still holds, and any thread named after the job."""
+    return sorted({t.name for t in manager._live} | {t.name for t in threading.enumerate() if job.id in t.name})
+
+
+def test_a_cancelled_pending_pod_whose_job_outlives_the_delete_still_ends(tmp_path: Path) -> None:
+    backend, fake = _pending(poll=2.0, stuck_delete=True)
+    manager = _manager(tmp_path, backend)
+    manager.cancel_grace = 0.5
+    job = _pending_job(tmp_path, manager, fake)
+    job.cancel()
+    record = job.wait(timeout=10)
+    assert record.status == "cancelled"
+    assert [c for c in fake.calls if c[0] == "DELETE"]  # the backend was asked to delete it first
+    assert manager.close(5) == [] and _threads_of(manager, job) == []
+
+
+def test_close_stops_following_a_pending_pod_and_leaves_it_for_a_reattach(tmp_path: Path) -> None:
+    backend, fake = _pending(poll=2.0)
+    manager = _manager(tmp_path, backend)
+    job = _pending_job(tmp_path, manager, fake)
+    started = time.monotonic()
+    assert manager.close(10) == []
+    assert time.monotonic() - started < 2.0
+    assert _threads_of(manager, job) == []
+    record = manager.store.get(job.id)
+    assert record.status == "running" and record.owner_pid is None  # a new server re-attaches it
+    assert not [c for c in fake.calls if c[0] == "DELETE"]  # the server's shutdown never deletes a job
+    with pytest.raises(JobError):
+        manager.submit(JobSpec(notebook=tmp_path / "nb.ipynb", backend="kubernetes"), command=("true",),
+                       image=ImageRef(tag="jc/nb:1", image_id="sha256:1"))

@@ -69,3 +69,23 @@ def test_unknown_job(tmp_path: Path) -> None:
     with pytest.raises(JobNotFound) as info:
         store.get("nope")
     assert "jupyter containerize jobs" in str(info.value)
+
+
+def test_create_takes_only_known_columns(tmp_path: Path) -> None:
+    store = JobStore(tmp_path / "s.sqlite")
+    for bad in ({"nope": 1}, {"status) VALUES ('x','x',0,0,'x'); --": 1}, {"id": "chosen"}, {"updated": 0.0}):
+        with pytest.raises(ValueError, match="unknown job fields"):
+            store.create("/nb.ipynb", **bad)
+    assert store.list() == []
+    rec = store.create("/nb.ipynb", backend="slurm", owner_pid=7, sweep_id="s")
+    assert (rec.backend, rec.owner_pid, rec.sweep_id) == ("slurm", 7, "s")
+
+
+def test_list_filters_by_notebook_before_the_limit(tmp_path: Path) -> None:
+    store = JobStore(tmp_path / "s.sqlite")
+    mine = [store.create("/a.ipynb").id for _ in range(3)]
+    for _ in range(4):
+        store.create("/b.ipynb")
+    assert [r.id for r in store.list(limit=2, notebook="/a.ipynb")] == mine[::-1][:2]
+    assert len(store.list(limit=2)) == 2 and {r.notebook for r in store.list(limit=2)} == {"/b.ipynb"}
+    assert store.list(notebook="/c.ipynb") == []
