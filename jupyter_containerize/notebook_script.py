@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from .notebook_file import read_notebook
+from .parameters_cell import assignments, parameters_cell_index
 
 _KEEP_BODY_CELL_MAGICS = ("time", "capture", "timeit", "prun")
 _IPY_LINE = re.compile(r"^(\s*)(%|!|\w[\w.]*\s*=\s*[!%])")
@@ -55,20 +56,7 @@ def _flag_bool(text):
 
 def parameters_of(source: str) -> dict[str, Any]:
     """``name = literal`` assignments of a parameters cell (others are left as code)."""
-    out: dict[str, Any] = {}
-    try:
-        tree = ast.parse(source)
-    except SyntaxError:
-        return out
-    for node in tree.body:
-        if isinstance(node, (ast.Assign, ast.AnnAssign)):
-            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
-            if len(targets) == 1 and isinstance(targets[0], ast.Name) and node.value is not None:
-                try:
-                    out[targets[0].id] = ast.literal_eval(node.value)
-                except ValueError:
-                    continue
-    return out
+    return {a.name: a.value for a in assignments(source) if a.kind != "expression"}
 
 
 def plain_python(source: str) -> str:
@@ -133,7 +121,7 @@ def notebook_to_script(notebook: Path, overrides: dict[str, Any] | None = None) 
     header = (f"#!/usr/bin/env python3\n\"\"\"{notebook.name} as a script (written by jupyter-containerize export).\n\n"
               "Run: python train.py --help\n\"\"\"\n")
     parts = [header, PREAMBLE]
-    seen_parameters = False
+    parameters_at = parameters_cell_index(nb.cells)
     for index, cell in enumerate(nb.cells):
         source = cell.source if isinstance(cell.source, str) else "".join(cell.source)
         if cell.cell_type == "markdown":
@@ -143,16 +131,14 @@ def notebook_to_script(notebook: Path, overrides: dict[str, Any] | None = None) 
             continue
         code = plain_python(source)
         parts.append(f"# --- cell {index} " + "-" * 60)
-        tags = cell.get("metadata", {}).get("tags", [])
-        if "parameters" in tags and not seen_parameters:
-            seen_parameters = True
+        if index == parameters_at:
             params = parameters_of(code)
             parts.append(code)
             parts.append("# The parameters above, as command-line flags:")
             parts.append("\n".join(_argparse_block(params, overrides)) + "\n")
             continue
         parts.append(code + "\n")
-    if not seen_parameters and overrides:
+    if parameters_at is None and overrides:
         parts.insert(2, "# -p values given at export (the notebook has no `parameters` cell):\n"
                      + "".join(f"{k} = {json.dumps(v) if isinstance(v, str) else repr(v)}\n"
                                for k, v in overrides.items()))

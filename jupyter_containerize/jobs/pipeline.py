@@ -253,10 +253,10 @@ def check_notebook(spec: JobSpec, *, runs_notebook: bool = True) -> None:
     if not (spec.parameters or spec.sweep):
         return
     from ..notebook_file import read_notebook
+    from ..parameters_cell import parameters_cell_index
 
     nb = read_notebook(spec.notebook)
-    tagged = any("parameters" in c.get("metadata", {}).get("tags", []) for c in nb.cells if c.cell_type == "code")
-    if not tagged:
+    if parameters_cell_index(nb.cells) is None:
         raise NotebookError(
             f"-p/--sweep was given but {spec.notebook.name} has no cell tagged 'parameters'",
             "Tag the cell that sets the defaults with 'parameters' (View > Cell Toolbar > Tags).",

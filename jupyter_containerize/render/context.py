@@ -3,7 +3,7 @@
 Layout (every path relative to the context folder)::
 
     Dockerfile  .dockerignore  requirements.lock  [kernel.lock]  runner.lock
-    jc/runner.py                                   → /opt/jc/runner.py
+    jc/runner.py  jc/parameters_cell.py            → /opt/jc/
     jc/shim/jupyter_containerize/                  → log_metric, no-op magics, offline pip lines in the job
     jc/share/kernels/python3/kernel.json           → the kernelspec the runner starts
     work/[<folder>/]<notebook>  work/<local code>  work/<--include paths>  → /work
@@ -45,6 +45,7 @@ from .ignore import dockerignore, keep_file, skip_dir
 Source = bytes | Path  # in-memory content, or a host file copied as is
 
 RUNNER_SOURCE = Path(__file__).resolve().parent.parent / "runner" / "main.py"
+PARAMETERS_CELL_SOURCE = Path(__file__).resolve().parent.parent / "parameters_cell.py"  # imported by the runner
 METRICS_SOURCE = Path(__file__).resolve().parent.parent / "metrics.py"
 INJOB_SOURCE = Path(__file__).resolve().parent.parent / "injob.py"
 INJOB_PIP_SOURCE = Path(__file__).resolve().parent.parent / "injob_pip.py"
@@ -347,6 +348,7 @@ def render_context(
         files.add("kernel.lock", plan.kernel_lock.encode("utf-8"))
     files.add("runner.lock", locks.runner_lock(pins).encode("utf-8"))
     files.add("jc/runner.py", RUNNER_SOURCE.read_bytes())
+    files.add("jc/parameters_cell.py", PARAMETERS_CELL_SOURCE.read_bytes())
     files.add("jc/shim/jupyter_containerize/__init__.py", SHIM_INIT)
     files.add("jc/shim/jupyter_containerize/metrics.py", METRICS_SOURCE.read_bytes())
     files.add("jc/shim/jupyter_containerize/injob.py", INJOB_SOURCE.read_bytes())

@@ -37,8 +37,14 @@ from typing import Any
 
 import nbformat
 from nbclient import NotebookClient
+
 from nbclient.exceptions import CellExecutionError, DeadKernelError
 from nbclient.util import ensure_async
+
+try:  # in the package
+    from jupyter_containerize.parameters_cell import INJECTED_TAG, is_injected, parameters_cell_index
+except ImportError:  # in the image: copied beside this file (the runner's venv has no jupyter_containerize)
+    from parameters_cell import INJECTED_TAG, is_injected, parameters_cell_index  # type: ignore[no-redef]
 
 EVENT_PREFIX = "@@jc-event "  # must equal jupyter_containerize.events.EVENT_PREFIX
 PARAMETERS_ENV = "JC_PARAMETERS"
@@ -114,12 +120,12 @@ def inject_parameters(nb: Any, parameters: dict[str, Any]) -> bool:
     when no cell is tagged ``parameters`` and the cell went to the top instead.
     """
     cells = nb.cells
-    cells[:] = [c for c in cells if "injected-parameters" not in c.get("metadata", {}).get("tags", [])]
+    cells[:] = [c for c in cells if not is_injected(c)]
     new = nbformat.v4.new_code_cell(source=parameters_source(parameters))  # type: ignore[no-untyped-call]
-    new.metadata["tags"] = ["injected-parameters"]
-    tagged = [i for i, c in enumerate(cells) if "parameters" in c.get("metadata", {}).get("tags", [])]
-    if tagged:
-        cells.insert(tagged[-1] + 1, new)
+    new.metadata["tags"] = [INJECTED_TAG]
+    index = parameters_cell_index(cells)
+    if index is not None:
+        cells.insert(index + 1, new)
         return True
     cells.insert(0, new)
     return False

@@ -272,7 +272,11 @@ def test_runner_imports_only_stdlib_nbformat_nbclient() -> None:
             roots.update(a.name.split(".")[0] for a in node.names)
         elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
             roots.add(node.module.split(".")[0])
-    assert roots - set(sys.stdlib_module_names) == {"nbformat", "nbclient"}
+    # and the parameters-cell rule, copied beside it into the image (itself stdlib only)
+    assert roots - set(sys.stdlib_module_names) == {"nbformat", "nbclient", "jupyter_containerize", "parameters_cell"}
+    rule = ast.parse((RUNNER.parent.parent / "parameters_cell.py").read_text())
+    assert {n.module.split(".")[0] for n in ast.walk(rule) if isinstance(n, ast.ImportFrom) and n.module} <= (
+        set(sys.stdlib_module_names) | {"__future__"})
 
 
 def test_event_prefix_matches_the_package() -> None:
