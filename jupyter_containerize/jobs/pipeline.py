@@ -21,13 +21,17 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..backends.base import ImageRef
 from ..backends.builder import build_image
 from ..errors import BuildError, NotebookError, OptionError, listing
 from ..events import Event
 from ..jobspec import JobSpec
+
+if TYPE_CHECKING:  # imported where used: capture and render are heavy for the commands that need neither
+    from ..capture.snapshot import EnvironmentSnapshot
+    from ..render.context import BuildContext
 
 EventCallback = Callable[[Event], None]
 LARGE_DATA_BYTES = 2**30  # data over this is named when mounted
@@ -38,8 +42,8 @@ INDEX_TIMEOUT_S = 5.0  # one request per index: an answer in seconds, not a fail
 class Prepared:
     """A captured environment and its rendered build context."""
 
-    snapshot: Any  # EnvironmentSnapshot
-    context: Any  # BuildContext
+    snapshot: EnvironmentSnapshot
+    context: BuildContext
     workdir: Path
 
     def cleanup(self) -> None:
@@ -74,7 +78,7 @@ def prepare(spec: JobSpec, *, in_process: bool = False, extra_modules: tuple[str
     return Prepared(snapshot=snapshot, context=context, workdir=workdir)
 
 
-def with_data_mounts(spec: JobSpec, snapshot: Any, *, host_paths: bool = True) -> tuple[JobSpec, list[str]]:
+def with_data_mounts(spec: JobSpec, snapshot: EnvironmentSnapshot, *, host_paths: bool = True) -> tuple[JobSpec, list[str]]:
     """``spec`` with the data the notebook reads mounted read-only where it reads it, and what to tell the user.
 
     Each of the snapshot's data paths (see :mod:`..capture.references`) is bound at the same
@@ -87,7 +91,7 @@ def with_data_mounts(spec: JobSpec, snapshot: Any, *, host_paths: bool = True) -
     from ..capture.references import in_work, size_of
     from ..jobspec import WORK_DIR_IN_CONTAINER, VolumeMount
 
-    rels = tuple(getattr(snapshot, "data_paths", ()))
+    rels = snapshot.data_paths
     if not rels or not spec.auto_mount:
         return spec, []
     if not host_paths:
@@ -134,7 +138,7 @@ def use_buildkit(spec: JobSpec) -> bool:
     return engine_has_buildkit()
 
 
-def build_and_push(context: Any, spec: JobSpec, on_event: EventCallback, *, cancel: threading.Event | None = None,
+def build_and_push(context: BuildContext, spec: JobSpec, on_event: EventCallback, *, cancel: threading.Event | None = None,
                    on_push: Callable[[], None] | None = None) -> ImageRef:
     """Check the indexes, build the context (reusing ``--cache-from`` layers), then push it and the cache tag."""
     check_indexes(context)
@@ -146,7 +150,7 @@ def build_and_push(context: Any, spec: JobSpec, on_event: EventCallback, *, canc
     image = build_image(context, on_event, no_cache=spec.build.no_cache,
                         extra_tags=tuple(t for t in (spec.build.tag,) if t),
                         cache_from=(cache_from,) if cache_from else (), cancel=cancel,
-                        network_mode="none" if getattr(context, "offline", False) else None)
+                        network_mode="none" if context.offline else None)
     if spec.build.push:
         from ..backends.registry import push_image
 
@@ -160,7 +164,7 @@ def build_and_push(context: Any, spec: JobSpec, on_event: EventCallback, *, canc
     return image
 
 
-def check_indexes(context: Any, *, timeout: float = INDEX_TIMEOUT_S) -> None:
+def check_indexes(context: BuildContext, *, timeout: float = INDEX_TIMEOUT_S) -> None:
     """Reach every package index the build's lock install uses, once each, before the build starts.
 
     One request per index (the page of a pinned project, else the simple API root), with the
@@ -171,17 +175,17 @@ def check_indexes(context: Any, *, timeout: float = INDEX_TIMEOUT_S) -> None:
     Raises:
         BuildError: an index cannot be reached or refuses the credentials; it is named without them.
     """
-    indexes = tuple(dict.fromkeys(getattr(context, "indexes", ())))
+    indexes = tuple(dict.fromkeys(context.indexes))
     if not indexes:
         return
     from ..capture.distributions import PYPI_SIMPLE
 
     cert = Path(context.path) / "certs" / "ca.crt"
     verified = ssl.create_default_context(cafile=str(cert) if cert.is_file() else None)
-    trusted = set(getattr(context, "trusted_hosts", ()))
+    trusted = set(context.trusted_hosts)
     urls = [PYPI_SIMPLE if not raw else context.build_args.get(raw[2:-1], "") if raw.startswith("${") else raw
             for raw in indexes]
-    project = getattr(context, "index_project", None)
+    project = context.index_project
     with ThreadPoolExecutor(max_workers=min(8, len(urls))) as pool:
         failures = list(pool.map(lambda url: _reach(url, project, timeout, _tls(url, trusted, verified)),
                                  [u for u in urls if u]))
