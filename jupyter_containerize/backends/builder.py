@@ -21,7 +21,7 @@ from .base import ImageRef
 from .baseimage import ensure_base_image, image_exists
 from .buildkit import BuildKitStreamParser
 from .buildlog import BuildProgress, BuildStreamParser
-from .engine import connect, new_api_client
+from .engine import EngineAPI, connect, new_api_client
 
 if TYPE_CHECKING:
     from ..render import BuildContext
@@ -127,7 +127,7 @@ def _stream_build(context: BuildContext, on_event: EventSink, no_cache: bool, ca
     return parser
 
 
-def _buildkit_stream(api: docker.APIClient, context: BuildContext, *, no_cache: bool,
+def _buildkit_stream(api: EngineAPI, context: BuildContext, *, no_cache: bool,
                      network_mode: str | None) -> Iterator[dict[str, Any]]:
     """``POST /build?version=2``: BuildKit through the engine's own API (docker-py has no flag for it).
 
@@ -139,15 +139,12 @@ def _buildkit_stream(api: docker.APIClient, context: BuildContext, *, no_cache: 
     exclude = [line.strip() for line in ignore.read_text(encoding="utf-8").splitlines()
                if line.strip() and not line.strip().startswith("#")] if ignore.is_file() else None
     body = docker.utils.tar(str(context.path), exclude=exclude, gzip=True)
-    params: dict[str, Any] = {"t": context.image_tag, "version": "2", "dockerfile": "Dockerfile", "rm": True,
+    params: dict[str, Any] = {"t": context.image_tag, "dockerfile": "Dockerfile", "rm": True,
                               "forcerm": True, "pull": False, "nocache": no_cache}
     if network_mode:
         params["networkmode"] = network_mode
     try:
-        response = api._post(api._url("/build"), data=body, params=params, stream=True,
-                             headers={"Content-Type": "application/x-tar"}, timeout=None)
-        api._raise_for_status(response)
-        yield from api._stream_helper(response, decode=True)
+        yield from api.build_v2(body, params)
     finally:
         body.close()
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -17,11 +18,13 @@ JOB_LABEL = "org.jupyter-containerize.job"
 ROLE_LABEL = "org.jupyter-containerize.role"
 
 
-class _CancellableAPIClient(docker.APIClient):  # type: ignore[misc]
-    """An APIClient that keeps the last streaming response so another thread can close it.
+class EngineAPI(docker.APIClient):  # type: ignore[misc]
+    """The one place that uses docker-py's private API (``_post``, ``_url``, ``_stream_helper``).
 
-    The classic builder has no cancel endpoint: the engine cancels a build when
-    its client hangs up, so cancelling means closing that response.
+    Why: docker-py has no way to cancel a classic build (the engine cancels one when its
+    client hangs up, so this keeps the last streaming response for another thread to close)
+    and no flag for BuildKit builds through the engine's API (``POST /build?version=2``).
+    Everything else goes through docker-py's public API.
     """
 
     last_stream: Any = None
@@ -31,6 +34,13 @@ class _CancellableAPIClient(docker.APIClient):  # type: ignore[misc]
         if kwargs.get("stream"):
             self.last_stream = response
         return response
+
+    def build_v2(self, body: Any, params: dict[str, Any]) -> Iterator[dict[str, Any]]:
+        """``POST /build?version=2`` with a gzipped tar context as the body; the decoded progress stream."""
+        response = self._post(self._url("/build"), data=body, params={**params, "version": "2"}, stream=True,
+                              headers={"Content-Type": "application/x-tar"}, timeout=None)
+        self._raise_for_status(response)
+        yield from self._stream_helper(response, decode=True)
 
 
 def engine_address() -> str:
@@ -43,7 +53,7 @@ def connect(timeout: int = 120) -> docker.DockerClient:
     base_url = engine_address()
     try:
         client = docker.DockerClient(base_url=base_url, timeout=timeout)
-        client.api = _CancellableAPIClient(base_url=base_url, timeout=timeout, version="auto")
+        client.api = EngineAPI(base_url=base_url, timeout=timeout, version="auto")
         client.ping()
     except (docker.errors.DockerException, OSError) as e:
         raise EngineError(
@@ -86,10 +96,10 @@ def engine_has_buildkit(timeout: int = 10) -> bool:
     return answer
 
 
-def new_api_client(timeout: int = 600) -> _CancellableAPIClient:
+def new_api_client(timeout: int = 600) -> EngineAPI:
     """A separate low-level client (one per build, so cancel closes only that build)."""
     base_url = engine_address()
-    return _CancellableAPIClient(base_url=base_url, timeout=timeout, version="auto")
+    return EngineAPI(base_url=base_url, timeout=timeout, version="auto")
 
 
 @dataclass(frozen=True)
