@@ -1,19 +1,22 @@
-"""`jupyter containerize …`: a thin layer over the option parser and the job manager."""
+"""`jupyter containerize …`: the option parser, one call of :mod:`.jobs.commands` per command, text out."""
 
 from __future__ import annotations
 
 import json
 import signal
 import sys
-import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from .errors import ContainerizeError
-from .events import Finished
+from .jobs import commands
 from .options import HelpShown, ParsedCommand, parse
 from .textview import TextProgress
+
+if TYPE_CHECKING:
+    from .jobs.manager import Job
+    from .jobs.store import JobRecord
 
 EXIT_CODES = {"succeeded": 0, "failed": 1, "cancelled": 130}
 
@@ -39,39 +42,25 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
 
 
-def cmd_dockerfile(cmd: ParsedCommand) -> int:
-    from .jobs.pipeline import prepare
-    from .render import render_context
+def _warn(warning: str) -> None:
+    print(f"warning: {warning}", file=sys.stderr)
 
+
+def cmd_dockerfile(cmd: ParsedCommand) -> int:
     assert cmd.spec is not None
-    prepared = prepare(cmd.spec)
-    try:
-        for warning in prepared.snapshot.warnings:
-            print(f"warning: {warning}", file=sys.stderr)
-        out = cmd.args.get("output_dir")
-        if not out:
-            print(prepared.context.dockerfile, end="")
-            return 0
-        context = render_context(prepared.snapshot, cmd.spec, Path(out), buildkit=prepared.context.buildkit)
-        print(f"wrote {len(context.files)} files to {context.path} (content hash {context.content_hash[:16]})")
-    finally:
-        prepared.cleanup()
+    out = cmd.args.get("output_dir")
+    result = commands.dockerfile(cmd.spec, Path(out) if out else None, on_warning=_warn)
+    if result.path is None:
+        print(result.dockerfile, end="")
+    else:
+        print(result.summary())
     return 0
 
 
 def cmd_build(cmd: ParsedCommand) -> int:
-    from .jobs.pipeline import build_and_push, prepare
-
     assert cmd.spec is not None
-    prepared = prepare(cmd.spec)
-    try:
-        progress = TextProgress(verbose=False)
-        for warning in prepared.snapshot.warnings:
-            print(f"warning: {warning}", file=sys.stderr)
-        image = build_and_push(prepared.context, cmd.spec, progress)
-        print(image.reference)
-    finally:
-        prepared.cleanup()
+    image = commands.build(cmd.spec, TextProgress(verbose=False), on_warning=_warn)
+    print(image.reference)
     return 0
 
 
@@ -94,25 +83,18 @@ def cmd_run(cmd: ParsedCommand) -> int:
     return _follow(job, progress, detach=cmd.spec.detach)
 
 
-def _follow(job: Any, progress: TextProgress, detach: bool = False, after: int = 0) -> int:
-    """Print the job's events until it ends (or, detached, until it runs); Ctrl-C cancels it."""
+def _follow(job: Job, progress: TextProgress, detach: bool = False) -> int:
+    """Print the job's events until it ends (or, detached, until it runs); Ctrl-C or SIGTERM cancels it."""
     previous = signal.getsignal(signal.SIGTERM)
     signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
     try:
-        for _, event in job.events(after=after, follow=True):
-            progress(event)
-            if detach and job.status in ("running", "succeeded", "failed", "cancelled"):
-                print(f"detached; follow with: jupyter containerize logs -f {job.id}")
-                return 0
-            if isinstance(event, Finished):
-                break
-    except KeyboardInterrupt:
-        print(f"cancelling job {job.id} …", file=sys.stderr)
-        job.cancel()
-        job.wait(timeout=60)
+        record = commands.follow(job, progress, detach=detach,
+                                 on_cancel=lambda: print(f"cancelling job {job.id} …", file=sys.stderr))
     finally:
         signal.signal(signal.SIGTERM, previous)
-    record = job.wait()
+    if record is None:
+        print(f"detached; follow with: jupyter containerize logs -f {job.id}")
+        return 0
     if record.status == "failed" and record.error:
         print(f"error: {record.error}", file=sys.stderr)
     return EXIT_CODES.get(record.status, 1)
@@ -121,9 +103,7 @@ def _follow(job: Any, progress: TextProgress, detach: bool = False, after: int =
 def cmd_jobs(cmd: ParsedCommand) -> int:
     from .jobs.manager import JobManager
 
-    manager = JobManager()
-    manager.reconcile()
-    records = manager.store.list(limit=cmd.args["limit"])
+    records = commands.jobs(JobManager(), limit=cmd.args["limit"])
     if cmd.args.get("json"):
         print(json.dumps([r.to_dict() for r in records], indent=1, default=str))
     else:
@@ -131,7 +111,7 @@ def cmd_jobs(cmd: ParsedCommand) -> int:
     return 0
 
 
-def _print_table(records: Sequence[Any]) -> None:
+def _print_table(records: Sequence[JobRecord]) -> None:
     print(f"{'JOB':12}  {'STATUS':9}  {'DURATION':>8}  {'NOTEBOOK':24}  PARAMETERS / METRICS")
     for r in records:
         duration = f"{r.duration:.1f}s" if r.duration is not None else "-"
@@ -144,11 +124,10 @@ def cmd_logs(cmd: ParsedCommand) -> int:
     from .jobs.manager import JobManager
 
     manager = JobManager()
-    job = manager.attach(cmd.args["job"])
     progress = TextProgress()
     if cmd.args.get("follow"):
-        return _follow(job, progress)
-    for _, event in job.events():
+        return _follow(manager.attach(cmd.args["job"]), progress)
+    for event in commands.logs(manager, cmd.args["job"]):
         progress(event)
     return 0
 
@@ -156,43 +135,29 @@ def cmd_logs(cmd: ParsedCommand) -> int:
 def cmd_stop(cmd: ParsedCommand) -> int:
     from .jobs.manager import JobManager
 
-    manager = JobManager()
-    job = manager.attach(cmd.args["job"])
-    manager.cancel(job.id)
-    deadline = time.monotonic() + 60
-    while not job.record.done and time.monotonic() < deadline:
-        time.sleep(0.2)
-    print(f"job {job.id} {job.status}")
+    record = commands.stop(JobManager(), cmd.args["job"])
+    print(f"job {record.id} {record.status}")
     return 0
 
 
 def cmd_rm(cmd: ParsedCommand) -> int:
     from .jobs.manager import JobManager
 
-    manager = JobManager()
-    record = manager.store.get(cmd.args["job"])
-    manager.remove(record.id)
-    print(f"removed job {record.id}")
+    job_id = commands.remove(JobManager(), cmd.args["job"])
+    print(f"removed job {job_id}")
     return 0
 
 
 def cmd_base_image(cmd: ParsedCommand) -> int:
-    from .backends.baseimage import build_base_image
-    from .backends.engine import connect
-
-    client = connect()
-    tag = build_base_image(client, cmd.args.get("python"), tag=cmd.args.get("tag"), force=cmd.args.get("force", False),
-                           on_event=TextProgress())
+    tag = commands.base_image(cmd.args.get("python"), tag=cmd.args.get("tag"), force=cmd.args.get("force", False),
+                              on_event=TextProgress())
     print(tag)
     return 0
 
 
 def cmd_export(cmd: ParsedCommand) -> int:
-    from .export import export
-
     assert cmd.spec is not None
-    dest = Path(cmd.args.get("dest") or f"{cmd.spec.notebook.stem}-container")
-    written = export(cmd.spec, dest)
+    written = commands.export(cmd.spec, cmd.args.get("dest"))
     print(f"exported to {written}")
     return 0
 

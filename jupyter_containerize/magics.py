@@ -19,6 +19,7 @@ from IPython.core.magic import Magics, line_cell_magic, magics_class
 
 from .errors import ContainerizeError, JobError, NotebookError, OptionError, RemoteCellError
 from .events import Finished, StatusChanged
+from .jobs import commands
 from .options import HelpShown, ParsedCommand, build_parser, parse, split_line
 from .widgets import AnyView, JobsTable, make_view, widgets_available
 
@@ -124,6 +125,10 @@ class JobResult:
         if r.output_dir:
             text += f"; outputs in {r.output_dir}"
         return text + ">"
+
+
+def _warn(warning: str) -> None:
+    print(f"warning: {warning}", file=sys.stderr)
 
 
 def show_error(shell: Any, etype: type[BaseException], value: BaseException, tb: Any,
@@ -240,8 +245,7 @@ class ContainerizeMagics(Magics):
             record = job.wait()
         except KeyboardInterrupt:
             print(f"cancelling job {job.id} …", file=sys.stderr)
-            job.cancel()
-            record = job.wait(timeout=60)
+            record = commands.cancel(job)
         if view is not None:
             view.wait(FINISH_GRACE_SECONDS)
         return record
@@ -287,79 +291,58 @@ class ContainerizeMagics(Magics):
     # -- build / dockerfile / export / verify --------------------------------------------------------
     def do_build(self, cmd: ParsedCommand, text: bool) -> str:
         """Capture in-process and build the image, showing the build's progress."""
-        from .jobs.pipeline import build_and_push, prepare
-
         spec = cmd.spec
         assert spec is not None
         view = make_view(None, self._use_widgets(text), backend=spec.backend, title=f"build {spec.notebook.name}")
         view.feed(StatusChanged(status="building"))
-        prepared = prepare(spec, in_process=True)
         try:
-            for warning in prepared.snapshot.warnings:
-                print(f"warning: {warning}", file=sys.stderr)
-            try:
-                image = build_and_push(prepared.context, spec, view.feed,
-                                       on_push=lambda: view.feed(StatusChanged(status="pushing")))
-            except ContainerizeError as e:
-                view.feed(Finished(status="failed", error=str(e)))
-                raise
-            view.feed(Finished(status="succeeded"))
-        finally:
-            prepared.cleanup()
+            image = commands.build(spec, view.feed, in_process=True, on_warning=_warn,
+                                   on_push=lambda: view.feed(StatusChanged(status="pushing")))
+        except ContainerizeError as e:
+            view.feed(Finished(status="failed", error=str(e)))
+            raise
+        view.feed(Finished(status="succeeded"))
         print(image.reference)
         return str(image.reference)
 
     def do_dockerfile(self, cmd: ParsedCommand, text: bool) -> None:
         """Show the generated Dockerfile (highlighted), or write the build context with ``-o``."""
-        from .jobs.pipeline import prepare
-        from .render import render_context
-
         spec = cmd.spec
         assert spec is not None
-        prepared = prepare(spec, in_process=True)  # local projects' wheels live in its folder until cleanup
-        try:
-            for warning in prepared.snapshot.warnings:
-                print(f"warning: {warning}", file=sys.stderr)
-            out = cmd.args.get("output_dir")
-            if out:
-                context = render_context(prepared.snapshot, spec, Path(out), buildkit=prepared.context.buildkit)
-                print(f"wrote {len(context.files)} files to {context.path} (content hash {context.content_hash[:16]})")
-                return
-            dockerfile = prepared.context.dockerfile
-        finally:
-            prepared.cleanup()
-        if getattr(self.shell, "kernel", None) is not None:
+        out = cmd.args.get("output_dir")
+        result = commands.dockerfile(spec, Path(out) if out else None, in_process=True, on_warning=_warn)
+        if result.path is not None:
+            print(result.summary())
+        elif getattr(self.shell, "kernel", None) is not None:
             from IPython.display import Code, display
 
-            display(Code(dockerfile, language="docker"))  # type: ignore[no-untyped-call]
+            display(Code(result.dockerfile, language="docker"))  # type: ignore[no-untyped-call]
         else:
-            print(dockerfile, end="")
-        return
+            print(result.dockerfile, end="")
 
     def do_export(self, cmd: ParsedCommand, text: bool) -> None:
-        from .cli import cmd_export
+        assert cmd.spec is not None
+        print(f"exported to {commands.export(cmd.spec, cmd.args.get('dest'))}")
 
-        cmd_export(cmd)
+    def do_verify(self, cmd: ParsedCommand, text: bool) -> None:
+        from .verify import verify
 
-    def do_verify(self, cmd: ParsedCommand, text: bool) -> Any:
-        from .cli import cmd_verify
-
-        code = cmd_verify(cmd)
-        if code:
+        report = verify(cmd.spec, cmd.args.get("target"), rtol=cmd.args.get("rtol", 1e-6),
+                        against=cmd.args.get("against"), runs=cmd.args.get("runs", 2), manager=self.manager)
+        print(report.text())
+        if not report.ok:
             raise JobError("The rebuilt environment did not reproduce the job", "See the report above.")
-        return None
 
     def do_base_image(self, cmd: ParsedCommand, text: bool) -> None:
-        from .cli import cmd_base_image
+        from .textview import TextProgress
 
-        cmd_base_image(cmd)
+        print(commands.base_image(cmd.args.get("python"), tag=cmd.args.get("tag"), force=cmd.args.get("force", False),
+                                  on_event=TextProgress()))
 
     # -- jobs / logs / stop / rm --------------------------------------------------------------------
     def do_jobs(self, cmd: ParsedCommand, text: bool) -> Any:
         """Recent jobs: a table with cancel / re-run / open-output actions."""
-        manager = self.manager
-        manager.reconcile()
-        records = manager.store.list(limit=cmd.args.get("limit", 20))
+        records = commands.jobs(self.manager, limit=cmd.args.get("limit", 20))
         if cmd.args.get("json"):
             print(json.dumps([r.to_dict() for r in records], indent=1, default=str))
             return None
@@ -392,32 +375,34 @@ class ContainerizeMagics(Magics):
         return job
 
     def do_logs(self, cmd: ParsedCommand, text: bool) -> None:
-        from .cli import cmd_logs
+        """The job's events as text; ``-f`` follows it until it ends (interrupting the kernel cancels it)."""
+        from .textview import TextProgress
+        from .widgets import TextJobView
 
         job_id = cmd.args["job"]
         view = self.views.get(self.manager.store.get(job_id).id)
-        if cmd.args.get("follow") and view is not None and view.job is not None:
-            # This kernel owns the job: follow it live (as text: it is a log).
-            from .widgets import TextJobView
-
-            self._wait(view.job, TextJobView(view.job))
+        if cmd.args.get("follow"):
+            if view is not None and view.job is not None:
+                self._wait(view.job, TextJobView(view.job))  # this kernel owns the job: follow it live
+                return
+            job = self.manager.attach(job_id)
+            record = commands.follow(job, TextProgress(),
+                                     on_cancel=lambda: print(f"cancelling job {job.id} …", file=sys.stderr))
+            if record is not None and record.status == "failed" and record.error:
+                print(f"error: {record.error}", file=sys.stderr)
             return
-        cmd_logs(cmd)
-        return
+        progress = TextProgress()
+        for event in commands.logs(self.manager, job_id):
+            progress(event)
 
     def do_stop(self, cmd: ParsedCommand, text: bool) -> None:
-        job = self.manager.attach(cmd.args["job"])
-        self.manager.cancel(job.id)
-        deadline = time.monotonic() + 60
-        while not job.record.done and time.monotonic() < deadline:
-            time.sleep(0.2)
-        print(f"job {job.id} {job.status}")
+        record = commands.stop(self.manager, cmd.args["job"])
+        print(f"job {record.id} {record.status}")
 
     def do_rm(self, cmd: ParsedCommand, text: bool) -> None:
-        record = self.manager.store.get(cmd.args["job"])
-        self.manager.remove(record.id)
-        self.views.pop(record.id, None)
-        print(f"removed job {record.id}")
+        job_id = commands.remove(self.manager, cmd.args["job"])
+        self.views.pop(job_id, None)
+        print(f"removed job {job_id}")
 
     # -- the cell magic -------------------------------------------------------------------------
     def cell(self, line: str, source: str) -> None:

@@ -35,13 +35,17 @@ import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from .errors import ContainerizeError
 from .jobspec import WORK_DIR_IN_CONTAINER, JobSpec
 from .notebook_file import read_notebook
 from .output_masks import BINARY_MIMES, is_install_cell, mask_outputs
 from .render.dockerfile import VENV as IMAGE_VENV
+
+if TYPE_CHECKING:
+    from .backends.docker import DockerBackend
+    from .jobs.manager import JobManager
 
 USER_PYTHON = f"{IMAGE_VENV}/bin/python"
 _PROBE = ("import importlib.metadata as m, json, platform; print(json.dumps({'python': platform.python_version(), "
@@ -412,12 +416,14 @@ def run_in_kernel(spec: JobSpec, python: str, kernel_env: Mapping[str, str], scr
 # -- orchestration ---------------------------------------------------------------------------------
 
 def verify(spec: JobSpec | None, target: str | None, rtol: float = 1e-6, *, against: Against | None = None,
-           runs: int = 2) -> VerifyReport:
+           runs: int = 2, manager: JobManager | None = None) -> VerifyReport:
     """Verify a notebook (build its image as `build` would) or a finished job's image (``target`` = job id)."""
     from .backends.builder import build_image
     from .capture import capture
+    from .jobs.manager import JobManager
     from .jobs.pipeline import prepare
 
+    manager = manager or JobManager()
     if spec is not None:
         prepared = prepare(spec)
         try:
@@ -428,16 +434,14 @@ def verify(spec: JobSpec | None, target: str | None, rtol: float = 1e-6, *, agai
     else:
         if not target:
             raise VerifyError("Nothing to verify", "Give a notebook or a job id.")
-        from .jobs.store import JobStore
-
-        record = JobStore().get(target)
+        record = manager.store.get(target)
         spec = JobSpec.from_dict(record.spec)
         image = record.digest or record.image_id or record.image_tag
         if not image:
             raise VerifyError(f"Job {record.id} has no image recorded", "Verify the notebook instead.")
         snapshot = capture(spec.notebook, spec.build.python, freeze=spec.build.freeze)
     return verify_image(image, spec, [(p.name, p.version) for p in snapshot.distributions], snapshot.python_version,
-                        rtol, against=against, runs=runs)
+                        rtol, against=against, runs=runs, manager=manager)
 
 
 def has_saved_outputs(nb: Any) -> bool:
@@ -446,13 +450,19 @@ def has_saved_outputs(nb: Any) -> bool:
 
 
 def verify_image(image: str, spec: JobSpec, pins: Sequence[tuple[str, str]], python_version: str,
-                 rtol: float = 1e-6, *, against: Against | None = None, runs: int = 2) -> VerifyReport:
+                 rtol: float = 1e-6, *, against: Against | None = None, runs: int = 2,
+                 manager: JobManager | None = None) -> VerifyReport:
     """Both checks against an existing image; ``against``: ``None`` picks the saved outputs when the
-    notebook has some, else runs in its kernel."""
+    notebook has some, else runs in its kernel. The image runs through ``manager`` (default: a new one
+    on the default store) and its Docker backend."""
     if runs < 1:
         raise VerifyError(f"--runs {runs} is not a number of runs", "Give 1 or more (2 finds nondeterministic cells).")
+    if manager is None:
+        from .jobs.manager import JobManager
+
+        manager = JobManager()
     report = VerifyReport(image=image, python_expected=python_version, pins_checked=len(pins), runs=runs)
-    probe = _probe_image(image)
+    probe = _probe_image(image, manager)
     report.python_found = str(probe["python"])
     report.drifts, report.extras = package_drift(pins, dict(probe["dists"]), python_version, report.python_found)
 
@@ -481,7 +491,7 @@ def verify_image(image: str, spec: JobSpec, pins: Sequence[tuple[str, str]], pyt
             reference = Runs("saved", [saved], host_paths)
         executed = []
         for _ in range(runs):
-            nb, error = rerun(image, spec)
+            nb, error = rerun(image, spec, manager)
             executed.append(nb or {"cells": []})
             report.run_error = report.run_error or error
     finally:
@@ -491,46 +501,50 @@ def verify_image(image: str, spec: JobSpec, pins: Sequence[tuple[str, str]], pyt
     return report
 
 
-def _probe_image(image: str) -> dict[str, Any]:
+def _probe_image(image: str, manager: JobManager) -> dict[str, Any]:
     """The image's Python version and distributions, read by its user venv's interpreter."""
-    import docker.errors
-
-    from .backends.engine import connect
-
-    client = connect()
+    raw = _docker(manager).run_command(image, ["-c", _PROBE], entrypoint=USER_PYTHON)
     try:
-        raw = client.containers.run(image, ["-c", _PROBE], entrypoint=USER_PYTHON, remove=True,
-                                    read_only=True, network_mode="none", cap_drop=["ALL"])
-        return dict(json.loads(raw.decode().strip().splitlines()[-1]))
+        return dict(json.loads(raw.strip().splitlines()[-1]))
     except (ValueError, IndexError) as e:
         raise VerifyError(f"The image's environment could not be read ({e})", "Rebuild the image.") from None
-    except docker.errors.DockerException as e:  # image missing, no /opt/venv
-        raise VerifyError(f"The image {image} could not be inspected ({e})", "Build it first.") from None
-    finally:
-        client.close()
 
 
-def rerun(image: str, spec: JobSpec) -> tuple[dict[str, Any] | None, str]:
-    """Execute the notebook in ``image`` as a job would; the executed notebook, or an error."""
-    from .backends.base import ImageRef, RunRequest
+def _docker(manager: JobManager) -> DockerBackend:
+    """The manager's Docker backend: verify runs images on the local engine, whatever the job's backend."""
     from .backends.docker import DockerBackend
-    from .events import Finished
 
+    backend = manager.backend("docker")
+    if not isinstance(backend, DockerBackend):
+        raise VerifyError(f"verify needs the local Docker engine; the docker backend here is {type(backend).__name__}",
+                          "Verify on a machine whose docker backend is the built-in one.")
+    return backend
+
+
+def rerun(image: str, spec: JobSpec, manager: JobManager | None = None) -> tuple[dict[str, Any] | None, str]:
+    """Execute the notebook in ``image`` as a job of ``manager`` (recorded while it runs, then removed);
+    the executed notebook, or an error."""
+    from .backends.base import ImageRef
+
+    if manager is None:
+        from .jobs.manager import JobManager
+
+        manager = JobManager()
     out = Path(tempfile.mkdtemp(prefix="jc-verify-"))
-    backend = DockerBackend()
-    job_id = "verify-" + hashlib.sha256(str(out).encode()).hexdigest()[:10]
-    request = RunRequest(job_id=job_id, image=ImageRef(tag=image, image_id=""), spec=spec,
-                         output_dir=out)
-    ends: list[Finished] = []
     try:
-        ref = backend.start(request)
+        job = manager.submit(spec.with_changes(backend="docker", output_dir=out, wait=False, detach=False),
+                             image=ImageRef(tag=image, image_id=""))
         try:
-            outcome = backend.follow(job_id, ref, lambda e: ends.append(e) if isinstance(e, Finished) else None)
+            record = job.wait()
+        except KeyboardInterrupt:
+            job.cancel()
+            job.wait(timeout=60)
+            raise
         finally:
-            backend.remove(job_id, ref)
+            manager.remove(job.id)
         executed = out / Path(spec.notebook).name
         data = json.loads(executed.read_text()) if executed.is_file() else None
-        error = "" if outcome.exit_code == 0 else (ends[-1].error if ends else f"exit code {outcome.exit_code}")
+        error = "" if record.status == "succeeded" else (record.error or f"the job {record.status}")
         return data, error
     finally:
         shutil.rmtree(out, ignore_errors=True)

@@ -1,4 +1,8 @@
-"""The Backend protocol: what every engine (Docker, Slurm, Kubernetes) offers the job manager."""
+"""The Backend protocol: what every engine (Docker, Slurm, Kubernetes) offers the job manager.
+
+A backend is a plugin, found by name through :mod:`.plugins`; the built-in ones register
+exactly as a third-party one does.
+"""
 
 from __future__ import annotations
 
@@ -7,10 +11,13 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from ..events import Event
 from ..jobspec import OUTPUT_DIR_IN_CONTAINER, JobSpec
+
+if TYPE_CHECKING:
+    from ..render.context import BuildContext
 
 EventSink = Callable[[Event], None]
 
@@ -50,7 +57,7 @@ def job_environment(request: RunRequest) -> dict[str, str]:
     env["JC_JOB_ID"] = request.job_id
     env["JC_OUTPUT_DIR"] = OUTPUT_DIR_IN_CONTAINER
     if request.spec.parameters:
-        env["JC_PARAMETERS"] = json.dumps(request.spec.parameters, sort_keys=True)
+        env["JC_PARAMETERS"] = json.dumps(request.spec.parameters)  # command-line order, as papermill injects them
     return env
 
 
@@ -63,11 +70,34 @@ class RunOutcome:
     last_log_time: str = ""
 
 
+ImageBuild = Callable[[], ImageRef]
+
+
 class Backend(Protocol):
-    """A place where images run as jobs."""
+    """A place where images run as jobs.
+
+    Subclass it to inherit the defaults of the capabilities (``host_paths``, :meth:`preflight`,
+    :meth:`build`); an optional classmethod ``from_config(config)`` builds the backend from the
+    job manager's :class:`.config.Config` (else the class is called without arguments).
+    """
 
     name: str
-    host_paths: bool  # whether the job sees this machine's folders (bind mounts): not on Kubernetes
+    host_paths: bool = True  # whether the job sees this machine's folders (bind mounts): not on Kubernetes
+
+    def preflight(self, spec: JobSpec, cuda_version: str | None = None) -> None:
+        """Refuse, before anything is built, what this backend cannot run (``cuda_version``: the image's CUDA).
+
+        Default: nothing to refuse.
+        """
+        return None
+
+    def build(self, context: BuildContext, spec: JobSpec, on_event: EventSink, engine_build: ImageBuild) -> ImageRef:
+        """The image the job will run, from the rendered build ``context``.
+
+        Default: ``engine_build()``, the local engine's build of ``context`` (pushed when the spec
+        asks). A backend that builds elsewhere, or runs without an image, returns its own reference.
+        """
+        return engine_build()
 
     def start(self, request: RunRequest) -> str:
         """Start the job; return the backend's reference (container id, Slurm job id, …)."""
@@ -90,7 +120,10 @@ class Backend(Protocol):
         ...
 
     def remove(self, job_id: str, ref: str) -> None:
-        """Remove whatever the job left on the backend (containers, pods)."""
+        """Remove whatever the job left on the backend (containers, pods); idempotent.
+
+        ``ref`` is "" when the job never got one: remove what ``job_id`` names there, if anything.
+        """
         ...
 
     def is_running(self, job_id: str, ref: str) -> bool:

@@ -2,27 +2,23 @@
 
 from __future__ import annotations
 
-import json
-import os
 import threading
+from collections.abc import Sequence
 from typing import Any
 
 import docker
 import docker.errors
-from docker.types import DeviceRequest, Mount
 
 from ..errors import EngineError, GpuError
-from ..events import EVENT_PREFIX, Event, Log, event_from_dict
-from ..jobspec import OUTPUT_DIR_IN_CONTAINER, WORK_DIR_IN_CONTAINER, JobSpec
-from .base import EventSink, RunOutcome, RunRequest, job_environment
-from .engine import JOB_LABEL, ROLE_LABEL, connect, engine_status
-
-TMPFS_OPTIONS = "rw,nosuid,nodev,exec,size=2g"
+from ..jobspec import JobSpec
+from .base import Backend, EventSink, RunOutcome, RunRequest
+from .container import container_options, give_output_to_container_user, parse_log_line
+from .engine import JOB_LABEL, connect, engine_status
 
 
 def gpu_preflight(spec: JobSpec, cuda_needed: str | None = None) -> None:
     """Fail early when GPUs are asked of an engine without an NVIDIA runtime; warn on an old driver."""
-    if not spec.gpus.wanted or spec.backend != "docker":
+    if not spec.gpus.wanted:
         return
     status = engine_status()
     if not status.gpu_runtime:
@@ -42,47 +38,7 @@ def _version_tuple(v: str) -> tuple[int, ...]:
     return tuple(int(p) for p in v.split(".") if p.isdigit())
 
 
-def container_options(request: RunRequest) -> dict[str, Any]:
-    """The keyword arguments for ``client.containers.create`` (pure: no engine needed)."""
-    spec = request.spec
-    env = job_environment(request)
-    mounts = [Mount(target=OUTPUT_DIR_IN_CONTAINER, source=str(request.output_dir), type="bind"),
-              # The working folder, writable with the root read-only: the engine seeds this anonymous
-              # volume with the image's /work (owner included); the runner copies what changes to /output.
-              Mount(target=WORK_DIR_IN_CONTAINER, source=None, type="volume")]
-    for v in spec.volumes:
-        mounts.append(Mount(target=v.target, source=v.source, type=v.kind, read_only=v.read_only))
-    for host, target, ro in request.extra_mounts:
-        mounts.append(Mount(target=target, source=host, type="bind", read_only=ro))
-    options: dict[str, Any] = {
-        "image": request.image.reference,
-        "name": f"jc-{request.job_id}",
-        "labels": {JOB_LABEL: request.job_id, ROLE_LABEL: "job"},
-        "environment": env,
-        "mounts": mounts,
-        "detach": True,
-        "tmpfs": {"/tmp": TMPFS_OPTIONS},
-        "read_only": spec.hardening.read_only_root,
-        "cap_drop": ["ALL"] if spec.hardening.cap_drop_all else None,
-        "security_opt": ["no-new-privileges:true"] if spec.hardening.no_new_privileges else None,
-        "shm_size": spec.resources.shm_size,
-        "mem_limit": spec.resources.memory,
-        "nano_cpus": int(spec.resources.cpus * 1e9) if spec.resources.cpus else None,
-        "network_mode": spec.network,
-        "init": True,
-    }
-    if request.command:
-        options["command"] = list(request.command)
-    if spec.gpus.wanted:
-        options["device_requests"] = [DeviceRequest(
-            count=spec.gpus.count if not spec.gpus.device_ids else None,
-            device_ids=list(spec.gpus.device_ids) or None,
-            capabilities=[list(spec.gpus.capabilities)],
-        )]
-    return {k: v for k, v in options.items() if v is not None}
-
-
-class DockerBackend:
+class DockerBackend(Backend):
     """Runs jobs as containers on the local (or DOCKER_HOST) engine."""
 
     name = "docker"
@@ -97,10 +53,14 @@ class DockerBackend:
             self._client = connect()
         return self._client
 
+    def preflight(self, spec: JobSpec, cuda_version: str | None = None) -> None:
+        """GPUs asked of an engine without an NVIDIA runtime, or of a driver too old for the image's CUDA."""
+        gpu_preflight(spec, cuda_version)
+
     def create(self, request: RunRequest) -> str:
         """Create (not start) the job's container; return its id."""
         request.output_dir.mkdir(parents=True, exist_ok=True)
-        _give_output_to_container_user(self.client, request)
+        give_output_to_container_user(self.client, request)
         try:
             container = self.client.containers.create(**container_options(request))
         except docker.errors.ImageNotFound:
@@ -170,35 +130,24 @@ class DockerBackend:
     def is_running(self, job_id: str, ref: str) -> bool:
         return any(c.status in ("created", "running", "restarting") for c in self._labelled(job_id))
 
+    def run_command(self, image: str, argv: Sequence[str], *, entrypoint: str | None = None) -> str:
+        """Run ``argv`` once in a throwaway container of ``image`` (no network, read-only root, no
+        capabilities, removed after) and return what it printed.
+
+        Raises:
+            EngineError: the image is missing, or the command failed or could not start.
+        """
+        try:
+            raw = self.client.containers.run(image, list(argv), entrypoint=entrypoint, remove=True, read_only=True,
+                                             network_mode="none", cap_drop=["ALL"])
+        except docker.errors.DockerException as e:
+            raise EngineError(f"The image {image} could not run {' '.join([entrypoint or '', *argv]).strip()[:80]} "
+                              f"({e})", "Build the image first (jupyter containerize build).") from None
+        return raw.decode("utf-8", "replace") if isinstance(raw, bytes) else str(raw)
+
     def _labelled(self, job_id: str) -> list[Any]:
         return list(self.client.containers.list(all=True, filters={"label": f"{JOB_LABEL}={job_id}"}))
 
     def labelled_jobs(self) -> dict[str, str]:
         """job id → container status, for every container this tool created."""
         return {c.labels[JOB_LABEL]: c.status for c in self.client.containers.list(all=True, filters={"label": JOB_LABEL})}
-
-
-def parse_log_line(text: str) -> Event:
-    """A runner event line becomes its event; anything else is a log line."""
-    text = text.rstrip("\r")
-    if text.startswith(EVENT_PREFIX):
-        try:
-            data = json.loads(text[len(EVENT_PREFIX):])
-            if isinstance(data, dict):
-                return event_from_dict(data)
-        except (ValueError, TypeError):
-            pass
-    return Log(text=text, stream="stdout")
-
-
-def _give_output_to_container_user(client: docker.DockerClient, request: RunRequest) -> None:
-    """A root host runs jobs as an unprivileged UID, which must be able to write the outputs."""
-    if os.geteuid() != 0:
-        return
-    try:
-        user = str(client.images.get(request.image.reference).attrs["Config"].get("User") or "")
-    except docker.errors.DockerException:
-        return
-    head = user.split(":")[0]
-    if head.isdigit() and int(head):
-        os.chown(request.output_dir, int(head), int(head))

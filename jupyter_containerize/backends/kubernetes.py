@@ -13,19 +13,18 @@ OpenAPI schema (``kubernetes-validate``) and round-tripped through the client's 
 against a fake HTTP transport that answers like an API server. Submitting to a real
 cluster, scheduling, image pulls, GPU device plugins and PVC binding were not tested.
 
-Configuration (environment; the manager builds backends without arguments):
-``JC_K8S_NAMESPACE`` (default: the kubeconfig context's namespace, else ``default``),
-``JC_K8S_OUTPUT_PVC`` (a PVC mounted at ``/output``; default: an ``emptyDir``, so files
+Configuration: the ``k8s_*`` settings of :class:`.config.Config` (``JC_K8S_*`` by default):
+``k8s_namespace`` (default: the kubeconfig context's namespace, else ``default``),
+``k8s_output_pvc`` (a PVC mounted at ``/output``; default: an ``emptyDir``, so files
 written to /output are lost with the pod; metrics and logs still arrive as events),
-``JC_K8S_TTL`` (``ttlSecondsAfterFinished``, default 3600), ``JC_K8S_BACKOFF_LIMIT``
-(default 0: a failed notebook is not retried), ``JC_K8S_POLL`` (seconds, default 2).
+``k8s_ttl`` (``ttlSecondsAfterFinished``, default 3600), ``k8s_backoff_limit``
+(default 0: a failed notebook is not retried), ``k8s_poll`` (seconds, default 2).
 """
 
 from __future__ import annotations
 
 import json
 import math
-import os
 import re
 import threading
 import time
@@ -35,8 +34,9 @@ from .. import validators
 from ..errors import BackendError
 from ..events import RunStarted
 from ..jobspec import OUTPUT_DIR_IN_CONTAINER
-from .base import EventSink, RunOutcome, RunRequest, job_environment
-from .docker import parse_log_line
+from .base import Backend, EventSink, RunOutcome, RunRequest, job_environment
+from .config import Config
+from .container import parse_log_line
 from .engine import JOB_LABEL, ROLE_LABEL
 
 DEFAULT_UID = 1000
@@ -151,16 +151,27 @@ def validate_manifest(manifest: dict[str, Any], version: str | None = None) -> N
         raise BackendError(f"The Kubernetes Job manifest is invalid: {e.message}", "Report this as a bug.") from None
 
 
-class KubernetesBackend:
+class KubernetesBackend(Backend):
     """Runs jobs as Kubernetes Jobs with the official client (kubeconfig or in-cluster config)."""
 
     name = "kubernetes"
     host_paths = False
 
-    def __init__(self, api_client: Any = None, namespace: str | None = None, poll: float | None = None) -> None:
+    def __init__(self, api_client: Any = None, namespace: str | None = None, poll: float | None = None,
+                 output_claim: str | None = None, ttl_seconds: int | None = None,
+                 backoff_limit: int | None = None) -> None:
+        defaults = Config()
         self._api_client = api_client
-        self._namespace = namespace or os.environ.get("JC_K8S_NAMESPACE") or None
-        self.poll = poll if poll is not None else float(os.environ.get("JC_K8S_POLL", "2"))
+        self._namespace = namespace or None
+        self.poll = poll if poll is not None else defaults.k8s_poll
+        self.output_claim = output_claim or None
+        self.ttl_seconds = ttl_seconds if ttl_seconds is not None else defaults.k8s_ttl
+        self.backoff_limit = backoff_limit if backoff_limit is not None else defaults.k8s_backoff_limit
+
+    @classmethod
+    def from_config(cls, config: Config) -> KubernetesBackend:
+        return cls(namespace=config.k8s_namespace, poll=config.k8s_poll, output_claim=config.k8s_output_pvc,
+                   ttl_seconds=config.k8s_ttl, backoff_limit=config.k8s_backoff_limit)
 
     # -- client ------------------------------------------------------------------------------------
     @property
@@ -202,9 +213,8 @@ class KubernetesBackend:
         from kubernetes.client import V1Job
 
         api_client = self.api_client  # resolves the namespace from the kubeconfig first
-        manifest = job_manifest(request, self.namespace, output_claim=os.environ.get("JC_K8S_OUTPUT_PVC") or None,
-                                ttl_seconds=int(os.environ.get("JC_K8S_TTL", "3600")),
-                                backoff_limit=int(os.environ.get("JC_K8S_BACKOFF_LIMIT", "0")))
+        manifest = job_manifest(request, self.namespace, output_claim=self.output_claim,
+                                ttl_seconds=self.ttl_seconds, backoff_limit=self.backoff_limit)
         del api_client
         body = V1Job.from_dict(manifest)
         created = self._call(lambda: self._batch().create_namespaced_job(self.namespace, body))
@@ -315,6 +325,8 @@ class KubernetesBackend:
     def _delete(self, ref: str) -> None:
         from kubernetes.client.exceptions import ApiException
 
+        if not ref:  # the Job was never created (and an empty name would address every Job)
+            return
         try:
             self._batch().delete_namespaced_job(ref, self.namespace, propagation_policy="Background")
         except ApiException as e:

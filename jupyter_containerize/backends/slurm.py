@@ -5,14 +5,14 @@ writes), logs from the job's output file (the runner's ``@@jc-event`` lines beco
 events), cancel is ``scancel``. The job lives in the same job store as every other
 job: the manager records it; this backend only submits and watches.
 
-Configuration (environment, since the manager builds backends without arguments):
+Configuration: the ``slurm_*`` settings of :class:`.config.Config` (``JC_SLURM_*`` by default):
 
-- ``JC_SLURM_DIR``: where each job's script, output file and exit code go
+- ``slurm_dir``: where each job's script, output file and exit code go
   (default ``~/.local/share/jupyter-containerize/slurm``). On a multi-node cluster
   it must be on a filesystem the nodes share, like the notebook's output folder.
-- ``JC_SLURM_DOCKER``: the docker command on the nodes (default ``docker``).
-- ``JC_SLURM_POLL``: seconds between status polls (default 1).
-- ``JC_SLURM_UNKNOWN_GRACE``: seconds a job may stay unknown to every source (a busy or
+- ``slurm_docker``: the docker command on the nodes (default ``docker``).
+- ``slurm_poll``: seconds between status polls (default 1).
+- ``slurm_unknown_grace``: seconds a job may stay unknown to every source (a busy or
   restarting controller, a failed or empty query) before its follow gives up (default 60).
 
 The node's engine must hold the image (one-node clusters, or a shared engine), or be
@@ -21,7 +21,6 @@ able to pull it: push with ``--push`` so the script names the image by digest.
 
 from __future__ import annotations
 
-import os
 import re
 import shutil
 import subprocess
@@ -32,8 +31,9 @@ from pathlib import Path
 
 from ..errors import BackendError, ContainerizeError
 from ..events import Log, RunStarted
-from .base import EventSink, RunOutcome, RunRequest
-from .docker import parse_log_line
+from .base import Backend, EventSink, RunOutcome, RunRequest
+from .config import Config
+from .container import give_output_to_container_user, parse_log_line
 from .slurm_script import batch_script
 
 TERMINAL_STATES = frozenset({
@@ -57,7 +57,7 @@ class SlurmState:
         return self.state in TERMINAL_STATES
 
 
-class SlurmBackend:
+class SlurmBackend(Backend):
     """Submits jobs with ``sbatch``; watches them with ``scontrol``/``sacct`` and their output file."""
 
     name = "slurm"
@@ -65,12 +65,16 @@ class SlurmBackend:
 
     def __init__(self, workdir: Path | None = None, docker: str | None = None, poll: float | None = None,
                  unknown_grace: float | None = None) -> None:
-        default = Path.home() / ".local" / "share" / "jupyter-containerize" / "slurm"
-        self.workdir = workdir or Path(os.environ.get("JC_SLURM_DIR") or default)
-        self.docker = docker or os.environ.get("JC_SLURM_DOCKER", "docker")
-        self.poll = poll if poll is not None else float(os.environ.get("JC_SLURM_POLL", "1"))
-        self.unknown_grace = (unknown_grace if unknown_grace is not None
-                              else float(os.environ.get("JC_SLURM_UNKNOWN_GRACE", "60")))
+        defaults = Config()
+        self.workdir = workdir or defaults.slurm_dir
+        self.docker = docker or defaults.slurm_docker
+        self.poll = poll if poll is not None else defaults.slurm_poll
+        self.unknown_grace = unknown_grace if unknown_grace is not None else defaults.slurm_unknown_grace
+
+    @classmethod
+    def from_config(cls, config: Config) -> SlurmBackend:
+        return cls(workdir=config.slurm_dir, docker=config.slurm_docker, poll=config.slurm_poll,
+                   unknown_grace=config.slurm_unknown_grace)
 
     # -- paths ---------------------------------------------------------------------------------
     def job_dir(self, job_id: str) -> Path:
@@ -91,8 +95,8 @@ class SlurmBackend:
         directory.mkdir(parents=True, exist_ok=True)
         output = self.output_file(request.job_id)
         if "%" in str(output) or "\n" in str(output):
-            raise BackendError(f"JC_SLURM_DIR {self.workdir} has '%' or a line break, which Slurm would expand",
-                               "Point JC_SLURM_DIR at a plain folder.")
+            raise BackendError(f"The Slurm folder {self.workdir} has '%' or a line break, which Slurm would expand",
+                               "Point JC_SLURM_DIR (the slurm_dir setting) at a plain folder.")
         request.output_dir.mkdir(parents=True, exist_ok=True)
         _give_output_to_container_user(request)
         script = batch_script(request, job_name=f"jc-{request.job_id}", exit_file=str(self.exit_file(request.job_id)),
@@ -265,13 +269,12 @@ def _slurm(argv: list[str], timeout: float = 60) -> str:
 def _give_output_to_container_user(request: RunRequest) -> None:
     """As for the Docker backend: the container's unprivileged user must be able to write /output."""
     try:
-        from .docker import _give_output_to_container_user as give
         from .engine import connect
 
         client = connect(timeout=10)
     except ContainerizeError:
         return  # no engine here (login node): the cluster's nodes own the output folder
     try:
-        give(client, request)
+        give_output_to_container_user(client, request)
     finally:
         client.close()

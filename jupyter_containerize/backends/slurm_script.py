@@ -1,7 +1,7 @@
 """The Slurm batch script for one job: pure text generation, no Slurm or engine needed.
 
 The script runs the job exactly like the Docker backend does: the same image, the same
-runner and the same hardening flags, turned from :func:`backends.docker.container_options`
+runner and the same hardening flags, turned from :func:`backends.container.container_options`
 into a ``docker run`` argument list. Every literal reaches the shell through
 :func:`shlex.join`/:func:`shlex.quote`; ``#SBATCH`` values are checked against strict
 patterns first (Slurm does not quote them). The only shell expansion in the script is
@@ -21,7 +21,7 @@ from .. import validators
 from ..errors import BackendError
 from ..jobspec import JobSpec
 from .base import RunRequest
-from .docker import container_options
+from .container import container_options
 
 STOP_SECONDS = 10
 

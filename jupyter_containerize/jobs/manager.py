@@ -11,11 +11,14 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import replace
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 from ..backends.base import Backend, ImageRef, RunRequest
 from ..backends.builder import BuildCancelled
+from ..backends.config import Config
+from ..backends.plugins import backend_names, load_backend
 from ..errors import ContainerizeError, JobError
 from ..events import (
     BuildFinished,
@@ -39,7 +42,8 @@ from .pipeline import (
 )
 from .store import JobRecord, JobStore
 
-__all__ = ["Job", "JobManager", "Prepared", "build_and_push", "check_notebook", "load_backend", "prepare"]
+__all__ = ["Config", "Job", "JobManager", "Prepared", "backend_names", "build_and_push", "check_notebook",
+           "load_backend", "prepare"]
 
 EventCallback = Callable[[Event], None]
 CANCEL_POLL_SECONDS = 0.3
@@ -141,11 +145,15 @@ class Job:
 class JobManager:
     """Runs jobs on a backend and keeps the store up to date.
 
+    Backends are loaded by name from the registry (:mod:`..backends.plugins`) with ``config``
+    (default: the ``JC_*`` environment's), unless ``backends`` already holds one of that name.
     Each job's threads end with it; a long-lived owner (the server) calls :meth:`close` when it stops.
     """
 
-    def __init__(self, store: JobStore | None = None, backends: dict[str, Backend] | None = None) -> None:
-        self.store = store or JobStore()
+    def __init__(self, store: JobStore | None = None, backends: dict[str, Backend] | None = None,
+                 config: Config | None = None) -> None:
+        self._config = config
+        self.store = store or JobStore(config.store_path if config else None)
         self.cancel_grace = CANCEL_GRACE_SECONDS
         self._backends: dict[str, Backend] = dict(backends or {})
         self._subscribers: dict[str, list[EventCallback]] = {}
@@ -224,9 +232,17 @@ class JobManager:
             self._controls.pop(job_id, None)
 
     # -- backends -------------------------------------------------------------------------------
+    @property
+    def config(self) -> Config:
+        """The settings this manager gives the backends it loads (read from the environment when none was given)."""
+        if self._config is None:
+            self._config = Config.from_env()
+        return self._config
+
     def backend(self, name: str) -> Backend:
+        """The backend registered as ``name``, loaded once per manager."""
         if name not in self._backends:
-            self._backends[name] = load_backend(name)
+            self._backends[name] = load_backend(name, self.config)
         return self._backends[name]
 
     # -- submitting -----------------------------------------------------------------------------
@@ -236,6 +252,7 @@ class JobManager:
                image: ImageRef | None = None, sweep_id: str = "") -> Job:
         """Record a queued job and start it in a background thread; returns at once."""
         check_notebook(spec, runs_notebook=not command)
+        self.backend(spec.backend)  # an unknown name fails here, before a job is recorded
         job = self._create(spec, sweep_id)
         self._start(job.id, spec, in_process, extra_modules, command, extra_env, extra_mounts, prepared, image)
         return job
@@ -248,6 +265,7 @@ class JobManager:
         """
         specs = sweep_specs(spec)
         check_notebook(spec)
+        self.backend(spec.backend)
         if len(specs) == 1:
             return [self.submit(specs[0], in_process=in_process)]
         sweep_id = "sweep-" + os.urandom(4).hex()
@@ -276,11 +294,14 @@ class JobManager:
         try:
             for job in jobs:
                 self._set_status(job.id, "building")
+            backend = self.backend(spec.backend)
             prepared = prepare(spec, in_process=in_process)
             try:
                 specs = [self._mount_data(s, prepared, to_all if i == 0 else lambda _e: None)
                          for i, s in enumerate(specs)]
-                image = build_and_push(prepared.context, spec, to_all, cancel=self._closed)
+                backend.preflight(specs[0], prepared.snapshot.gpu.cuda_version)
+                image = backend.build(prepared.context, spec, to_all,
+                                      partial(build_and_push, prepared.context, spec, to_all, cancel=self._closed))
                 specs = [self._default_shm(s, prepared) for s in specs]
             finally:
                 prepared.cleanup()
@@ -325,14 +346,13 @@ class JobManager:
                     own_prepared = True
                 for w in getattr(prepared.snapshot, "warnings", ()):
                     emit(Log(text=f"warning: {w}", stream="stderr"))
+                backend = self.backend(spec.backend)
                 spec = self._mount_data(spec, prepared, emit)
-                if spec.backend == "docker":
-                    from ..backends.docker import gpu_preflight
-
-                    gpu_preflight(spec, prepared.snapshot.gpu.cuda_version)
+                backend.preflight(spec, prepared.snapshot.gpu.cuda_version)
                 self.store.update(job_id, lock_hash=prepared.context.content_hash)
-                image = build_and_push(prepared.context, spec, emit, cancel=cancel,
-                                       on_push=lambda: self._set_status(job_id, "pushing"))
+                image = backend.build(prepared.context, spec, emit, partial(
+                    build_and_push, prepared.context, spec, emit, cancel=cancel,
+                    on_push=lambda: self._set_status(job_id, "pushing")))
                 spec = self._default_shm(spec, prepared)
             self.store.update(job_id, image_tag=image.tag, image_id=image.image_id, digest=image.digest)
             if cancel.is_set():
@@ -467,11 +487,10 @@ class JobManager:
         record = self.store.get(job_id)
         if not record.done:
             self.cancel(record.id)
-        if record.backend_ref or record.backend == "docker":
-            try:
-                self.backend(record.backend).remove(record.id, record.backend_ref)
-            except ContainerizeError:
-                pass
+        try:
+            self.backend(record.backend).remove(record.id, record.backend_ref)
+        except ContainerizeError:
+            pass
         self.store.delete(record.id)
 
     def attach(self, job_id: str) -> Job:
@@ -574,28 +593,6 @@ class JobManager:
         if spec.resources.shm_size is None and prepared.snapshot.pin("torch") is not None:
             return replace(spec, resources=replace(spec.resources, shm_size="1g"))
         return spec
-
-
-def load_backend(name: str) -> Backend:
-    """The run backend called ``name`` (entry point group ``jupyter_containerize.backends`` first)."""
-    from importlib.metadata import entry_points
-
-    for ep in entry_points(group="jupyter_containerize.backends"):
-        if ep.name == name:
-            return ep.load()()  # type: ignore[no-any-return]
-    if name == "docker":
-        from ..backends.docker import DockerBackend
-
-        return DockerBackend()
-    if name == "slurm":
-        from ..backends.slurm import SlurmBackend
-
-        return SlurmBackend()
-    if name == "kubernetes":
-        from ..backends.kubernetes import KubernetesBackend
-
-        return KubernetesBackend()
-    raise JobError(f"Unknown backend {name!r}", "Use docker, slurm or kubernetes.")
 
 
 def _pid_alive(pid: int | None) -> bool:

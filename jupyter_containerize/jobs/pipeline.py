@@ -1,7 +1,7 @@
 """The steps before a job runs: check the notebook, capture and render, check the indexes, build and push.
 
 Plain functions over plain values; :mod:`.manager` strings them together with the
-store and a backend, and the CLI's ``dockerfile`` and ``build`` call them directly.
+store and a backend, and :mod:`.commands` (``dockerfile``, ``build``) calls them directly.
 """
 
 from __future__ import annotations
@@ -56,11 +56,12 @@ def default_output_dir(notebook: Path, job_id: str) -> Path:
 
 
 def prepare(spec: JobSpec, *, in_process: bool = False, extra_modules: tuple[str, ...] = (),
-            runs_notebook: bool = True) -> Prepared:
+            runs_notebook: bool = True, context_dir: Path | None = None) -> Prepared:
     """Capture the environment for ``spec`` and render its build context into a temp folder.
 
     ``runs_notebook=False``: the image runs another command (a cell job), so the captured
-    notebook may have no code cells.
+    notebook may have no code cells. ``context_dir``: render there instead (``dockerfile -o``);
+    it outlives :meth:`Prepared.cleanup`.
     """
     from ..capture import capture
     from ..render import render_context
@@ -71,7 +72,7 @@ def prepare(spec: JobSpec, *, in_process: bool = False, extra_modules: tuple[str
         snapshot = capture(spec.notebook, spec.build.python, freeze=spec.build.freeze, in_process=in_process,
                            extra_modules=extra_modules, wheel_dir=workdir / "wheels",
                            wheels_from_kernel=spec.build.wheels_from_kernel)
-        context = render_context(snapshot, spec, workdir / "context", buildkit=use_buildkit(spec))
+        context = render_context(snapshot, spec, context_dir or workdir / "context", buildkit=use_buildkit(spec))
     except BaseException:
         shutil.rmtree(workdir, ignore_errors=True)
         raise

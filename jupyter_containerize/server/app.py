@@ -5,13 +5,13 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
+from dataclasses import fields
 from pathlib import Path
 
 from jupyter_server.extension.application import ExtensionApp
-from traitlets import Float, Unicode
+from traitlets import Dict, Float, Int, Unicode
 
-from ..jobs.manager import JobManager
-from ..jobs.store import JobStore
+from ..jobs.manager import Config, JobManager
 from .handlers import HANDLERS
 
 
@@ -21,16 +21,40 @@ class ContainerizeApp(ExtensionApp):
     name = "jupyter_containerize"
     load_other_extensions = True
 
+    # The job manager's settings (jobs.manager.Config), one trait per field, each defaulting to its JC_* variable.
     store_path = Unicode("", config=True, help="Job store (SQLite); default $JC_STORE or the Jupyter data dir.")
+    slurm_dir = Unicode("", config=True, help="Folder of the Slurm jobs' scripts and output files, shared with "
+                        "the nodes; default $JC_SLURM_DIR or ~/.local/share/jupyter-containerize/slurm.")
+    slurm_docker = Unicode("", config=True, help="The docker command on the Slurm nodes; default $JC_SLURM_DOCKER "
+                           "or docker.")
+    slurm_poll = Float(None, allow_none=True, config=True,
+                       help="Seconds between Slurm status polls; default $JC_SLURM_POLL or 1.")
+    slurm_unknown_grace = Float(None, allow_none=True, config=True,
+                                help="Seconds a Slurm job may stay unknown to every source before its follow gives "
+                                "up; default $JC_SLURM_UNKNOWN_GRACE or 60.")
+    k8s_namespace = Unicode("", config=True, help="Kubernetes namespace; default $JC_K8S_NAMESPACE, else the "
+                            "kubeconfig context's, else default.")
+    k8s_output_pvc = Unicode("", config=True, help="PersistentVolumeClaim mounted at /output; default "
+                             "$JC_K8S_OUTPUT_PVC, else an emptyDir lost with the pod.")
+    k8s_ttl = Int(None, allow_none=True, config=True,
+                  help="ttlSecondsAfterFinished of each Kubernetes Job; default $JC_K8S_TTL or 3600.")
+    k8s_backoff_limit = Int(None, allow_none=True, config=True,
+                            help="backoffLimit of each Kubernetes Job; default $JC_K8S_BACKOFF_LIMIT or 0.")
+    k8s_poll = Float(None, allow_none=True, config=True,
+                     help="Seconds between Kubernetes status polls; default $JC_K8S_POLL or 2.")
+    backend_options = Dict({}, config=True, help="Settings of third-party backends: {backend name: {key: value}}.")
     stop_timeout = Float(10.0, config=True,
                          help="Seconds the server's shutdown waits for the job manager's threads to end.")
 
     manager: JobManager | None = None
     _reconciler: threading.Thread | None = None
 
+    def job_config(self) -> Config:
+        """The job manager's settings: these traits where set, else the ``JC_*`` environment's."""
+        return Config.from_env(**{f.name: getattr(self, f.name) for f in fields(Config)})
+
     def initialize_settings(self) -> None:
-        store = JobStore(Path(self.store_path)) if self.store_path else JobStore()
-        manager = JobManager(store)
+        manager = JobManager(config=self.job_config())
         self.manager = manager
         assert self.serverapp is not None
         root = Path(self.serverapp.root_dir).expanduser().resolve()

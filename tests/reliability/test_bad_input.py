@@ -198,7 +198,7 @@ FLAG_CASES = {
     "partition-newline": (["run", "ok.ipynb", "--backend", "slurm", "--partition", "a\n#SBATCH --uid=0"],
                           "--partition"),
     "max-parallel-zero": (["run", "params.ipynb", "--sweep", "a=1,2", "--max-parallel", "0"], "--max-parallel"),
-    "backend-unknown": (["run", "ok.ipynb", "--backend", "nomad"], "invalid choice"),
+    "backend-unknown": (["run", "ok.ipynb", "--backend", "nomad"], "No backend is called 'nomad'"),
     "docker-socket-mount": (["run", "ok.ipynb", "-v", "/var/run/docker.sock:/s"], "--allow-dangerous-mounts"),
     "root-mount": (["run", "ok.ipynb", "-v", "/:/host"], "--allow-dangerous-mounts"),
     "logs-unknown-job": (["logs", "0123456789ab"], "No job"),

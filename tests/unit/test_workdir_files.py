@@ -12,7 +12,7 @@ import nbformat
 import pytest
 
 from jupyter_containerize.backends.base import ImageRef, RunRequest
-from jupyter_containerize.backends.docker import container_options
+from jupyter_containerize.backends.container import container_options
 from jupyter_containerize.jobs.ownership import give_outputs_to_notebook_owner
 from jupyter_containerize.jobspec import JobSpec
 from jupyter_containerize.render.dockerfile import make_plan
