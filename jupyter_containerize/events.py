@@ -3,6 +3,10 @@
 Plain frozen values, no I/O. Each serialises to a JSON dict with a ``type`` key
 (``to_dict``) and back (``event_from_dict``); the in-container runner writes the
 same dicts on its stdout, one per line, prefixed with ``EVENT_PREFIX``.
+
+The JupyterLab extension's types of these dicts (labextension/src/events.generated.ts)
+are generated from this module by scripts/gen_event_types.py: class docstrings and a
+field's ``metadata["doc"]`` become their comments there.
 """
 
 from __future__ import annotations
@@ -31,25 +35,33 @@ class Event:
 
 @dataclass(frozen=True)
 class StatusChanged(Event):
+    """The job moved to another status."""
+
     status: JobStatus
     detail: str = ""
 
 
 @dataclass(frozen=True)
 class BuildStarted(Event):
+    """The image build began (``total_steps`` Dockerfile instructions)."""
+
     tag: str
     total_steps: int
 
 
 @dataclass(frozen=True)
 class BuildStep(Event):
-    index: int  # 1-based, as Docker prints "Step k/N"
+    """A build instruction started."""
+
+    index: int = field(metadata={"doc": '1-based, as Docker prints "Step k/N"'})
     total: int
     instruction: str
 
 
 @dataclass(frozen=True)
 class LayerCached(Event):
+    """The build step ``index`` (1-based) came from the layer cache."""
+
     index: int
 
 
@@ -64,11 +76,15 @@ class PackagesProgress(Event):
 
 @dataclass(frozen=True)
 class BuildLog(Event):
+    """One line of the build's own output."""
+
     line: str
 
 
 @dataclass(frozen=True)
 class BuildFinished(Event):
+    """The image is built (or was already: ``cached``)."""
+
     image_id: str
     tag: str
     cached: bool
@@ -78,6 +94,8 @@ class BuildFinished(Event):
 
 @dataclass(frozen=True)
 class PushProgress(Event):
+    """Progress of pushing the image to a registry."""
+
     reference: str
     detail: str
     digest: str = ""
@@ -85,26 +103,34 @@ class PushProgress(Event):
 
 @dataclass(frozen=True)
 class RunStarted(Event):
+    """The job's container (or batch job) started."""
+
     container_id: str
     image: str
 
 
 @dataclass(frozen=True)
 class NotebookStarted(Event):
+    """The runner began executing the notebook (``total_cells`` code cells)."""
+
     total_cells: int
     parameters: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
 class CellStarted(Event):
-    index: int  # 0-based index among code cells
+    """A code cell began executing."""
+
+    index: int = field(metadata={"doc": "0-based index among code cells"})
     total: int
     source_first_line: str
 
 
 @dataclass(frozen=True)
 class CellFinished(Event):
-    index: int
+    """A code cell ended (``ok`` false: it raised)."""
+
+    index: int = field(metadata={"doc": "0-based index among code cells"})
     total: int
     duration: float
     ok: bool = True
@@ -112,12 +138,16 @@ class CellFinished(Event):
 
 @dataclass(frozen=True)
 class Log(Event):
+    """Output of the job (cell output, the runner's messages)."""
+
     text: str
     stream: str = "stdout"
 
 
 @dataclass(frozen=True)
 class MetricLogged(Event):
+    """The notebook logged a metric (the latest value of ``name``)."""
+
     name: str
     value: float
 

@@ -1,7 +1,8 @@
 """Plain-text rendering of job events: the CLI's output and the widgets' fallback.
 
 Lines, not a flood: build log lines and cell output are passed through, but
-repeated progress of the same kind is rate-limited.
+repeated progress of the same kind is rate-limited. The job's state is the one fold
+of :mod:`jupyter_containerize.progress`, the same the widget view keeps.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from .events import (
     RunStarted,
     StatusChanged,
 )
+from .progress import JobProgress, fold
 
 
 def describe(event: Event) -> str | None:
@@ -79,7 +81,11 @@ def describe(event: Event) -> str | None:
 
 
 class TextProgress:
-    """Writes one line per meaningful event; build-log lines only when ``verbose``."""
+    """Writes one line per meaningful event; build-log lines only when ``verbose``.
+
+    ``progress`` is the job's :class:`~jupyter_containerize.progress.JobProgress` after the
+    events written so far.
+    """
 
     def __init__(self, out: TextIO | None = None, verbose: bool = False, min_interval: float = 0.5,
                  clock: Callable[[], float] = time.monotonic) -> None:
@@ -88,8 +94,10 @@ class TextProgress:
         self.min_interval = min_interval
         self.clock = clock
         self._last_package_line = float("-inf")
+        self.progress = JobProgress()
 
     def __call__(self, event: Event) -> None:
+        self.progress = fold(self.progress, event)
         if isinstance(event, BuildLog):
             if self.verbose:
                 self._write("  | " + event.line)

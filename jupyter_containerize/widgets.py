@@ -1,10 +1,11 @@
-"""The job view: ipywidgets over a plain view model, fed only by job events.
+"""The job view: ipywidgets over the job's progress, fed only by job events.
 
-:class:`JobViewModel` holds what a job view shows and changes only through
-:meth:`JobViewModel.apply` (testable without a front end). :class:`JobView` is a
-thin ipywidgets layer over it; :class:`TextJobView` is the plain-text fallback
-built on :class:`~jupyter_containerize.textview.TextProgress`. Both are updated
-from the job's worker thread, so the kernel stays free to run other cells.
+What a view shows is a :class:`~jupyter_containerize.progress.JobProgress`, the one fold
+of the job's events (:func:`~jupyter_containerize.progress.fold`, testable without a
+front end). :class:`JobView` is a thin ipywidgets layer over it; :class:`TextJobView` is
+the plain-text fallback built on :class:`~jupyter_containerize.textview.TextProgress`,
+which folds the same way. Both are updated from the job's worker thread, so the kernel
+stays free to run other cells.
 """
 
 from __future__ import annotations
@@ -14,30 +15,12 @@ import os
 import sys
 import threading
 import time
-from collections import deque
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
-from .events import (
-    TERMINAL_STATUSES,
-    BuildFinished,
-    BuildLog,
-    BuildStarted,
-    BuildStep,
-    CellFinished,
-    CellStarted,
-    Event,
-    Finished,
-    LayerCached,
-    Log,
-    MetricLogged,
-    NotebookStarted,
-    PackagesProgress,
-    PushProgress,
-    RunStarted,
-    StatusChanged,
-)
+from .events import BuildLog, Event, Finished, Log
+from .progress import JobProgress, fold
 from .textview import TextProgress
 
 if TYPE_CHECKING:
@@ -45,7 +28,6 @@ if TYPE_CHECKING:
     from .jobs.store import JobRecord
 
 EventSink = Callable[[Event], None]
-MAX_LOG_LINES = 200
 RENDER_INTERVAL = 0.25  # seconds between widget refreshes: many build-log lines, few messages
 TICK_SECONDS = 1.0
 
@@ -53,151 +35,6 @@ STATUS_COLOURS = {
     "queued": "#757575", "building": "#1976d2", "pushing": "#1976d2", "running": "#7b1fa2",
     "succeeded": "#2e7d32", "failed": "#c62828", "cancelled": "#ef6c00",
 }
-
-
-class JobViewModel:
-    """What a job view shows, derived from the job's events alone.
-
-    Args:
-        job_id: The job's id (empty for a plain build).
-        backend: Backend name shown in the header.
-        max_log_lines: How many of the latest log lines to keep.
-    """
-
-    def __init__(self, job_id: str = "", backend: str = "docker", max_log_lines: int = MAX_LOG_LINES) -> None:
-        self.job_id = job_id
-        self.backend = backend
-        self.status = "queued"
-        self.detail = ""
-        self.image_tag = ""
-        self.build_total = 0
-        self.build_step = 0
-        self.build_instruction = ""
-        self.layers_cached = 0
-        self.packages: dict[str, int] = {}
-        self.build_done = False
-        self.build_cached = False
-        self.build_seconds = 0.0
-        self.cell_total = 0
-        self.cells_done = 0
-        self.running_cell: int | None = None  # 0-based
-        self.cell_line = ""
-        self.log: deque[str] = deque(maxlen=max_log_lines)
-        self.log_lines_total = 0
-        self.metrics: dict[str, float] = {}
-        self.exit_code: int | None = None
-        self.error = ""
-        self.failing_cell: int | None = None
-        self.traceback = ""
-        self.outputs: tuple[str, ...] = ()
-        self.output_dir = ""
-        self.created: float | None = None
-        self.finished: float | None = None
-        self.events_seen = 0
-
-    @property
-    def done(self) -> bool:
-        """True once the job reached a terminal status."""
-        return self.status in TERMINAL_STATUSES
-
-    def apply(self, event: Event) -> None:
-        """Fold one event into the state."""
-        self.events_seen += 1
-        if self.created is None:
-            self.created = event.time
-        if isinstance(event, StatusChanged):
-            if not self.done:
-                self.status, self.detail = event.status, event.detail
-        elif isinstance(event, BuildStarted):
-            self.image_tag, self.build_total = event.tag, event.total_steps
-        elif isinstance(event, BuildStep):
-            self.build_step, self.build_total, self.build_instruction = event.index, event.total, event.instruction
-        elif isinstance(event, LayerCached):
-            self.layers_cached += 1
-        elif isinstance(event, PackagesProgress):
-            self.packages[event.phase] = event.count
-        elif isinstance(event, BuildLog):
-            self._add_log(event.line)
-        elif isinstance(event, BuildFinished):
-            self.image_tag = event.tag or self.image_tag
-            self.build_done, self.build_cached, self.build_seconds = True, event.cached, event.seconds
-            self.build_step = self.build_total = max(self.build_total, self.build_step, 1)
-        elif isinstance(event, PushProgress):
-            self.detail = f"push {event.reference}: {event.detail}"
-        elif isinstance(event, RunStarted):
-            self.image_tag = self.image_tag or event.image
-        elif isinstance(event, NotebookStarted):
-            self.cell_total = event.total_cells
-        elif isinstance(event, CellStarted):
-            self.running_cell, self.cell_total, self.cell_line = event.index, event.total, event.source_first_line
-        elif isinstance(event, CellFinished):
-            self.cell_total = event.total
-            if event.ok:
-                self.cells_done = max(self.cells_done, event.index + 1)
-            self.running_cell = None
-        elif isinstance(event, Log):
-            self._add_log(event.text)
-        elif isinstance(event, MetricLogged):
-            self.metrics[event.name] = event.value
-        elif isinstance(event, Finished):
-            self.status, self.exit_code, self.error = event.status, event.exit_code, event.error
-            self.failing_cell, self.traceback = event.failing_cell, event.traceback
-            self.outputs = tuple(event.outputs)
-            self.finished = event.time
-            self.running_cell = None
-
-    def _add_log(self, text: str) -> None:
-        for line in text.rstrip("\n").split("\n"):
-            self.log.append(line)
-            self.log_lines_total += 1
-
-    # -- text for the view ----------------------------------------------------------------------
-    def build_text(self) -> str:
-        """One line about the build."""
-        if self.build_done:
-            if self.build_cached and self.build_step <= self.layers_cached:
-                return "image up to date (cached)"
-            return f"built in {self.build_seconds:.1f} s"
-        if not self.build_total:
-            return "capturing the environment…" if self.status == "building" else ""
-        text = f"step {self.build_step}/{self.build_total}: {self.build_instruction[:80]}"
-        if self.packages:
-            text += " · packages " + ", ".join(f"{k} {v}" for k, v in self.packages.items())
-        return text
-
-    def run_text(self) -> str:
-        """One line about the notebook's progress."""
-        if self.running_cell is not None:
-            return f"cell {self.running_cell + 1} of {self.cell_total}: {self.cell_line[:80]}"
-        if self.cell_total:
-            return f"{self.cells_done} of {self.cell_total} cells done"
-        return ""
-
-    def elapsed(self, now: float | None = None) -> float:
-        """Seconds since the first event, up to the end when the job is done."""
-        if self.created is None:
-            return 0.0
-        end = self.finished if self.finished is not None else (time.time() if now is None else now)
-        return max(0.0, end - self.created)
-
-    def elapsed_text(self, now: float | None = None) -> str:
-        seconds = int(self.elapsed(now))
-        return f"{seconds // 3600:d}:{seconds // 60 % 60:02d}:{seconds % 60:02d}"
-
-    def output_notebook(self) -> str | None:
-        """The executed notebook among the outputs, if any."""
-        return next((p for p in self.outputs if p.endswith(".ipynb")), None)
-
-    def summary(self) -> str:
-        """One line: status, progress, error."""
-        text = f"job {self.job_id} {self.status}" if self.job_id else self.status
-        if self.cell_total:
-            text += f" · {self.cells_done}/{self.cell_total} cells"
-        if self.metrics:
-            text += " · " + ", ".join(f"{k}={v:g}" for k, v in self.metrics.items())
-        if self.error:
-            text += f" · {self.error}"
-        return text
 
 
 # -- feeding a view from a job ---------------------------------------------------------------------
@@ -258,23 +95,23 @@ def _relative_link(path: str) -> str:
     return rel if not rel.startswith("..") else path
 
 
-def links_html(model: JobViewModel, limit: int = 20) -> str:
-    """Links to the output notebook and the artifacts (relative to the kernel's folder)."""
-    if not model.outputs:
+def links_html(outputs: Sequence[str], output_dir: str = "", limit: int = 20) -> str:
+    """Links to the output notebook and the artifacts (relative to the kernel's folder), and their folder."""
+    if not outputs:
         return ""
-    notebook = model.output_notebook()
+    notebook = next((p for p in outputs if p.endswith(".ipynb")), None)
     parts = []
     if notebook:
         parts.append(f'<b>output notebook:</b> <a href="{html.escape(_relative_link(notebook))}" '
                      f'target="_blank">{html.escape(Path(notebook).name)}</a>')
-    artifacts = [p for p in model.outputs if p != notebook]
+    artifacts = [p for p in outputs if p != notebook]
     if artifacts:
         shown = ", ".join(f'<a href="{html.escape(_relative_link(p))}" target="_blank">{html.escape(Path(p).name)}</a>'
                           for p in artifacts[:limit])
         more = f" and {len(artifacts) - limit} more" if len(artifacts) > limit else ""
         parts.append(f"<b>artifacts:</b> {shown}{more}")
-    if model.output_dir:
-        parts.append(f"<b>folder:</b> <code>{html.escape(model.output_dir)}</code>")
+    if output_dir:
+        parts.append(f"<b>folder:</b> <code>{html.escape(output_dir)}</code>")
     return "<br>".join(parts)
 
 
@@ -285,10 +122,11 @@ def badge_html(status: str) -> str:
 
 
 class JobView:
-    """The ipywidgets job view; ``widget`` is the top-level box.
+    """The ipywidgets job view; ``widget`` is the top-level box, ``model`` the job's progress.
 
     Args:
         job: The job to follow (``None`` to feed events by hand, e.g. a build).
+        backend: Backend name shown in the header.
         title: Header text when there is no job.
     """
 
@@ -296,7 +134,10 @@ class JobView:
         import ipywidgets as w
 
         self.job = job
-        self.model = JobViewModel(job.id if job else "", backend)
+        self.job_id = job.id if job else ""
+        self.backend = backend
+        self.model = JobProgress()
+        self.output_dir = ""  # from the job's record at the end: not an event
         self.title = title
         self.finished = threading.Event()
         self._lock = threading.RLock()
@@ -340,12 +181,12 @@ class JobView:
     def feed(self, event: Event) -> None:
         """Apply one event and refresh (rate-limited; the end is always drawn)."""
         with self._lock:
-            self.model.apply(event)
+            self.model = fold(self.model, event)
             self._dirty = True
             final = isinstance(event, Finished)
             if final and self.job is not None:
                 try:
-                    self.model.output_dir = self.job.record.output_dir
+                    self.output_dir = self.job.record.output_dir
                 except Exception:  # noqa: BLE001, S110 - a link is not worth breaking the view
                     pass
             if final or time.monotonic() - self._last_render >= RENDER_INTERVAL:
@@ -373,14 +214,15 @@ class JobView:
                 self.render(force=True)
 
     def render(self, force: bool = False) -> None:
-        """Push the model into the widgets."""
+        """Push the progress into the widgets."""
         with self._lock:
             if not (force or self._dirty):
                 return
             m = self.model
-            who = f"job <code>{html.escape(m.job_id)}</code>" if m.job_id else html.escape(self.title or "build")
+            who = (f"job <code>{html.escape(self.job_id)}</code>" if self.job_id
+                   else html.escape(self.title or "build"))
             image = f" · image <code>{html.escape(m.image_tag)}</code>" if m.image_tag else ""
-            self.header.value = f"<b>{who}</b>{image} · backend {html.escape(m.backend)} · {badge_html(m.status)}"
+            self.header.value = f"<b>{who}</b>{image} · backend {html.escape(self.backend)} · {badge_html(m.status)}"
             self.build_bar.max = max(m.build_total, 1)
             self.build_bar.value = min(m.build_step, self.build_bar.max)
             self.build_bar.bar_style = "success" if m.build_done else ("danger" if m.status == "failed" else "info")
@@ -397,7 +239,7 @@ class JobView:
                 lines += ("\n" if lines else "") + f"error: {m.error}"
             self.log.value = (f'<pre style="max-height:14em;overflow:auto;font-size:85%;margin:0">'
                               f"{html.escape(lines)}</pre>") if lines else ""
-            self.links.value = links_html(m)
+            self.links.value = links_html(m.outputs, self.output_dir)
             self.cancel_button.disabled = m.done or self.job is None
             self._dirty = False
             self._last_render = time.monotonic()
@@ -436,7 +278,6 @@ class TextJobView:
 
     def __init__(self, job: Job | None = None, out: TextIO | None = None, verbose: bool = False) -> None:
         self.job = job
-        self.model = JobViewModel(job.id if job else "")
         self.finished = threading.Event()
         self._out = out
         self._progress = TextProgress(out=out, verbose=verbose)
@@ -444,8 +285,12 @@ class TextJobView:
         if job is not None:
             self._unsubscribe = follow(job, self.feed)
 
+    @property
+    def model(self) -> JobProgress:
+        """The job's progress, as the text view folded it (the same fold as the widget's)."""
+        return self._progress.progress
+
     def feed(self, event: Event) -> None:
-        self.model.apply(event)
         # sys.stdout is looked up per line: the kernel routes it to the cell that is running now.
         self._progress.out = self._out or sys.stdout
         self._progress(event)
@@ -546,8 +391,6 @@ class JobsTable:
         """Links to the job's output notebook and artifacts."""
         from IPython.display import HTML, display
 
-        model = JobViewModel(record.id)
-        model.outputs, model.output_dir = tuple(record.outputs), record.output_dir
         self.detail.clear_output()
         with self.detail:
-            display(HTML(links_html(model) or f"job {html.escape(record.id)} has no outputs yet"))  # type: ignore[no-untyped-call]
+            display(HTML(links_html(record.outputs, record.output_dir) or f"job {html.escape(record.id)} has no outputs yet"))  # type: ignore[no-untyped-call]

@@ -3,7 +3,8 @@
 import { URLExt } from '@jupyterlab/coreutils';
 import { ServerConnection } from '@jupyterlab/services';
 
-import { JobEvent, JobRecord, parseSse } from './state';
+import { JobEvent } from './events.generated';
+import { JobRecord, parseSse } from './state';
 
 export interface EngineStatus {
   reachable: boolean;

@@ -3,19 +3,11 @@
  *
  * Plain functions with no JupyterLab imports, so they are unit-tested with jest.
  * The server streams the same typed events that the CLI and the widgets render
- * (jupyter_containerize/events.py); this module only folds them.
+ * (jupyter_containerize/events.py); this module only folds them. Their types are
+ * generated from the Python definitions (events.generated.ts), never written here.
  */
 
-export type JobStatus =
-  | 'queued'
-  | 'building'
-  | 'pushing'
-  | 'running'
-  | 'succeeded'
-  | 'failed'
-  | 'cancelled';
-
-export const TERMINAL: ReadonlySet<string> = new Set(['succeeded', 'failed', 'cancelled']);
+import { JobEvent, TERMINAL_STATUSES } from './events.generated';
 
 /** A job as `GET /containerize/jobs/<id>` returns it (the fields the panel uses). */
 export interface JobRecord {
@@ -33,13 +25,6 @@ export interface JobRecord {
   output_paths: string[];
   duration: number | null;
   backend: string;
-}
-
-/** One event from the stream: `{type, time, ...fields}`. */
-export interface JobEvent {
-  type: string;
-  time: number;
-  [key: string]: unknown;
 }
 
 export interface Progress {
@@ -91,7 +76,7 @@ export function viewFromRecord(record: JobRecord, previous?: JobView): JobView {
   };
   // The stream is the fresher source for the status; records catch up with it.
   const status =
-    previous && TERMINAL.has(previous.status) && !TERMINAL.has(record.status)
+    previous && TERMINAL_STATUSES.has(previous.status) && !TERMINAL_STATUSES.has(record.status)
       ? previous.status
       : record.status;
   return {
@@ -102,7 +87,7 @@ export function viewFromRecord(record: JobRecord, previous?: JobView): JobView {
     metrics: { ...base.metrics, ...(record.metrics ?? {}) },
     error: record.error || base.error,
     outputNotebook: record.output_notebook ?? base.outputNotebook,
-    seenRunning: base.seenRunning || !TERMINAL.has(status)
+    seenRunning: base.seenRunning || !TERMINAL_STATUSES.has(status)
   };
 }
 
@@ -129,7 +114,7 @@ export function applyEvent(view: JobView, seq: number, event: JobEvent): JobView
   switch (event.type) {
     case 'StatusChanged': {
       const status = str(event.status);
-      return { ...v, status, seenRunning: v.seenRunning || !TERMINAL.has(status) };
+      return { ...v, status, seenRunning: v.seenRunning || !TERMINAL_STATUSES.has(status) };
     }
     case 'BuildStarted':
       return { ...v, build: { ...v.build, total: num(event.total_steps, v.build.total) } };
@@ -157,7 +142,7 @@ export function applyEvent(view: JobView, seq: number, event: JobEvent): JobView
     case 'PushProgress':
       return { ...v, logs: pushLog(v.logs, { text: `push ${str(event.reference)}: ${str(event.detail)}`, stream: 'build' }) };
     case 'RunStarted':
-      return { ...v, status: TERMINAL.has(v.status) ? v.status : 'running' };
+      return { ...v, status: TERMINAL_STATUSES.has(v.status) ? v.status : 'running' };
     case 'NotebookStarted':
       return { ...v, run: { ...v.run, total: num(event.total_cells, v.run.total) } };
     case 'CellStarted':
@@ -165,8 +150,11 @@ export function applyEvent(view: JobView, seq: number, event: JobEvent): JobView
         ...v,
         run: { done: Math.max(v.run.done, num(event.index)), total: num(event.total, v.run.total), cell: str(event.source_first_line) }
       };
-    case 'CellFinished':
-      return { ...v, run: { ...v.run, done: Math.max(v.run.done, num(event.index) + 1), total: num(event.total, v.run.total) } };
+    case 'CellFinished': {
+      // A cell that raised is not done (as in the widget and text views: jupyter_containerize/progress.py).
+      const done = event.ok === false ? v.run.done : Math.max(v.run.done, num(event.index) + 1);
+      return { ...v, run: { ...v.run, done, total: num(event.total, v.run.total) } };
+    }
     case 'Log': {
       const stream = event.stream === 'stderr' ? 'stderr' : 'stdout';
       const lines = str(event.text).replace(/\n$/, '').split('\n');
@@ -195,7 +183,7 @@ export function applyEvent(view: JobView, seq: number, event: JobEvent): JobView
 }
 
 export function isDone(view: JobView): boolean {
-  return TERMINAL.has(view.status);
+  return TERMINAL_STATUSES.has(view.status);
 }
 
 /** 0..1, or null when there is nothing to show yet. */

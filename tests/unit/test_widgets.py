@@ -24,7 +24,8 @@ from jupyter_containerize.events import (
     PackagesProgress,
     StatusChanged,
 )
-from jupyter_containerize.widgets import JobViewModel, TextJobView, follow, jobs_html, links_html, widgets_available
+from jupyter_containerize.progress import JobProgress, fold
+from jupyter_containerize.widgets import TextJobView, follow, jobs_html, links_html, widgets_available
 
 
 def _job_events() -> list[Event]:
@@ -52,57 +53,56 @@ def _job_events() -> list[Event]:
 
 
 def test_model_follows_a_whole_job() -> None:
-    m = JobViewModel("abc")
+    m = JobProgress()
     events = _job_events()
     for e in events[:4]:
-        m.apply(e)
+        m = fold(m, e)
     assert m.status == "building" and m.image_tag == "jc/x:abc"
     assert m.build_text() == "step 1/3: FROM python"
     for e in events[4:12]:
-        m.apply(e)
+        m = fold(m, e)
     assert m.build_done and m.build_step == m.build_total == 3
     assert m.run_text() == "cell 1 of 2: import sklearn"
     for e in events[12:]:
-        m.apply(e)
+        m = fold(m, e)
     assert m.done and m.status == "succeeded"
     assert m.cells_done == 2 and m.cell_total == 2 and m.running_cell is None
     assert list(m.log) == ["Installed 12 packages", "hello", "world"]
     assert m.metrics == {"accuracy": 0.93}
     assert m.output_notebook() == "/o/quickstart.ipynb"
     assert m.elapsed() == 20.0 and m.elapsed_text() == "0:00:20"
-    assert m.summary() == "job abc succeeded · 2/2 cells · accuracy=0.93"
+    assert m.summary("abc") == "job abc succeeded · 2/2 cells · accuracy=0.93"
 
 
 def test_model_keeps_a_bounded_log_and_counts_all_lines() -> None:
-    m = JobViewModel("abc", max_log_lines=5)
+    m = JobProgress(max_log_lines=5)
     for i in range(50):
-        m.apply(Log(text=f"line {i}\n"))
+        m = fold(m, Log(text=f"line {i}\n"))
     assert list(m.log) == [f"line {i}" for i in range(45, 50)]
     assert m.log_lines_total == 50
 
 
 def test_model_failure_keeps_error_cell_and_traceback() -> None:
-    m = JobViewModel("abc")
-    m.apply(NotebookStarted(total_cells=3))
-    m.apply(CellStarted(index=0, total=3, source_first_line="x = 1"))
-    m.apply(CellFinished(index=0, total=3, duration=0.1))
-    m.apply(CellStarted(index=1, total=3, source_first_line="1/0"))
-    m.apply(CellFinished(index=1, total=3, duration=0.1, ok=False))
-    m.apply(Finished(status="failed", exit_code=1, error="ZeroDivisionError: division by zero", failing_cell=1,
-                     traceback="Traceback ...\nZeroDivisionError"))
+    m = JobProgress()
+    for e in [NotebookStarted(total_cells=3),
+              CellStarted(index=0, total=3, source_first_line="x = 1"),
+              CellFinished(index=0, total=3, duration=0.1),
+              CellStarted(index=1, total=3, source_first_line="1/0"),
+              CellFinished(index=1, total=3, duration=0.1, ok=False),
+              Finished(status="failed", exit_code=1, error="ZeroDivisionError: division by zero", failing_cell=1,
+                       traceback="Traceback ...\nZeroDivisionError")]:
+        m = fold(m, e)
     assert (m.status, m.failing_cell, m.cells_done) == ("failed", 1, 1)
     assert "ZeroDivisionError" in m.summary()
     # A late StatusChanged never revives a finished job.
-    m.apply(StatusChanged(status="running"))
-    assert m.status == "failed"
+    assert fold(m, StatusChanged(status="running")).status == "failed"
 
 
 def test_links_are_relative_to_the_kernel_folder(tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     monkeypatch.chdir(tmp_path)
-    m = JobViewModel("abc")
-    m.apply(Finished(status="succeeded", outputs=(str(tmp_path / "nb.jc-jobs/abc/nb.ipynb"),
-                                                   str(tmp_path / "nb.jc-jobs/abc/model.pkl"))))
-    text = links_html(m)
+    m = fold(JobProgress(), Finished(status="succeeded", outputs=(str(tmp_path / "nb.jc-jobs/abc/nb.ipynb"),
+                                                                  str(tmp_path / "nb.jc-jobs/abc/model.pkl"))))
+    text = links_html(m.outputs)
     assert 'href="nb.jc-jobs/abc/nb.ipynb"' in text and 'href="nb.jc-jobs/abc/model.pkl"' in text
 
 

@@ -1,3 +1,4 @@
+import { JobEvent, JobEventOf, JobEventType } from '../events.generated';
 import {
   applyEvent,
   emptyForm,
@@ -5,7 +6,6 @@ import {
   formToOptions,
   fraction,
   gpuChoices,
-  JobEvent,
   JobRecord,
   jobsReducer,
   MAX_LOG_LINES,
@@ -34,7 +34,9 @@ function record(over: Partial<JobRecord> = {}): JobRecord {
   };
 }
 
-const ev = (type: string, fields: Record<string, unknown> = {}): JobEvent => ({ type, time: 1, ...fields });
+/** An event of `type` with some of its fields: names and types are checked against the generated types. */
+const ev = <T extends JobEventType>(type: T, fields: Partial<Omit<JobEventOf<T>, 'type' | 'time'>> = {}): JobEvent =>
+  ({ type, time: 1, ...fields }) as unknown as JobEvent;
 
 describe('applyEvent', () => {
   it('follows a job through build and run to success', () => {
@@ -101,7 +103,7 @@ describe('applyEvent', () => {
 
   it('passes unknown events through without change but advances the sequence', () => {
     const v = viewFromRecord(record());
-    const next = applyEvent(v, 1, ev('SomethingNew', { x: 1 }));
+    const next = applyEvent(v, 1, { type: 'SomethingNew', time: 1, x: 1 } as unknown as JobEvent);
     expect(next.status).toBe(v.status);
     expect(next.lastSeq).toBe(1);
   });

@@ -1,0 +1,186 @@
+"""The one fold of job events into job progress: what every Python view of a job shows.
+
+:func:`fold` is pure: it takes a :class:`JobProgress` and an event and returns the next
+:class:`JobProgress`, changing nothing in place. The widget view and the text view both
+keep their state this way, so a job looks the same in both. Derived text (the build
+line, the cells line, the summary) is computed from a progress value, never kept.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, replace
+
+from .events import (
+    TERMINAL_STATUSES,
+    BuildFinished,
+    BuildLog,
+    BuildStarted,
+    BuildStep,
+    CellFinished,
+    CellStarted,
+    Event,
+    Finished,
+    LayerCached,
+    Log,
+    MetricLogged,
+    NotebookStarted,
+    PackagesProgress,
+    PushProgress,
+    RunStarted,
+    StatusChanged,
+)
+
+MAX_LOG_LINES = 200
+
+
+@dataclass(frozen=True)
+class JobProgress:
+    """Where a job stands, from its events alone.
+
+    Attributes:
+        status: The job's status; a terminal one is never left for a non-terminal one.
+        build_step: The 1-based build step running (or the last one, once built).
+        running_cell: The 0-based code cell running, ``None`` between cells.
+        log: The latest ``max_log_lines`` log lines (build log and cell output).
+        log_lines_total: Every log line seen, kept or not.
+        created: Time of the first event; ``finished``: of the ``Finished`` event.
+    """
+
+    status: str = "queued"
+    detail: str = ""
+    image_tag: str = ""
+    build_total: int = 0
+    build_step: int = 0
+    build_instruction: str = ""
+    layers_cached: int = 0
+    packages: Mapping[str, int] = field(default_factory=dict)
+    build_done: bool = False
+    build_cached: bool = False
+    build_seconds: float = 0.0
+    cell_total: int = 0
+    cells_done: int = 0
+    running_cell: int | None = None
+    cell_line: str = ""
+    log: tuple[str, ...] = ()
+    log_lines_total: int = 0
+    max_log_lines: int = MAX_LOG_LINES
+    metrics: Mapping[str, float] = field(default_factory=dict)
+    exit_code: int | None = None
+    error: str = ""
+    failing_cell: int | None = None
+    traceback: str = ""
+    outputs: tuple[str, ...] = ()
+    created: float | None = None
+    finished: float | None = None
+    events_seen: int = 0
+
+    @property
+    def done(self) -> bool:
+        """True once the job reached a terminal status."""
+        return self.status in TERMINAL_STATUSES
+
+    # -- text derived from the progress ---------------------------------------------------------
+    def build_text(self) -> str:
+        """One line about the build."""
+        if self.build_done:
+            # BuildFinished.cached: no step ran (the image existed, or every layer came from the cache).
+            return "image up to date (cached)" if self.build_cached else f"built in {self.build_seconds:.1f} s"
+        if not self.build_total:
+            return "capturing the environment…" if self.status == "building" else ""
+        text = f"step {self.build_step}/{self.build_total}: {self.build_instruction[:80]}"
+        if self.packages:
+            text += " · packages " + ", ".join(f"{k} {v}" for k, v in self.packages.items())
+        return text
+
+    def run_text(self) -> str:
+        """One line about the notebook's progress."""
+        if self.running_cell is not None:
+            return f"cell {self.running_cell + 1} of {self.cell_total}: {self.cell_line[:80]}"
+        if self.cell_total:
+            return f"{self.cells_done} of {self.cell_total} cells done"
+        return ""
+
+    def elapsed(self, now: float | None = None) -> float:
+        """Seconds since the first event, up to the end when the job is done."""
+        if self.created is None:
+            return 0.0
+        end = self.finished if self.finished is not None else (time.time() if now is None else now)
+        return max(0.0, end - self.created)
+
+    def elapsed_text(self, now: float | None = None) -> str:
+        """``H:MM:SS`` of :meth:`elapsed`."""
+        seconds = int(self.elapsed(now))
+        return f"{seconds // 3600:d}:{seconds // 60 % 60:02d}:{seconds % 60:02d}"
+
+    def output_notebook(self) -> str | None:
+        """The executed notebook among the outputs, if any."""
+        return next((p for p in self.outputs if p.endswith(".ipynb")), None)
+
+    def summary(self, job_id: str = "") -> str:
+        """One line: status, progress, metrics, error."""
+        text = f"job {job_id} {self.status}" if job_id else self.status
+        if self.cell_total:
+            text += f" · {self.cells_done}/{self.cell_total} cells"
+        if self.metrics:
+            text += " · " + ", ".join(f"{k}={v:g}" for k, v in self.metrics.items())
+        if self.error:
+            text += f" · {self.error}"
+        return text
+
+
+def _with_log(p: JobProgress, text: str) -> JobProgress:
+    lines = tuple(text.rstrip("\n").split("\n"))
+    kept = (*p.log, *lines)[-p.max_log_lines:] if p.max_log_lines > 0 else ()
+    return replace(p, log=kept, log_lines_total=p.log_lines_total + len(lines))
+
+
+def fold(progress: JobProgress, event: Event) -> JobProgress:
+    """The progress after ``event``: pure, ``progress`` is left as it was."""
+    p = replace(progress, events_seen=progress.events_seen + 1,
+                created=event.time if progress.created is None else progress.created)
+    if isinstance(event, StatusChanged):
+        return p if p.done else replace(p, status=event.status, detail=event.detail)
+    if isinstance(event, BuildStarted):
+        return replace(p, image_tag=event.tag, build_total=event.total_steps)
+    if isinstance(event, BuildStep):
+        return replace(p, build_step=event.index, build_total=event.total, build_instruction=event.instruction)
+    if isinstance(event, LayerCached):
+        return replace(p, layers_cached=p.layers_cached + 1)
+    if isinstance(event, PackagesProgress):
+        return replace(p, packages={**p.packages, event.phase: event.count})
+    if isinstance(event, BuildLog):
+        return _with_log(p, event.line)
+    if isinstance(event, BuildFinished):
+        steps = max(p.build_total, p.build_step, 1)
+        return replace(p, image_tag=event.tag or p.image_tag, build_done=True, build_cached=event.cached,
+                       build_seconds=event.seconds, build_step=steps, build_total=steps)
+    if isinstance(event, PushProgress):
+        return replace(p, detail=f"push {event.reference}: {event.detail}")
+    if isinstance(event, RunStarted):
+        return replace(p, image_tag=p.image_tag or event.image)
+    if isinstance(event, NotebookStarted):
+        return replace(p, cell_total=event.total_cells)
+    if isinstance(event, CellStarted):
+        return replace(p, running_cell=event.index, cell_total=event.total, cell_line=event.source_first_line)
+    if isinstance(event, CellFinished):
+        done = max(p.cells_done, event.index + 1) if event.ok else p.cells_done
+        return replace(p, cell_total=event.total, cells_done=done, running_cell=None)
+    if isinstance(event, Log):
+        return _with_log(p, event.text)
+    if isinstance(event, MetricLogged):
+        return replace(p, metrics={**p.metrics, event.name: event.value})
+    if isinstance(event, Finished):
+        return replace(p, status=event.status, exit_code=event.exit_code, error=event.error,
+                       failing_cell=event.failing_cell, traceback=event.traceback, outputs=tuple(event.outputs),
+                       finished=event.time, running_cell=None)
+    return p
+
+
+def fold_all(events: Iterable[Event], progress: JobProgress | None = None) -> JobProgress:
+    """The progress after every event of ``events``, in order, from ``progress`` (default: a fresh job)."""
+    p = progress if progress is not None else JobProgress()
+    for event in events:
+        p = fold(p, event)
+    return p
