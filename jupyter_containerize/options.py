@@ -69,6 +69,19 @@ class ParsedCommand:
     args: dict[str, Any] = field(default_factory=dict)
 
 
+def _add_parameter_options(g: Any) -> None:
+    g.add_argument("-p", "--parameter", metavar="NAME VALUE | NAME=VALUE", action="append", default=[],
+                   help="notebook parameter: papermill's form -p NAME VALUE types VALUE as papermill does "
+                        "(True/False/None, int, float, else a string); -p NAME=VALUE takes a Python literal, "
+                        "else a string")
+    g.add_argument("-r", "--parameter-raw", metavar="NAME VALUE", action="append", default=[],
+                   help="notebook parameter kept as a string (papermill's -r)")
+    g.add_argument("-y", "--parameters-yaml", metavar="YAML", action="append", default=[],
+                   help="notebook parameters as a YAML mapping (papermill's -y)")
+    g.add_argument("-f", "--parameters-file", metavar="FILE.yaml", action="append", default=[],
+                   help="notebook parameters from a YAML file (papermill's -f)")
+
+
 def _add_capture_options(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("environment capture")
     g.add_argument("--python", metavar="PATH", help="interpreter to capture (default: the notebook's kernelspec)")
@@ -99,8 +112,7 @@ def _add_build_options(p: argparse.ArgumentParser) -> None:
 
 def _add_run_options(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("run")
-    g.add_argument("-p", "--parameter", metavar="NAME=VALUE", action="append", default=[],
-                   help="notebook parameter (papermill semantics; Python literal, else string)")
+    _add_parameter_options(g)
     g.add_argument("--sweep", metavar="NAME=V1,V2", action="append", default=[], nargs="+",
                    help="one job per combination of the listed values")
     g.add_argument("-v", "--volume", metavar="SRC:DST[:ro]", action="append", default=[],
@@ -114,7 +126,8 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--time", metavar="HH:MM:SS", help="wall-time limit (Slurm / Kubernetes)")
     g.add_argument("--network", metavar="NET", help="container network (e.g. none, host, bridge)")
     g.add_argument("--output", metavar="DIR", help="host folder mounted at /output (default: per-job folder beside the notebook)")
-    g.add_argument("--backend", choices=("docker", "slurm", "kubernetes"), default="docker")
+    g.add_argument("--backend", metavar="NAME", default="docker",
+                   help="where the job runs: docker (default), slurm, kubernetes, or a plugin's backend")
     g.add_argument("--partition", metavar="NAME", help="Slurm partition")
     g.add_argument("--max-parallel", type=int, default=2, metavar="N", help="concurrent jobs of a sweep")
     g.add_argument("-d", "--detach", action="store_true", help="return once the job started")
@@ -165,8 +178,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--runs", type=int, default=2, metavar="N",
                    help="runs in the image, and in the kernel when it is the reference; cells whose outputs differ "
                         "between runs of one side are nondeterministic, not drift (default 2)")
-    p.add_argument("-p", "--parameter", metavar="NAME=VALUE", action="append", default=[],
-                   help="notebook parameter, in both runs (papermill semantics; Python literal, else string)")
+    _add_parameter_options(p)
     p.add_argument("-e", "--env", metavar="KEY=VAL", action="append", default=[],
                    help="environment variable, in both runs")
     _add_capture_options(p)
@@ -205,7 +217,7 @@ def parse(argv: Sequence[str] | str, *, default_notebook: Path | None = None) ->
     """
     if isinstance(argv, str):
         argv = split_line(argv)
-    ns = build_parser().parse_args(list(argv))
+    ns = build_parser().parse_args(_papermill_pairs(list(argv)))
     values = vars(ns)
     command: str = values.pop("command")
     notebook_arg = values.pop("notebook", None)
@@ -265,7 +277,7 @@ def spec_from_values(notebook: Path, v: dict[str, Any]) -> JobSpec:
     output = v.get("output")
     return JobSpec(
         notebook=notebook,
-        parameters=dict(parse_parameter(p) for p in v.get("parameter") or ()),
+        parameters=notebook_parameters(v),
         sweep=dict(parse_sweep(s) for group in v.get("sweep") or () for s in group),
         volumes=tuple(parse_volume(s, base, hardening.allow_dangerous_mounts) for s in v.get("volume") or ()),
         env=dict(parse_env(s) for s in v.get("env") or ()),
@@ -280,7 +292,7 @@ def spec_from_values(notebook: Path, v: dict[str, Any]) -> JobSpec:
         output_dir=_host_path(lambda: (base / output).resolve(), "--output", output) if output else None,
         detach=bool(v.get("detach", False)),
         wait=bool(v.get("wait", False)),
-        backend=v.get("backend") or "docker",
+        backend=validators.name(v.get("backend") or "docker", "--backend"),
         partition=_optional(validators.name, v.get("partition"), "--partition"),
         hardening=hardening,
         build=build,
@@ -364,13 +376,101 @@ def _check_identifier(name: str, flag: str, text: str) -> None:
         raise OptionError(f"{flag} {text!r}: {name!r} is not a Python variable name", f"Write it like {flag} lr=0.01.")
 
 
+_PAIR = "\x00"  # joins papermill's ``-p NAME VALUE`` into one argparse value (see _papermill_pairs)
+_PAIR_FLAGS = {"-p": "-p", "--parameter": "-p", "-r": "-r", "--parameter-raw": "-r"}
+
+
+def _papermill_pairs(argv: list[str]) -> list[str]:
+    """``-p NAME VALUE`` and ``-r NAME VALUE`` (papermill's forms) as one value each; ``-p NAME=VALUE`` stays."""
+    out: list[str] = []
+    i = 0
+    while i < len(argv):
+        flag = _PAIR_FLAGS.get(argv[i])
+        if flag and i + 1 < len(argv) and (flag == "-r" or "=" not in argv[i + 1]):
+            if i + 2 >= len(argv):
+                raise OptionError(f"{argv[i]} {argv[i + 1]!r} is neither NAME VALUE nor NAME=VALUE",
+                                  f"Write it like {flag} lr 0.01" + (" or -p lr=0.01." if flag == "-p" else "."))
+            out += [argv[i], f"{argv[i + 1]}{_PAIR}{argv[i + 2]}"]
+            i += 3
+            continue
+        out.append(argv[i])
+        i += 1
+    return out
+
+
+def papermill_value(text: str) -> Any:
+    """papermill's typing of ``-p NAME VALUE``: ``True``/``False``/``None``, an int, a float, else the string."""
+    special = {"True": True, "False": False, "None": None}
+    if text in special:
+        return special[text]
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            continue
+    return text
+
+
 def parse_parameter(text: str) -> tuple[str, Any]:
-    """``-p name=value``."""
+    """One ``-p`` value: papermill's pair (typed as papermill does) or ``NAME=VALUE`` (a Python literal)."""
+    name, pair, value = text.partition(_PAIR)
+    if pair:
+        _check_identifier(name, "-p", name)
+        return name, check_parameter(name, papermill_value(value))
     name, sep, value = text.partition("=")
     if not sep:
-        raise OptionError(f"-p {text!r} is not NAME=VALUE", "Write it like -p lr=0.01.")
+        raise OptionError(f"-p {text!r} is neither NAME VALUE nor NAME=VALUE", "Write it like -p lr 0.01 or -p lr=0.01.")
     _check_identifier(name, "-p", text)
-    return name, parse_value(value)
+    return name, check_parameter(name, parse_value(value))
+
+
+def check_parameter(name: str, value: Any) -> Any:
+    """``value`` if the injected cell can write it as a literal and the job can receive it (JSON-like values)."""
+    def fits(v: Any) -> bool:
+        if v is None or isinstance(v, (bool, int, float, str)):
+            return True
+        if isinstance(v, list):
+            return all(fits(x) for x in v)
+        if isinstance(v, dict):
+            return all(isinstance(k, str) and fits(x) for k, x in v.items())
+        return False
+
+    if not fits(value):
+        raise OptionError(f"The parameter {name} = {value!r} is a {type(value).__name__}, which cannot be passed "
+                          "to the notebook", "Give a number, string, bool, None, list or dict (e.g. a list for a set).")
+    return value
+
+
+def notebook_parameters(v: dict[str, Any]) -> dict[str, Any]:
+    """The parameters of every form, merged as papermill merges them: ``-f`` files, ``-y``, ``-p``, then ``-r``."""
+    import yaml
+
+    merged: dict[str, Any] = {}
+    sources = [("-f " + f, _read_yaml_file(f)) for f in v.get("parameters_file") or ()]
+    sources += [("-y", text) for text in v.get("parameters_yaml") or ()]
+    for flag, text in sources:
+        try:
+            loaded = yaml.safe_load(text) or {}
+        except yaml.YAMLError as exc:
+            raise OptionError(f"{flag} is not valid YAML ({str(exc).splitlines()[0]})", "Fix the YAML.") from None
+        if not isinstance(loaded, dict):
+            raise OptionError(f"{flag} is not a YAML mapping of names to values", "Write it like 'lr: 0.01'.")
+        for name, value in loaded.items():
+            _check_identifier(str(name), flag.split()[0], str(name))
+            merged[str(name)] = check_parameter(str(name), value)
+    merged.update(parse_parameter(p) for p in v.get("parameter") or ())
+    for raw in v.get("parameter_raw") or ():
+        name, _, value = raw.partition(_PAIR)
+        _check_identifier(name, "-r", name)
+        merged[name] = value
+    return merged
+
+
+def _read_yaml_file(path: str) -> str:
+    try:
+        return Path(path).expanduser().read_text(encoding="utf-8")
+    except OSError as exc:
+        raise OptionError(f"-f {path!r} cannot be read ({exc.strerror or exc})", "Check the path.") from None
 
 
 def parse_sweep(text: str) -> tuple[str, tuple[Any, ...]]:

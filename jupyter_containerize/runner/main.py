@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import math
 import os
 import re
 import shutil
@@ -107,28 +108,42 @@ def load_parameters(raw: str | None) -> dict[str, Any]:
     return value
 
 
+def python_literal(value: Any) -> str:
+    """``value`` as Python source, as papermill writes it: ``repr``, but ``float('nan')``/``float('inf')``."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return f"float('{value}')"
+    if isinstance(value, list):
+        return "[" + ", ".join(python_literal(v) for v in value) + "]"
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{python_literal(k)}: {python_literal(v)}" for k, v in value.items()) + "}"
+    return repr(value)
+
+
 def parameters_source(parameters: dict[str, Any]) -> str:
-    """The injected cell's code: one ``name = repr(value)`` line per parameter."""
-    lines = ["# Parameters"] + [f"{name} = {value!r}" for name, value in parameters.items()]
+    """The injected cell's code: one ``name = value`` line per parameter, in the order given."""
+    lines = ["# Parameters"] + [f"{name} = {python_literal(value)}" for name, value in parameters.items()]
     return "\n".join(lines) + "\n"
 
 
 def inject_parameters(nb: Any, parameters: dict[str, Any]) -> bool:
     """Insert an ``injected-parameters`` cell after the ``parameters`` cell, papermill-style.
 
-    A stale injected cell (from an earlier papermill run) is replaced. Returns False
-    when no cell is tagged ``parameters`` and the cell went to the top instead.
+    A stale injected cell (from an earlier papermill run) is replaced in place. Returns False
+    when no cell is tagged ``parameters`` (the cell then goes to the top, or in the stale one's place).
     """
     cells = nb.cells
-    cells[:] = [c for c in cells if not is_injected(c)]
     new = nbformat.v4.new_code_cell(source=parameters_source(parameters))  # type: ignore[no-untyped-call]
     new.metadata["tags"] = [INJECTED_TAG]
     index = parameters_cell_index(cells)
-    if index is not None:
+    stale = [i for i, c in enumerate(cells) if is_injected(c)]
+    if stale:  # papermill's rule: an injected cell of an earlier run is replaced where it is
+        cells[stale[0]] = new
+        cells[:] = [c for i, c in enumerate(cells) if i not in stale[1:]]
+    elif index is not None:
         cells.insert(index + 1, new)
-        return True
-    cells.insert(0, new)
-    return False
+    else:
+        cells.insert(0, new)
+    return index is not None
 
 
 class WorkdirSync:

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from jupyter_containerize.errors import NotebookError, OptionError
-from jupyter_containerize.server.parameters import assignments
+from jupyter_containerize.parameters_cell import assignments
 from jupyter_containerize.server.paths import api_path_of, resolve_in_root
 from jupyter_containerize.server.payload import options_argv, spec_from_payload
 
@@ -62,7 +62,7 @@ def test_the_server_chooses_the_interpreter(root: Path) -> None:
 
 def test_parameter_cell_assignments_keep_their_source_text() -> None:
     source = "# defaults\nlr = 1e-3\nname: str = 'adam'\nlayers = [64, 64]\nx, y = 1, 2\nsteps = 10 * 2\nprint(lr)\n"
-    assert assignments(source) == [
+    assert [{"name": a.name, "value": a.text, "type": a.kind} for a in assignments(source)] == [
         {"name": "lr", "value": "1e-3", "type": "float"},
         {"name": "name", "value": "'adam'", "type": "str"},
         {"name": "layers", "value": "[64, 64]", "type": "list"},
