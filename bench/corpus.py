@@ -60,7 +60,7 @@ sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(BENCH))
 
 # bench/run.py's helpers: the naive Dockerfile, the builds, image cleanup
-from run import (
+from run import (  # noqa: E402 - needs the sys.path above
     RUN_ID,
     UV,
     Images,
@@ -73,7 +73,7 @@ from run import (
     teed_builder,
 )
 
-from jupyter_containerize.output_masks import is_install_cell, mask_outputs
+from jupyter_containerize.output_masks import is_install_cell, mask_outputs  # noqa: E402 - needs the sys.path above
 
 CACHE = Path(os.environ.get("JC_CORPUS_CACHE", Path.home() / ".cache" / "jc-corpus"))
 FIND_LINKS = Path("/opt/wheels")  # this machine's torch CPU wheel (pip's find-links here)

@@ -46,8 +46,8 @@ RESULTS = BENCH / "results"
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(BENCH))
 
-import bench_capture
-from jupyter_containerize.backends.baseimage import official_tag
+import bench_capture  # noqa: E402 - needs the sys.path above
+from jupyter_containerize.backends.baseimage import official_tag  # noqa: E402 - needs the sys.path above
 
 BASE = official_tag(platform.python_version())
 PROTECTED = (BASE, "jupyter-containerize/debian-minbase:bookworm")
@@ -263,7 +263,7 @@ def ours_build(images: Images, context: Any, tag: str, no_cache: bool) -> dict[s
     finished = next(e for _, e in events if isinstance(e, BuildFinished))
     steps = [(ts, e) for ts, e in events if isinstance(e, BuildStep)]
     durations = {}
-    for (ts, e), nxt in zip(steps, [s[0] for s in steps[1:]] + [t + seconds]):
+    for (ts, e), nxt in zip(steps, [s[0] for s in steps[1:]] + [t + seconds], strict=True):
         durations[f"{e.index}: {e.instruction[:160]}"] = round(nxt - ts, 3)
     return {"seconds": seconds, "steps_run": finished.steps_run, "step_seconds": durations}
 

@@ -107,7 +107,7 @@ def job_notebook(source: str, inputs: tuple[str, ...], outputs: tuple[str, ...],
     """The generated notebook: load inputs (from ``mount``), run the cell, dump outputs."""
     import nbformat
 
-    nb = nbformat.v4.new_notebook()  # type: ignore[no-untyped-call]
+    nb = nbformat.v4.new_notebook()
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
     new_cell: Callable[[str], Any] = nbformat.v4.new_code_cell
     nb.cells = [new_cell(_loader_source(inputs, mount)), new_cell(source), new_cell(_dumper_source(outputs))]
@@ -154,16 +154,16 @@ def prepare_cell(source: str, user_ns: dict[str, Any], inputs: tuple[str, ...], 
                 raise NotebookError(f"--inputs could not be serialized: {type(e).__name__}: {e}",
                                     "Send plain data (arrays, frames, models) rather than open files or sockets.") from None
             (workdir / INPUTS_FILE).write_bytes(payload)
-        nbformat.write(job_notebook(source, inputs, outputs), str(workdir / JOB_NOTEBOOK))  # type: ignore[no-untyped-call]
+        nbformat.write(job_notebook(source, inputs, outputs), str(workdir / JOB_NOTEBOOK))
         capture_notebook = notebook
         if capture_notebook is None:
             capture_notebook = workdir / CAPTURE_NOTEBOOK
-            nb = nbformat.v4.new_notebook()  # type: ignore[no-untyped-call]
+            nb = nbformat.v4.new_notebook()
             nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
             new_cell: Callable[[str], Any] = nbformat.v4.new_code_cell
             nb.cells = [new_cell("import cloudpickle\n"), new_cell(source)]
             _stable_ids(nb)
-            nbformat.write(nb, str(capture_notebook))  # type: ignore[no-untyped-call]
+            nbformat.write(nb, str(capture_notebook))
         for f in workdir.iterdir():
             os.chmod(f, 0o644)
     except BaseException:

@@ -130,6 +130,17 @@ def compose_yaml(spec: JobSpec, tag: str) -> str:
         service["shm_size"] = spec.resources.shm_size
     if spec.network:
         service["network_mode"] = spec.network
+    resources = _compose_resources(spec)
+    if resources:
+        service["deploy"] = {"resources": resources}
+    doc: dict[str, Any] = {"services": {"job": service}}
+    if named:
+        doc["volumes"] = named
+    return "# The notebook as a job: docker compose up --build\n" + str(yaml.safe_dump(doc, sort_keys=False))
+
+
+def _compose_resources(spec: JobSpec) -> dict[str, Any]:
+    """The service's ``deploy.resources``: CPU and memory limits, the GPU reservation (empty: none)."""
     resources: dict[str, Any] = {}
     limits: dict[str, Any] = {}
     if spec.resources.cpus:
@@ -145,12 +156,7 @@ def compose_yaml(spec: JobSpec, tag: str) -> str:
         else:
             device["count"] = "all" if spec.gpus.count == -1 else spec.gpus.count
         resources["reservations"] = {"devices": [device]}
-    if resources:
-        service["deploy"] = {"resources": resources}
-    doc: dict[str, Any] = {"services": {"job": service}}
-    if named:
-        doc["volumes"] = named
-    return "# The notebook as a job: docker compose up --build\n" + str(yaml.safe_dump(doc, sort_keys=False))
+    return resources
 
 
 def readme(spec: JobSpec, tag: str, notebook_in_container: str, request: RunRequest, uid: int) -> str:

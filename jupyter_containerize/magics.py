@@ -8,6 +8,7 @@ progress with the event-fed views of :mod:`jupyter_containerize.widgets`.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import sys
 import time
@@ -277,7 +278,7 @@ class ContainerizeMagics(Magics):
             from .widgets import JobView
 
             widget_views = [JobView(j) for j in jobs]
-            for job, view in zip(jobs, widget_views):
+            for job, view in zip(jobs, widget_views, strict=True):
                 self.views[job.id] = view
             display(w.VBox([w.HTML(f"<b>{title}</b>"), *(v.widget for v in widget_views)]))  # type: ignore[no-untyped-call]
             views: list[AnyView] = list(widget_views)
@@ -286,7 +287,7 @@ class ContainerizeMagics(Magics):
             views = [self._show(j, False, spec.backend) for j in jobs]
         if not spec.wait:
             return None
-        return [JobResult(self._wait(j, v)) for j, v in zip(jobs, views)]
+        return [JobResult(self._wait(j, v)) for j, v in zip(jobs, views, strict=True)]
 
     # -- build / dockerfile / export / verify --------------------------------------------------------
     def do_build(self, cmd: ParsedCommand, text: bool) -> str:
@@ -492,10 +493,8 @@ def unload(shell: Any) -> None:
     """Undo :func:`load`."""
     for magics in list(_MAGICS):
         if isinstance(magics, ContainerizeMagics):
-            try:
+            with contextlib.suppress(ValueError):
                 shell.events.unregister("post_run_cell", magics.post_run_cell)
-            except ValueError:
-                pass
         _MAGICS.remove(magics)
     shell.magics_manager.magics["line"].pop("containerize", None)
     shell.magics_manager.magics["cell"].pop("containerize", None)

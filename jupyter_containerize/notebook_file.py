@@ -62,7 +62,7 @@ def as_current(data: Any, path: Path) -> Any:
         nb = nbformat.versions[version].to_notebook_json(data, minor=data.get("nbformat_minor", 0))
         if version == CURRENT:
             return nb
-        upgraded = nbformat.convert(nb, CURRENT)  # type: ignore[no-untyped-call]
+        upgraded = nbformat.convert(nb, CURRENT)
     except Exception as exc:  # noqa: BLE001 - nbformat raises assorted errors on damaged files
         raise NotebookError(f"The notebook {path} (nbformat {version}) cannot be read as nbformat 4 ({exc})",
                             "Open and save it in Jupyter, which upgrades it.") from None

@@ -142,6 +142,12 @@ def fold(progress: JobProgress, event: Event) -> JobProgress:
                 created=event.time if progress.created is None else progress.created)
     if isinstance(event, StatusChanged):
         return p if p.done else replace(p, status=event.status, detail=event.detail)
+    built = _fold_build(p, event)
+    return built if built is not None else _fold_run(p, event)
+
+
+def _fold_build(p: JobProgress, event: Event) -> JobProgress | None:
+    """:func:`fold` for the events of the build and push (``None``: ``event`` is not one of them)."""
     if isinstance(event, BuildStarted):
         return replace(p, image_tag=event.tag, build_total=event.total_steps)
     if isinstance(event, BuildStep):
@@ -158,6 +164,11 @@ def fold(progress: JobProgress, event: Event) -> JobProgress:
                        build_seconds=event.seconds, build_step=steps, build_total=steps)
     if isinstance(event, PushProgress):
         return replace(p, detail=f"push {event.reference}: {event.detail}")
+    return None
+
+
+def _fold_run(p: JobProgress, event: Event) -> JobProgress:
+    """:func:`fold` for the events of the run and its end (any other event: ``p`` as it is)."""
     if isinstance(event, RunStarted):
         return replace(p, image_tag=p.image_tag or event.image)
     if isinstance(event, NotebookStarted):

@@ -32,29 +32,39 @@ from .events import (
 )
 from .progress import JobProgress, fold
 
+_BUILD_EVENTS = (BuildStarted, BuildStep, LayerCached, PackagesProgress, BuildLog, BuildFinished, PushProgress)
+
 
 def describe(event: Event) -> str | None:
     """One line for an event, or None for events that only move a progress bar."""
     if isinstance(event, StatusChanged):
         return f"[{event.status}]" + (f" {event.detail}" if event.detail else "")
+    if isinstance(event, _BUILD_EVENTS):
+        return _describe_build(event)
+    return _describe_run(event)
+
+
+def _describe_build(event: Event) -> str | None:
+    """:func:`describe` for the events of the build and push."""
     if isinstance(event, BuildStarted):
         return f"building {event.tag} ({event.total_steps} instructions)"
     if isinstance(event, BuildStep):
         return f"step {event.index}/{event.total}: {event.instruction[:100]}"
-    if isinstance(event, LayerCached):
-        return None
     if isinstance(event, PackagesProgress):
         if event.phase in ("resolved", "prepared", "installed", "uninstalled"):
             return f"  packages {event.phase}: {event.count} {event.detail}".rstrip()
         return f"  {event.phase} {event.detail}".rstrip()
-    if isinstance(event, BuildLog):
-        return None
     if isinstance(event, BuildFinished):
         if event.cached and event.steps_run == 0:
             return f"image {event.tag} is up to date (no build steps)"
         return f"built {event.tag} in {event.seconds:.1f} s ({event.steps_run} steps run)"
     if isinstance(event, PushProgress):
         return f"push {event.reference}: {event.detail}" + (f" {event.digest}" if event.digest else "")
+    return None  # LayerCached, BuildLog: the progress bar only
+
+
+def _describe_run(event: Event) -> str | None:
+    """:func:`describe` for the events of the run and its end."""
     if isinstance(event, RunStarted):
         return f"started container {event.container_id[:12]}"
     if isinstance(event, NotebookStarted):

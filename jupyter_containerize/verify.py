@@ -24,6 +24,7 @@ by design).
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import json
 import math
@@ -142,7 +143,8 @@ class VerifyReport:
             what = f"nondeterministic: {c.where} differ" if c.status == "nondeterministic" else "drift"
             lines.append(f"  cell {c.number} of {c.total} ({c.source_line[:60]}) {what} at output line {c.line}:")
             width = max(len(label) for label in c.labels) + 1
-            lines += [f"      {label + ':':<{width}} {text}" for label, text in zip(c.labels, (c.expected, c.found))]
+            shown = zip(c.labels, (c.expected, c.found), strict=True)
+            lines += [f"      {label + ':':<{width}} {text}" for label, text in shown]
         unchecked = [c for c in self.cells if c.status == "unchecked"]
         if unchecked:
             lines.append("  unchecked: " + "; ".join(f"cell {c.number} ({c.where})" for c in unchecked))
@@ -235,7 +237,8 @@ def texts_match(expected: str, found: str, rtol: float) -> bool:
     if _NUMBER.split(expected) != _NUMBER.split(found):
         return False
     a, b = _NUMBER.findall(expected), _NUMBER.findall(found)
-    return len(a) == len(b) and all(math.isclose(float(x), float(y), rel_tol=rtol, abs_tol=0.0) for x, y in zip(a, b))
+    return len(a) == len(b) and all(math.isclose(float(x), float(y), rel_tol=rtol, abs_tol=0.0)
+                                    for x, y in zip(a, b, strict=True))
 
 
 def first_difference(expected: Sequence[Line], found: Sequence[Line], rtol: float) -> tuple[int, str, str] | None:
@@ -406,10 +409,8 @@ def run_in_kernel(spec: JobSpec, python: str, kernel_env: Mapping[str, str], scr
                               "saved outputs (--against saved).") from None
         return nb, f"{type(e).__name__}: {e}"
     finally:
-        try:
+        with contextlib.suppress(Exception):  # already gone
             run_sync(km.shutdown_kernel)(now=True)  # nbclient leaves a kernel it was handed running
-        except Exception:  # noqa: BLE001, S110 - already gone
-            pass
     return nb, ""
 
 

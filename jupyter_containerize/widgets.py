@@ -10,6 +10,7 @@ stays free to run other cells.
 
 from __future__ import annotations
 
+import contextlib
 import html
 import os
 import sys
@@ -185,10 +186,8 @@ class JobView:
             self._dirty = True
             final = isinstance(event, Finished)
             if final and self.job is not None:
-                try:
+                with contextlib.suppress(Exception):  # a link is not worth breaking the view
                     self.output_dir = self.job.record.output_dir
-                except Exception:  # noqa: BLE001, S110 - a link is not worth breaking the view
-                    pass
             if final or time.monotonic() - self._last_render >= RENDER_INTERVAL:
                 self.render(force=True)
             if final:

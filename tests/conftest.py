@@ -1,20 +1,19 @@
-"""Shared fixtures: a real engine (never faked), a temp job store, the repo's paths."""
+"""Shared fixtures: a real engine (never faked), a temp job store, a copy of the quickstart (helpers: tests.support)."""
 
 from __future__ import annotations
 
-import contextlib
 import os
 import shutil
-import subprocess
 import time
 from collections.abc import Iterator
-from datetime import datetime, timezone
 from pathlib import Path
 
+import docker
 import pytest
 
-REPO = Path(__file__).resolve().parent.parent
-NOTEBOOKS = REPO / "notebooks"
+from tests.support import NOTEBOOKS
+from tests.support.engine import image_tags, remove_images_built_since
+from tests.support.runner import kernel_share
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -29,15 +28,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         items[:] = keep
 
 
-def start_or_fail(script: str, what: str) -> None:
-    """Run ``scripts/<script>``, which starts ``what``; failing to start it fails the test, never a skip."""
-    done = subprocess.run(["bash", str(REPO / "scripts" / script)], check=False, capture_output=True, text=True)
-    if done.returncode != 0:
-        pytest.fail(f"scripts/{script} could not start {what}:\n{done.stdout}{done.stderr}", pytrace=False)
-
-
 @pytest.fixture(scope="session")
-def engine() -> Iterator[object]:
+def engine() -> Iterator[docker.DockerClient]:
     """A client for the real Docker engine. No engine is a failure, never a skip:
     the README's test command starts one (scripts/ensure-engine.sh)."""
     from jupyter_containerize.backends.engine import connect
@@ -47,42 +39,18 @@ def engine() -> Iterator[object]:
         client = connect(timeout=30)
     except EngineError as e:
         pytest.fail(f"{e} (run the tests with scripts/test.sh, which starts one)", pytrace=False)
-    started, tags_before = time.time() - 5, _image_tags(client)
+    started, tags_before = time.time() - 5, image_tags(client)
     yield client
-    _remove_images_built_since(client, started, tags_before)
+    remove_images_built_since(client, started, tags_before)
     client.close()
 
 
-TEST_IMAGE_PREFIXES = ("jupyter-containerize/", "jc-test/", "jc-export/", "127.0.0.1:", "localhost:")
-KEPT_IMAGES = ("jupyter-containerize/debian-minbase:",)  # the offline base, slow to rebuild
-
-
-def _image_tags(client: object) -> set[str]:
-    return {tag for image in client.images.list() for tag in image.tags}  # type: ignore[attr-defined]
-
-
-def _remove_images_built_since(client: object, started: float, tags_before: set[str]) -> None:
-    """Untag what this session tagged and remove the untagged images it built (tens of GB over a few
-    runs otherwise); tags that were there before, and the base images, stay."""
-    import docker.errors
-
-    for tag in sorted(_image_tags(client) - tags_before):
-        if tag.startswith(TEST_IMAGE_PREFIXES) and not tag.startswith(KEPT_IMAGES):
-            with contextlib.suppress(docker.errors.DockerException):
-                client.images.remove(tag)  # type: ignore[attr-defined]
-    for image in client.images.list(filters={"dangling": True}):  # type: ignore[attr-defined]
-        created = datetime.fromisoformat(image.attrs["Created"][:19]).replace(tzinfo=timezone.utc).timestamp()
-        if created >= started:  # a classic build's untagged stages
-            with contextlib.suppress(docker.errors.DockerException):
-                client.images.remove(image.id)  # type: ignore[attr-defined]
-
-
 @pytest.fixture(scope="session")
-def base_image(engine: object) -> str:
+def base_image(engine: docker.DockerClient) -> str:
     """The python:X.Y.Z-slim-bookworm base (built offline when it cannot be pulled)."""
     from jupyter_containerize.backends.baseimage import build_base_image
 
-    return build_base_image(engine)  # type: ignore[arg-type]
+    return build_base_image(engine)
 
 
 @pytest.fixture()
@@ -102,7 +70,7 @@ def quickstart(tmp_path: Path) -> Path:
     return dest / "quickstart.ipynb"
 
 
-def labelled_containers(client: object, job_id: str) -> list[object]:
-    from jupyter_containerize.backends.engine import JOB_LABEL
-
-    return list(client.containers.list(all=True, filters={"label": f"{JOB_LABEL}={job_id}"}))  # type: ignore[attr-defined]
+@pytest.fixture(scope="module")
+def jupyter_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A kernelspec ``python3`` like the image's: this interpreter plus the metrics shim."""
+    return kernel_share(tmp_path_factory.mktemp("jc-share"))

@@ -10,10 +10,11 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Iterator
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import docker
 import docker.errors
+import docker.utils
 
 from ..errors import BuildError, ContainerizeError
 from ..events import BuildFinished, BuildStarted, Event
@@ -24,6 +25,8 @@ from .buildlog import BuildProgress, BuildStreamParser
 from .engine import EngineAPI, connect, new_api_client
 
 if TYPE_CHECKING:
+    from docker.models.images import Image
+
     from ..render import BuildContext
 
 EventSink = Callable[[Event], None]
@@ -55,8 +58,9 @@ def build_image(
         if not no_cache and image_exists(client, context.image_tag):
             image = client.images.get(context.image_tag)
             _tag_extra(image, extra_tags)
-            on_event(BuildFinished(image_id=image.id, tag=context.image_tag, cached=True, steps_run=0, seconds=0.0))
-            return ImageRef(tag=context.image_tag, image_id=image.id, cached=True)
+            on_event(BuildFinished(image_id=_image_id(image), tag=context.image_tag, cached=True, steps_run=0,
+                                   seconds=0.0))
+            return ImageRef(tag=context.image_tag, image_id=_image_id(image), cached=True)
         ensure_base_image(client, context.base_image, on_event)
         if cancel is not None and cancel.is_set():  # cancelled while queued or capturing: build nothing
             raise BuildCancelled("The build was cancelled", "Start it again when you are ready.")
@@ -77,9 +81,9 @@ def build_image(
         image = client.images.get(context.image_tag)
         _tag_extra(image, extra_tags)
         _keep_stage_cache(client, context.image_tag, parser.stage_images)
-        on_event(BuildFinished(image_id=image.id, tag=context.image_tag, cached=parser.steps_run == 0,
+        on_event(BuildFinished(image_id=_image_id(image), tag=context.image_tag, cached=parser.steps_run == 0,
                                steps_run=parser.steps_run, seconds=round(time.monotonic() - started, 3)))
-        return ImageRef(tag=context.image_tag, image_id=image.id, cached=parser.steps_run == 0)
+        return ImageRef(tag=context.image_tag, image_id=_image_id(image), cached=parser.steps_run == 0)
     finally:
         if own_client:
             client.close()
@@ -138,7 +142,7 @@ def _buildkit_stream(api: EngineAPI, context: BuildContext, *, no_cache: bool,
     ignore = context.path / ".dockerignore"
     exclude = [line.strip() for line in ignore.read_text(encoding="utf-8").splitlines()
                if line.strip() and not line.strip().startswith("#")] if ignore.is_file() else None
-    body = docker.utils.tar(str(context.path), exclude=exclude, gzip=True)
+    body = docker.utils.tar(context.path, exclude=exclude, gzip=True)
     params: dict[str, Any] = {"t": context.image_tag, "dockerfile": "Dockerfile", "rm": True,
                               "forcerm": True, "pull": False, "nocache": no_cache}
     if network_mode:
@@ -170,7 +174,12 @@ def _is_instruction(line: str, buildkit: bool = False) -> bool:
     return not buildkit or s.split()[0] in _BUILDKIT_STEPS
 
 
-def _tag_extra(image: docker.models.images.Image, tags: tuple[str, ...]) -> None:
+def _image_id(image: Image) -> str:
+    # docker-py's Model.id is Optional (attrs.get("Id")); an image the engine just returned always has one
+    return cast(str, image.id)
+
+
+def _tag_extra(image: Image, tags: tuple[str, ...]) -> None:
     for ref in tags:
         repo, _, tag = ref.rpartition(":") if ":" in ref.rsplit("/", 1)[-1] else (ref, "", "latest")
         image.tag(repo, tag)

@@ -57,8 +57,8 @@ def container_options(request: RunRequest) -> dict[str, Any]:
         options["command"] = list(request.command)
     if spec.gpus.wanted:
         options["device_requests"] = [DeviceRequest(
-            count=spec.gpus.count if not spec.gpus.device_ids else None,
-            device_ids=list(spec.gpus.device_ids) or None,
+            count=spec.gpus.count if not spec.gpus.device_ids else 0,  # docker-py's own default
+            device_ids=list(spec.gpus.device_ids),
             capabilities=[list(spec.gpus.capabilities)],
         )]
     return {k: v for k, v in options.items() if v is not None}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from collections.abc import Sequence
 from typing import Any
@@ -115,17 +116,13 @@ class DockerBackend(Backend):
 
     def cancel(self, job_id: str, ref: str) -> None:
         for container in self._labelled(job_id):
-            try:
+            with contextlib.suppress(docker.errors.NotFound):
                 container.stop(timeout=10)
-            except docker.errors.NotFound:
-                pass
 
     def remove(self, job_id: str, ref: str) -> None:
         for container in self._labelled(job_id):
-            try:
+            with contextlib.suppress(docker.errors.NotFound):
                 container.remove(force=True, v=True)  # and its anonymous volumes
-            except docker.errors.NotFound:
-                pass
 
     def is_running(self, job_id: str, ref: str) -> bool:
         return any(c.status in ("created", "running", "restarting") for c in self._labelled(job_id))

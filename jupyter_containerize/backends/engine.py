@@ -7,10 +7,13 @@ import shutil
 import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import docker
 import docker.errors
+
+if TYPE_CHECKING:
+    from requests import Response
 
 from ..errors import EngineError
 
@@ -18,7 +21,7 @@ JOB_LABEL = "org.jupyter-containerize.job"
 ROLE_LABEL = "org.jupyter-containerize.role"
 
 
-class EngineAPI(docker.APIClient):  # type: ignore[misc]
+class EngineAPI(docker.APIClient):
     """The one place that uses docker-py's private API (``_post``, ``_url``, ``_stream_helper``).
 
     Why: docker-py has no way to cancel a classic build (the engine cancels one when its
@@ -29,8 +32,13 @@ class EngineAPI(docker.APIClient):  # type: ignore[misc]
 
     last_stream: Any = None
 
+    if TYPE_CHECKING:  # docker-py's private methods, which its stubs (types-docker) leave out
+        def _url(self, pathfmt: str, *args: str, versioned_api: bool = True) -> str: ...
+        def _raise_for_status(self, response: Response) -> None: ...
+        def _stream_helper(self, response: Response, decode: bool = False) -> Iterator[Any]: ...
+
     def _post(self, url: str, **kwargs: Any) -> Any:
-        response = super()._post(url, **kwargs)
+        response = super()._post(url, **kwargs)  # type: ignore[misc]  # private: not in types-docker
         if kwargs.get("stream"):
             self.last_stream = response
         return response

@@ -21,6 +21,7 @@ able to pull it: push with ``--push`` so the script names the image by digest.
 
 from __future__ import annotations
 
+import contextlib
 import re
 import shutil
 import subprocess
@@ -167,10 +168,8 @@ class SlurmBackend(Backend):
         """``scancel`` the job (the script then stops its container); idempotent."""
         if not _JOB_ID.match(ref):
             return
-        try:
+        with contextlib.suppress(BackendError):  # already gone
             _slurm(["scancel", ref])
-        except BackendError:
-            pass  # already gone
 
     def remove(self, job_id: str, ref: str) -> None:
         """Nothing to remove: the container ran with ``--rm``; the script and output file stay for inspection."""

@@ -23,13 +23,13 @@ from .distributions import (
     target_marker_environment,
 )
 from .gpu import detect_gpu
-from .imports import SELF_MODULES, scan_notebook
+from .imports import SELF_MODULES, NotebookImports, scan_notebook
 from .interpreter import kernel_spec, run_probe
-from .pipconfig import host_index, pip_config_from_probe
+from .pipconfig import HostIndex, host_index, pip_config_from_probe
 from .platforms import drop_platform_only, foreign_platform_warning, kernel_platform_only, platform_only
 from .probe import normalize
 from .resolve import resolve_for_target, unavailable_on_target
-from .snapshot import EnvironmentSnapshot, PinnedDistribution
+from .snapshot import EnvironmentSnapshot, PinnedDistribution, PipConfig
 from .system import system_packages
 from .wheels import WheelFinder, carry_wheels, missing_wheels_error, wheel_finder
 
@@ -124,54 +124,15 @@ def snapshot_from_probe(
     if freeze not in get_args(FreezeMode):
         raise CaptureError(f"Unknown freeze mode {freeze!r}.", f"Use one of {', '.join(get_args(FreezeMode))}.")
     env = Environment(probe)
-    warnings: list[str] = []
     nb = scan_notebook(notebook, env.stdlib)
-    warnings += nb.warnings
+    warnings: list[str] = list(nb.warnings)
     wanted = list(nb.modules) + [m for m in extra_modules if m.partition(".")[0] not in env.stdlib]
-    roots: dict[str, None] = {}
-    imports: set[str] = set()
-    imported: set[str] = set()
-    absent: list[str] = []
-    for module in wanted:
-        name, keys = env.resolve(module, [n for n in nb.from_names if n.startswith(module + ".")])
-        if not keys:
-            absent.append(module)
-            continue
-        imports.add(name if "." in name else module)
-        imported.add(module)
-        roots.update(dict.fromkeys(env.dists[k].name for k in keys))
+    roots, imports, imported, absent = _imported_roots(env, nb, wanted)
     kernel_local = _kernel_local_code(notebook, absent) if dynamic_modules else {}
-    absent = [m for m in absent if m.partition(".")[0] not in kernel_local]
-    required = [m for m in absent if m in nb.modules and m not in nb.guarded]
-    # a requirements file may install anything: then nothing counts as missing
-    fatal = [] if nb.requirement_files else _not_installable(required, nb.requirements)
-    if fatal:
-        _raise_missing(fatal, str(probe["executable"]), nb.search_folders)
-    for module in absent:
-        why = " (an optional import, inside try/except)" if module in nb.guarded else ""
-        warnings.append(f"Module {module} is imported{why} but not installed in {probe['executable']}; "
-                        "nothing was pinned for it.")
+    warnings += _check_absent(nb, [m for m in absent if m.partition(".")[0] not in kernel_local],
+                              str(probe["executable"]))
     marker_env = target_marker_environment(probe, platform_target)
-    dynamic = list(dynamic_modules)
-    if dynamic:
-        tool = closure(env, [_SELF_DIST], marker_env)[0] if _SELF_DIST in env.dists else {}
-        for module in dynamic:
-            for key in env.distributions_of(module):
-                if key not in tool and key != _SELF_DIST:
-                    roots.setdefault(env.dists[key].name, None)
-    from packaging.requirements import InvalidRequirement, Requirement
-
-    for text in nb.requirements:
-        try:
-            req = Requirement(text)
-        except InvalidRequirement:
-            continue
-        if env.get(req.name) is not None:
-            roots.setdefault(text if req.extras else env.get(req.name).name, None)  # type: ignore[union-attr]
-    roots.update(dict.fromkeys(env.dists[k].name for k in (normalize(n) for n in KERNEL_DISTRIBUTIONS)
-                               if k in env.dists))
-    if freeze == "all":
-        roots.update(dict.fromkeys(all_distributions(env)))
+    _add_roots(roots, env, nb.requirements, list(dynamic_modules), marker_env, freeze)
     foreign = foreign_platform_warning(probe, platform_target)
     if foreign:
         warnings.append(foreign)
@@ -180,19 +141,7 @@ def snapshot_from_probe(
     kernel_platform = f"{kernel_env.get('sys_platform', '')}/{kernel_env.get('platform_machine', '')}"
     kept, platform_warnings = drop_platform_only(roots, platform_target, kernel_only, kernel_platform)
     warnings += platform_warnings
-    found, missing = closure(env, kept, marker_env)
-    reasons: dict[str, str] = {}
-    if freeze == "imports":
-        # What the notebook's own distributions can use; the kernel's extras (ipykernel[test]…) are not its needs.
-        kernel_keys = {normalize(n) for n in KERNEL_DISTRIBUTIONS}
-        used = closure(env, [r for r in kept if normalize(r) not in kernel_keys], marker_env)[0]
-        grown, optional, optional_missing = optional_closure(env, used, marker_env)
-        reasons = {key: why for key, why in optional.items() if key not in found}
-        found = {**grown, **found}
-        missing = sorted(set(missing) | set(optional_missing))
-    for key in sorted(found):
-        if platform_target.startswith("linux") and platform_only(key):
-            del found[key]
+    found, missing, reasons = _pinned_closure(env, kept, marker_env, freeze, platform_target)
     dists = [env.dists[k] for k in sorted(found)]
     pins = []
     pin_warnings: dict[str, str] = {}
@@ -208,15 +157,7 @@ def snapshot_from_probe(
     host = host_index(probe.get("pip_config", {}))
     python_version = str(probe["python_version"])
     if foreign:
-        try:
-            unavailable = unavailable_on_target(pins, python_version=python_version,
-                                                platform_target=platform_target, index=host)
-        except CaptureError as exc:
-            warnings.append(f"{exc.message} Pins were not checked for {platform_target}.")
-        else:
-            if unavailable:
-                warnings.append(f"No wheel for {platform_target} and no source distribution on the package index, "
-                                f"so the image build will fail for: {', '.join(unavailable)}.")
+        warnings += _target_warnings(pins, python_version, platform_target, host)
     kernel = env.get("ipykernel")
     if missing:
         # the lock is installed with --no-deps: what the image needs and the kernel lacks is pinned here
@@ -245,16 +186,7 @@ def snapshot_from_probe(
     warnings += [w for key, w in sorted(pin_warnings.items()) if key not in now_wheels]
     warnings += carried.warnings
     if check_index:
-        index = pip_config.secret_values.get("JC_INDEX_URL") or pip_config.index_url or PYPI_SIMPLE
-        try:
-            absent = check_index_availability(pins, index, cert=pip_config.cert_file)
-        except CaptureError as exc:
-            warnings.append(f"{exc.message} Versions were not checked.")
-        else:
-            if absent:
-                warnings.append(f"Not on the package index ({pip_config.index_url or PYPI_SIMPLE}), so the image "
-                                f"build will fail for: {', '.join(absent)}. Install index versions of them "
-                                "in the kernel, or make those builds available on an index.")
+        warnings += _index_warnings(pins, pip_config)
     return EnvironmentSnapshot(
         notebook=notebook,
         python_version=str(probe["python_version"]),
@@ -275,6 +207,119 @@ def snapshot_from_probe(
         modules=tuple(sorted(imported)),
         runner_distributions=runner,
     )
+
+
+def _imported_roots(
+    env: Environment, nb: NotebookImports, wanted: Iterable[str]
+) -> tuple[dict[str, None], set[str], set[str], list[str]]:
+    """The distributions (in order) that provide the ``wanted`` modules, the names imported, the modules
+    found, and those no installed distribution provides."""
+    roots: dict[str, None] = {}
+    imports: set[str] = set()
+    imported: set[str] = set()
+    absent: list[str] = []
+    for module in wanted:
+        name, keys = env.resolve(module, [n for n in nb.from_names if n.startswith(module + ".")])
+        if not keys:
+            absent.append(module)
+            continue
+        imports.add(name if "." in name else module)
+        imported.add(module)
+        roots.update(dict.fromkeys(env.dists[k].name for k in keys))
+    return roots, imports, imported, absent
+
+
+def _check_absent(nb: NotebookImports, absent: list[str], executable: str) -> list[str]:
+    """Warnings for the imported modules the kernel lacks.
+
+    Raises:
+        CaptureError: one of them is required (not guarded) and no ``pip install`` line installs it.
+    """
+    required = [m for m in absent if m in nb.modules and m not in nb.guarded]
+    # a requirements file may install anything: then nothing counts as missing
+    fatal = [] if nb.requirement_files else _not_installable(required, nb.requirements)
+    if fatal:
+        _raise_missing(fatal, executable, nb.search_folders)
+    warnings = []
+    for module in absent:
+        why = " (an optional import, inside try/except)" if module in nb.guarded else ""
+        warnings.append(f"Module {module} is imported{why} but not installed in {executable}; "
+                        "nothing was pinned for it.")
+    return warnings
+
+
+def _add_roots(roots: dict[str, None], env: Environment, requirements: Iterable[str], dynamic: list[str],
+               marker_env: Mapping[str, str], freeze: FreezeMode) -> None:
+    """Add to ``roots`` what the live kernel imported, what the notebook pip-installs, the kernel's own
+    distributions and, with ``freeze="all"``, every distribution."""
+    if dynamic:
+        tool = closure(env, [_SELF_DIST], marker_env)[0] if _SELF_DIST in env.dists else {}
+        for module in dynamic:
+            for key in env.distributions_of(module):
+                if key not in tool and key != _SELF_DIST:
+                    roots.setdefault(env.dists[key].name, None)
+    from packaging.requirements import InvalidRequirement, Requirement
+
+    for text in requirements:
+        try:
+            req = Requirement(text)
+        except InvalidRequirement:
+            continue
+        if env.get(req.name) is not None:
+            roots.setdefault(text if req.extras else env.get(req.name).name, None)  # type: ignore[union-attr]
+    roots.update(dict.fromkeys(env.dists[k].name for k in (normalize(n) for n in KERNEL_DISTRIBUTIONS)
+                               if k in env.dists))
+    if freeze == "all":
+        roots.update(dict.fromkeys(all_distributions(env)))
+
+
+def _pinned_closure(
+    env: Environment, kept: list[str], marker_env: Mapping[str, str], freeze: FreezeMode, platform_target: str
+) -> tuple[dict[str, set[str]], list[str], dict[str, str]]:
+    """The closure of ``kept`` to pin (with ``freeze="imports"`` the optional dependencies it can use),
+    the requirements it lacks, and why each optional one is there."""
+    found, missing = closure(env, kept, marker_env)
+    reasons: dict[str, str] = {}
+    if freeze == "imports":
+        # What the notebook's own distributions can use; the kernel's extras (ipykernel[test]…) are not its needs.
+        kernel_keys = {normalize(n) for n in KERNEL_DISTRIBUTIONS}
+        used = closure(env, [r for r in kept if normalize(r) not in kernel_keys], marker_env)[0]
+        grown, optional, optional_missing = optional_closure(env, used, marker_env)
+        reasons = {key: why for key, why in optional.items() if key not in found}
+        found = {**grown, **found}
+        missing = sorted(set(missing) | set(optional_missing))
+    for key in sorted(found):
+        if platform_target.startswith("linux") and platform_only(key):
+            del found[key]
+    return found, missing, reasons
+
+
+def _target_warnings(pins: list[PinnedDistribution], python_version: str, platform_target: str,
+                     host: HostIndex) -> list[str]:
+    """A warning naming the pins that cannot be installed on a foreign ``platform_target``."""
+    try:
+        unavailable = unavailable_on_target(pins, python_version=python_version,
+                                            platform_target=platform_target, index=host)
+    except CaptureError as exc:
+        return [f"{exc.message} Pins were not checked for {platform_target}."]
+    if unavailable:
+        return [f"No wheel for {platform_target} and no source distribution on the package index, "
+                f"so the image build will fail for: {', '.join(unavailable)}."]
+    return []
+
+
+def _index_warnings(pins: list[PinnedDistribution], pip_config: PipConfig) -> list[str]:
+    """A warning naming the pins whose versions the package index does not have."""
+    index = pip_config.secret_values.get("JC_INDEX_URL") or pip_config.index_url or PYPI_SIMPLE
+    try:
+        absent = check_index_availability(pins, index, cert=pip_config.cert_file)
+    except CaptureError as exc:
+        return [f"{exc.message} Versions were not checked."]
+    if absent:
+        return [f"Not on the package index ({pip_config.index_url or PYPI_SIMPLE}), so the image "
+                f"build will fail for: {', '.join(absent)}. Install index versions of them "
+                "in the kernel, or make those builds available on an index."]
+    return []
 
 
 def _carried_runner(env: Environment, marker_env: Mapping[str, str], finder: WheelFinder, executable: str,

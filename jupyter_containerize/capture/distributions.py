@@ -497,7 +497,7 @@ def check_index_availability(
         answers = list(pool.map(lambda p: _index_has(p.name, p.version, index_url, timeout, context), todo))
     if todo and all(a is None for a in answers):
         raise CaptureError(f"Cannot reach the package index {_strip_credentials(index_url)} to check versions.")
-    return [f"{p.name}=={p.version}" for p, ok in zip(todo, answers) if ok is False]
+    return [f"{p.name}=={p.version}" for p, ok in zip(todo, answers, strict=True) if ok is False]
 
 
 def all_distributions(env: Environment) -> list[str]:

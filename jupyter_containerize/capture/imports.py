@@ -15,6 +15,7 @@ the notebook runs without them.
 from __future__ import annotations
 
 import ast
+import contextlib
 import json
 import os
 import re
@@ -272,10 +273,8 @@ def scan_source(source: str, ipython: bool = True, paths: PathWalker | None = No
     while pending:
         code = pending.pop()
         if ipython:
-            try:
+            with contextlib.suppress(Exception):  # IPython raises assorted errors on odd input; ast decides
                 code = _transformer().transform_cell(code)
-            except Exception:  # noqa: BLE001, S110 - IPython raises assorted errors on odd input; ast decides
-                pass
         tree = ast.parse(code)
         visitor.visit(tree)
         if paths is not None:

@@ -23,6 +23,7 @@ carries every pin and names, in one error, those without a wheel.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 from collections.abc import Iterable, Mapping, Sequence
@@ -146,10 +147,8 @@ def wheel_finder(probe: Mapping[str, Any], python_version: str, platform_target:
         caches.append(Path(raw["pip"]) / "wheels")
     if raw.get("uv"):
         uv_cache = Path(raw["uv"])
-        try:  # only the wheels uv built; its archive-v* folders hold unpacked wheels, not files
+        with contextlib.suppress(OSError):  # only the wheels uv built; its archive-v* folders hold unpacked wheels
             caches += sorted(p for p in uv_cache.iterdir() if p.name.startswith("sdists-v") and p.is_dir())
-        except OSError:
-            pass
     return WheelFinder(tuple(folders), tuple(p for p in caches if p.is_dir()),
                        target_tags(python_version, platform_target), no_index=index.no_index)
 
@@ -188,8 +187,6 @@ def carry_wheels(
         The pins, those carried as ``local-wheel`` pins whose ``project_path`` is the wheel found (copy
         them with :func:`.distributions.build_local_wheel`), and what was carried or is missing.
     """
-    from packaging.version import InvalidVersion, Version
-
     out: list[PinnedDistribution] = []
     carried: list[str] = []
     missing: list[str] = []
@@ -217,19 +214,9 @@ def carry_wheels(
             out.append(_carry(pin, found))
             carried.append(label)
             continue
-        try:
-            local = Version(pin.version).local is not None
-        except InvalidVersion:
-            local = False
-        found = None
-        if every or local or direct is not None:
-            found = finder.anywhere(pin.name, pin.version)
-        elif pin.source == "index":
-            hit = finder.in_find_links(pin.name, pin.version)
-            if hit is not None and (finder.no_index or index_url is None):
-                found = hit
-            elif hit is not None:
-                ask[len(out)] = hit
+        found, hit = _kernel_wheel(pin, finder, every=every or direct is not None, ask_index=index_url is not None)
+        if hit is not None:
+            ask[len(out)] = hit
         if found is not None:
             out.append(_carry(pin, found))
             carried.append(label)
@@ -238,21 +225,53 @@ def carry_wheels(
             missing.append(label)
         out.append(pin)
     if ask and index_url is not None:
-        asked = [out[i] for i in sorted(ask)]
-        try:
-            absent = set(check_index_availability(asked, index_url, cert=cert))
-        except CaptureError:  # the index cannot say: the kernel's own wheel is the safe choice
-            absent = {f"{p.name}=={p.version}" for p in asked}
-        for i in sorted(ask):
-            label = f"{out[i].name}=={out[i].version}"
-            if label in absent:
-                out[i] = _carry(out[i], ask[i])
-                carried.append(label)
+        carried += _carry_absent_from_index(out, ask, index_url, cert)
     if carried:
         why = "With --wheels-from-kernel" if every else "Not on the package index, so"
         warnings.append(f"{why} carried into the image as the kernel's wheels found on this machine: "
                         f"{', '.join(sorted(carried, key=str.lower))}.")
     return Carried(tuple(out), tuple(carried), tuple(missing), tuple(warnings))
+
+
+def _kernel_wheel(pin: PinnedDistribution, finder: WheelFinder, *, every: bool,
+                  ask_index: bool) -> tuple[Path | None, Path | None]:
+    """The wheel file to carry for a pin that is not a context wheel (``None``: none), and a find-links
+    wheel to carry only if the index lacks the version (``None``: nothing to ask).
+
+    ``every``: carry it whatever its source (``--wheels-from-kernel``, or installed from a wheel file).
+    ``ask_index``: the image's index can be asked; else a find-links hit is carried at once.
+    """
+    from packaging.version import InvalidVersion, Version
+
+    try:
+        local = Version(pin.version).local is not None
+    except InvalidVersion:
+        local = False
+    if every or local:
+        return finder.anywhere(pin.name, pin.version), None
+    if pin.source == "index":
+        hit = finder.in_find_links(pin.name, pin.version)
+        if hit is not None and (finder.no_index or not ask_index):
+            return hit, None
+        return None, hit
+    return None, None
+
+
+def _carry_absent_from_index(out: list[PinnedDistribution], ask: Mapping[int, Path], index_url: str,
+                             cert: Path | None) -> list[str]:
+    """Carry ``ask[i]`` for each ``out[i]`` (replaced in place) whose version the index lacks; their labels."""
+    asked = [out[i] for i in sorted(ask)]
+    try:
+        absent = set(check_index_availability(asked, index_url, cert=cert))
+    except CaptureError:  # the index cannot say: the kernel's own wheel is the safe choice
+        absent = {f"{p.name}=={p.version}" for p in asked}
+    carried = []
+    for i in sorted(ask):
+        label = f"{out[i].name}=={out[i].version}"
+        if label in absent:
+            out[i] = _carry(out[i], ask[i])
+            carried.append(label)
+    return carried
 
 
 def _installed_wheel(direct_url: Mapping[str, Any] | None) -> Path | None:

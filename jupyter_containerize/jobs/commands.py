@@ -21,7 +21,6 @@ from ..jobspec import JobSpec
 if TYPE_CHECKING:  # the pipeline (and docker-py) load when a command runs, not when a front end starts
     from ..backends.base import ImageRef
     from .manager import Job, JobManager
-    from .pipeline import Prepared
     from .store import JobRecord
 
 EventCallback = Callable[[Event], None]

@@ -6,6 +6,7 @@ Front ends call :meth:`JobManager.submit` and render the events of the returned
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
 import time
@@ -312,7 +313,7 @@ class JobManager:
                 self._forget(job.id)
             return
         gate = threading.Semaphore(spec.max_parallel)
-        for job, job_spec in zip(jobs, specs):
+        for job, job_spec in zip(jobs, specs, strict=True):
             while not gate.acquire(timeout=0.25):
                 if self._closed.is_set():
                     break
@@ -487,10 +488,8 @@ class JobManager:
         record = self.store.get(job_id)
         if not record.done:
             self.cancel(record.id)
-        try:
+        with contextlib.suppress(ContainerizeError):
             self.backend(record.backend).remove(record.id, record.backend_ref)
-        except ContainerizeError:
-            pass
         self.store.delete(record.id)
 
     def attach(self, job_id: str) -> Job:
@@ -556,10 +555,8 @@ class JobManager:
         with self._lock:
             subscribers = list(self._subscribers.get(job_id, ()))
         for callback in subscribers:
-            try:
+            with contextlib.suppress(Exception):  # a broken view must not break the job
                 callback(event)
-            except Exception:  # noqa: BLE001, S110 - a broken view must not break the job
-                pass
 
     def _set_status(self, job_id: str, status: str) -> None:
         self.store.update(job_id, status=status)

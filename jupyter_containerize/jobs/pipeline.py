@@ -274,7 +274,8 @@ def sweep_specs(spec: JobSpec) -> list[JobSpec]:
         return [spec]
     names = sorted(spec.sweep)
     combos = itertools.product(*(spec.sweep[n] for n in names))
-    return [replace(spec, sweep={}, parameters={**spec.parameters, **dict(zip(names, values))}) for values in combos]
+    return [replace(spec, sweep={}, parameters={**spec.parameters, **dict(zip(names, values, strict=True))})
+            for values in combos]
 
 
 

@@ -39,7 +39,7 @@ from ..errors import ContainerizeError, OptionError
 from ..jobspec import WORK_DIR_IN_CONTAINER, JobSpec
 from ..notebook_file import read_notebook
 from . import locks
-from .dockerfile import JC_DIR, LABEL_PREFIX, VENV, dockerfile_text, make_plan, precompile_lists
+from .dockerfile import JC_DIR, LABEL_PREFIX, VENV, Plan, dockerfile_text, make_plan, precompile_lists
 from .ignore import dockerignore, keep_file, skip_dir
 
 Source = bytes | Path  # in-memory content, or a host file copied as is
@@ -314,23 +314,13 @@ def render_context(
         ContextError: ``out_dir`` holds something else, or a credential would be written.
     """
     out_dir = Path(os.path.abspath(out_dir))
-    if out_dir.exists():
-        if not out_dir.is_dir():
-            raise ContextError(f"{out_dir} exists and is not a folder", "Choose another output folder.")
-        if any(out_dir.iterdir()) and not _is_previous_context(out_dir):
-            raise ContextError(f"{out_dir} is not empty and is not a build context written by jupyter-containerize",
-                               "Choose an empty or new folder; nothing was written.")
+    _check_out_dir(out_dir)
     notebook = Path(os.path.abspath(snapshot.notebook))
     nb_dir = notebook.parent
     config = snapshot.pip_config
-    cert: bytes | None = None
     warnings = list(snapshot.warnings)
-    if config.cert_file is not None:
-        try:
-            cert = Path(config.cert_file).read_bytes()
-        except OSError as exc:
-            warnings.append(f"The pip CA bundle {config.cert_file} cannot be read ({exc.strerror}); builds "
-                            "behind a TLS-intercepting proxy will fail.")
+    cert, cert_warnings = _read_cert(config.cert_file)
+    warnings += cert_warnings
     plan = make_plan(snapshot, spec, has_cert=cert is not None, buildkit=buildkit)
     pins = tuple(runner_pins) if runner_pins is not None else (snapshot.runner_distributions or default_runner_pins())
     if snapshot.python_version.split(".")[:2] != [str(v) for v in sys.version_info[:2]]:
@@ -342,53 +332,10 @@ def render_context(
     skip = {out_dir}  # never copy a context into itself
     files = _Files(nb_dir, skip)
     dockerfile = dockerfile_text(plan)
-    files.add("Dockerfile", dockerfile.encode("utf-8"))
-    files.add("requirements.lock", plan.requirements_lock.encode("utf-8"))
-    if plan.kernel_lock is not None:
-        files.add("kernel.lock", plan.kernel_lock.encode("utf-8"))
-    files.add("runner.lock", locks.runner_lock(pins).encode("utf-8"))
-    files.add("jc/runner.py", RUNNER_SOURCE.read_bytes())
-    files.add("jc/parameters_cell.py", PARAMETERS_CELL_SOURCE.read_bytes())
-    files.add("jc/shim/jupyter_containerize/__init__.py", SHIM_INIT)
-    files.add("jc/shim/jupyter_containerize/metrics.py", METRICS_SOURCE.read_bytes())
-    files.add("jc/shim/jupyter_containerize/injob.py", INJOB_SOURCE.read_bytes())
-    files.add("jc/shim/jupyter_containerize/injob_pip.py", INJOB_PIP_SOURCE.read_bytes())
-    files.add("jc/share/kernels/python3/kernel.json", kernel_json())
-    if plan.buildkit:
-        files.add("build/precompile.py", PRECOMPILE_SOURCE.read_bytes())
-        for rel, text in precompile_lists(plan).items():
-            files.add(rel, text.encode("utf-8"))
-    if cert is not None:
-        files.add("certs/ca.crt", cert)
-    if plan.carry_uv:
-        uv = find_uv()
-        if uv is None:
-            raise ContextError("A build without a package index needs this machine's uv to carry, and none is "
-                               "installed", "Install uv (pip install uv), or build without --wheels-from-kernel.")
-        files.add("tools/uv", Path(uv))
-    for pin in (*snapshot.distributions, *(snapshot.runner_distributions if runner_pins is None else ())):
-        if pin.source == "local-wheel":
-            if pin.wheel_path is None or not Path(pin.wheel_path).is_file():
-                raise ContextError(f"The wheel built for {pin.name} is missing ({pin.wheel_path})",
-                                   "Capture the environment again.")
-            files.add(f"wheels/{Path(pin.wheel_path).name}", Path(pin.wheel_path))
+    _add_image_files(files, plan, dockerfile, pins, cert)
+    _add_wheels(files, (*snapshot.distributions, *(snapshot.runner_distributions if runner_pins is None else ())))
     folder = plan.notebook_folder
-    for module in sorted(snapshot.local_modules):
-        files.add_local(module, forced=False, folder=folder)
-    included: list[str] = []
-    for raw in sorted(spec.build.include if spec is not None else ()):
-        rel = _include_rel(raw, nb_dir)
-        files.add_local(rel, forced=True, folder=folder)
-        included.append("work/" + in_work(folder, rel) if folder or rel != "." else "work")
-    files.add(f"work/{in_work(folder, notebook.name)}", normalized_notebook(notebook))
-    for rel in snapshot.data_paths:  # folders that data is mounted into stay the job user's, so it can write there
-        parent = posixpath.dirname(posixpath.normpath(rel))
-        if parent and parent != "..":
-            files.add(f"work/{in_work(folder, parent)}/", b"")
-    try:
-        files.add(".dockerignore", dockerignore(tuple(included)).encode("utf-8"))
-    except ValueError as exc:
-        raise OptionError(f"An --include path cannot be used: {exc}", "Rename the file.") from None
+    _add_work_files(files, snapshot, spec, notebook, folder)
     secrets = {name: config.secret_values[name] for name in plan.secret_args if name in config.secret_values}
     _check_no_secrets(files.items, list(secrets.values()))
 
@@ -417,6 +364,88 @@ def render_context(
         trusted_hosts=plan.trusted_hosts,
         offline=plan.carry_uv and not plan.system_packages and not plan.needs_git,
     )
+
+
+def _check_out_dir(out_dir: Path) -> None:
+    """Refuse an ``out_dir`` that is a file, or a folder holding something other than a previous context."""
+    if out_dir.exists():
+        if not out_dir.is_dir():
+            raise ContextError(f"{out_dir} exists and is not a folder", "Choose another output folder.")
+        if any(out_dir.iterdir()) and not _is_previous_context(out_dir):
+            raise ContextError(f"{out_dir} is not empty and is not a build context written by jupyter-containerize",
+                               "Choose an empty or new folder; nothing was written.")
+
+
+def _read_cert(cert_file: Path | None) -> tuple[bytes | None, list[str]]:
+    """The pip CA bundle's bytes (``None``: none, or unreadable), and a warning when it cannot be read."""
+    if cert_file is None:
+        return None, []
+    try:
+        return Path(cert_file).read_bytes(), []
+    except OSError as exc:
+        return None, [f"The pip CA bundle {cert_file} cannot be read ({exc.strerror}); builds "
+                      "behind a TLS-intercepting proxy will fail."]
+
+
+def _add_image_files(files: _Files, plan: Plan, dockerfile: str, pins: Sequence[PinnedDistribution],
+                     cert: bytes | None) -> None:
+    """The Dockerfile, the locks, the runner and its shim, the CA bundle and the tools the build needs."""
+    files.add("Dockerfile", dockerfile.encode("utf-8"))
+    files.add("requirements.lock", plan.requirements_lock.encode("utf-8"))
+    if plan.kernel_lock is not None:
+        files.add("kernel.lock", plan.kernel_lock.encode("utf-8"))
+    files.add("runner.lock", locks.runner_lock(pins).encode("utf-8"))
+    files.add("jc/runner.py", RUNNER_SOURCE.read_bytes())
+    files.add("jc/parameters_cell.py", PARAMETERS_CELL_SOURCE.read_bytes())
+    files.add("jc/shim/jupyter_containerize/__init__.py", SHIM_INIT)
+    files.add("jc/shim/jupyter_containerize/metrics.py", METRICS_SOURCE.read_bytes())
+    files.add("jc/shim/jupyter_containerize/injob.py", INJOB_SOURCE.read_bytes())
+    files.add("jc/shim/jupyter_containerize/injob_pip.py", INJOB_PIP_SOURCE.read_bytes())
+    files.add("jc/share/kernels/python3/kernel.json", kernel_json())
+    if plan.buildkit:
+        files.add("build/precompile.py", PRECOMPILE_SOURCE.read_bytes())
+        for rel, text in precompile_lists(plan).items():
+            files.add(rel, text.encode("utf-8"))
+    if cert is not None:
+        files.add("certs/ca.crt", cert)
+    if plan.carry_uv:
+        uv = find_uv()
+        if uv is None:
+            raise ContextError("A build without a package index needs this machine's uv to carry, and none is "
+                               "installed", "Install uv (pip install uv), or build without --wheels-from-kernel.")
+        files.add("tools/uv", Path(uv))
+
+
+def _add_wheels(files: _Files, pins: Sequence[PinnedDistribution]) -> None:
+    """The wheel files of the ``local-wheel`` pins."""
+    for pin in pins:
+        if pin.source == "local-wheel":
+            if pin.wheel_path is None or not Path(pin.wheel_path).is_file():
+                raise ContextError(f"The wheel built for {pin.name} is missing ({pin.wheel_path})",
+                                   "Capture the environment again.")
+            files.add(f"wheels/{Path(pin.wheel_path).name}", Path(pin.wheel_path))
+
+
+def _add_work_files(files: _Files, snapshot: EnvironmentSnapshot, spec: JobSpec | None, notebook: Path,
+                    folder: str) -> None:
+    """The work folder: local modules, ``--include`` paths, the notebook, the data folders; and .dockerignore."""
+    nb_dir = notebook.parent
+    for module in sorted(snapshot.local_modules):
+        files.add_local(module, forced=False, folder=folder)
+    included: list[str] = []
+    for raw in sorted(spec.build.include if spec is not None else ()):
+        rel = _include_rel(raw, nb_dir)
+        files.add_local(rel, forced=True, folder=folder)
+        included.append("work/" + in_work(folder, rel) if folder or rel != "." else "work")
+    files.add(f"work/{in_work(folder, notebook.name)}", normalized_notebook(notebook))
+    for rel in snapshot.data_paths:  # folders that data is mounted into stay the job user's, so it can write there
+        parent = posixpath.dirname(posixpath.normpath(rel))
+        if parent and parent != "..":
+            files.add(f"work/{in_work(folder, parent)}/", b"")
+    try:
+        files.add(".dockerignore", dockerignore(tuple(included)).encode("utf-8"))
+    except ValueError as exc:
+        raise OptionError(f"An --include path cannot be used: {exc}", "Rename the file.") from None
 
 
 def _include_rel(raw: str, nb_dir: Path) -> str:

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import math
 import os
@@ -132,7 +133,7 @@ def inject_parameters(nb: Any, parameters: dict[str, Any]) -> bool:
     when no cell is tagged ``parameters`` (the cell then goes to the top, or in the stale one's place).
     """
     cells = nb.cells
-    new = nbformat.v4.new_code_cell(source=parameters_source(parameters))  # type: ignore[no-untyped-call]
+    new = nbformat.v4.new_code_cell(source=parameters_source(parameters))
     new.metadata["tags"] = [INJECTED_TAG]
     index = parameters_cell_index(cells)
     stale = [i for i, c in enumerate(cells) if is_injected(c)]
@@ -207,10 +208,8 @@ class WorkdirSync:
                 continue
             self.copied[rel] = signature
         for rel in [r for r in self.copied if r not in current]:
-            try:
+            with contextlib.suppress(OSError):
                 (self.dest / rel).unlink(missing_ok=True)
-            except OSError:
-                pass
             del self.copied[rel]
         return failed
 
@@ -271,7 +270,7 @@ class Runner:
         if self.nb is None:
             return
         tmp = self.output_path.with_name(f".{self.output_path.name}{TMP_SUFFIX}")
-        tmp.write_text(nbformat.writes(self.nb), encoding="utf-8")  # type: ignore[no-untyped-call]
+        tmp.write_text(nbformat.writes(self.nb), encoding="utf-8")
         os.replace(tmp, self.output_path)
         self._dirty = False
         self._last_save = time.monotonic()
@@ -377,7 +376,7 @@ class Runner:
 
     async def _run(self) -> int:
         try:
-            self.nb = nbformat.read(str(self.notebook), as_version=4)  # type: ignore[no-untyped-call]
+            self.nb = nbformat.read(str(self.notebook), as_version=4)
         except (OSError, ValueError) as exc:
             raise RunnerError(f"cannot read notebook {self.notebook}: {exc}") from None
         if self.parameters and not inject_parameters(self.nb, self.parameters):

@@ -7,6 +7,7 @@ import sys
 import uuid
 from pathlib import Path
 
+import docker
 import pytest
 
 from jupyter_containerize.backends.builder import build_image
@@ -14,27 +15,21 @@ from jupyter_containerize.backends.engine import engine_has_buildkit
 from jupyter_containerize.errors import BuildError
 from jupyter_containerize.events import BuildFinished, BuildStep, Event, PackagesProgress
 from jupyter_containerize.jobs.pipeline import prepare
-from jupyter_containerize.options import parse
+from tests.support.specs import build_spec
 
 PY = f"{sys.version_info.major}.{sys.version_info.minor}"  # the kernel is this interpreter
 
 pytestmark = [pytest.mark.engine, pytest.mark.usefixtures("base_image")]
 
 
-def _spec(notebook: Path, *flags: str):  # type: ignore[no-untyped-def]
-    spec = parse(["build", str(notebook), *flags]).spec
-    assert spec is not None
-    return spec
-
-
-def _sh(engine, image: str, script: str) -> str:  # type: ignore[no-untyped-def]
+def _sh(engine: docker.DockerClient, image: str, script: str) -> str:
     out = engine.containers.run(image, ["-c", script], entrypoint="sh", remove=True, user="0")
     return str(out.decode())
 
 
-def test_auto_builds_with_buildkit_and_the_image_holds_only_the_venvs(quickstart: Path, engine) -> None:  # type: ignore[no-untyped-def]
+def test_auto_builds_with_buildkit_and_the_image_holds_only_the_venvs(quickstart: Path, engine: docker.DockerClient) -> None:
     assert engine_has_buildkit()  # Debian's 20.10 engine: API 1.41
-    prepared = prepare(_spec(quickstart))
+    prepared = prepare(build_spec(quickstart))
     try:
         assert prepared.context.buildkit and "--mount=type=cache" in prepared.context.dockerfile
         seen: list[Event] = []
@@ -61,8 +56,8 @@ def test_auto_builds_with_buildkit_and_the_image_holds_only_the_venvs(quickstart
     assert int(unused.strip()) == 0  # a module nobody imports is not compiled
 
 
-def test_a_failing_install_names_the_step_and_shows_the_installers_lines(quickstart: Path, engine) -> None:  # type: ignore[no-untyped-def]
-    prepared = prepare(_spec(quickstart))
+def test_a_failing_install_names_the_step_and_shows_the_installers_lines(quickstart: Path, engine: docker.DockerClient) -> None:
+    prepared = prepare(build_spec(quickstart))
     try:
         context = prepared.context
         (context.path / "requirements.lock").write_text("jc-no-such-distribution-anywhere==1.0.0\n")

@@ -15,11 +15,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import docker
 import pytest
 
-from ..conftest import labelled_containers
-from .notebook_factory import write_notebook
-from .test_magics import execute, text_of
+from tests.support.engine import labelled_containers
+from tests.support.kernel import execute, text_of
+from tests.support.notebooks import write_notebook
 
 pytestmark = [pytest.mark.engine, pytest.mark.usefixtures("base_image")]
 TINY = ("import json\nprint(json.dumps([1, 2]))",)
@@ -80,7 +81,8 @@ def test_dockerfile_is_the_same_from_the_cli_and_the_magic(tmp_path: Path, text_
     assert (tmp_path / "by-cli" / "Dockerfile").read_text() == printed.stdout
 
 
-def test_build_gives_the_same_image_from_the_cli_and_the_magic(tmp_path: Path, text_kernel: Path, engine: Any) -> None:
+def test_build_gives_the_same_image_from_the_cli_and_the_magic(tmp_path: Path, text_kernel: Path,
+                                                               engine: docker.DockerClient) -> None:
     nb = write_notebook(tmp_path / "nb" / "tiny.ipynb", *TINY)
     built = cli("build", str(nb), cwd=tmp_path)
     assert built.returncode == 0, built.stdout + built.stderr
@@ -92,7 +94,8 @@ def test_build_gives_the_same_image_from_the_cli_and_the_magic(tmp_path: Path, t
     assert engine.images.get(reference).id
 
 
-def test_stop_gives_the_same_result_from_the_cli_and_the_magic(tmp_path: Path, text_kernel: Path, engine: Any) -> None:
+def test_stop_gives_the_same_result_from_the_cli_and_the_magic(tmp_path: Path, text_kernel: Path,
+                                                               engine: docker.DockerClient) -> None:
     nb = write_notebook(tmp_path / "nb" / "slow.ipynb", "import time\nprint('started', flush=True)",
                         "time.sleep(120)")
 
@@ -112,7 +115,8 @@ def test_stop_gives_the_same_result_from_the_cli_and_the_magic(tmp_path: Path, t
     assert labelled_containers(engine, first) == [] and labelled_containers(engine, second) == []
 
 
-def test_logs_logs_f_and_rm_of_a_finished_job_through_the_cli(tmp_path: Path, job_store: Path, engine: Any) -> None:
+def test_logs_logs_f_and_rm_of_a_finished_job_through_the_cli(tmp_path: Path, job_store: Path,
+                                                              engine: docker.DockerClient) -> None:
     nb = write_notebook(tmp_path / "nb" / "tiny.ipynb", *TINY)
     run = cli("run", str(nb), cwd=tmp_path)
     assert run.returncode == 0, run.stdout + run.stderr

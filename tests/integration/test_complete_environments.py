@@ -23,6 +23,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import docker
 import pytest
 
 from jupyter_containerize.backends.engine import JOB_LABEL
@@ -31,10 +32,9 @@ from jupyter_containerize.jobs.manager import JobManager
 from jupyter_containerize.jobs.pipeline import prepare
 from jupyter_containerize.jobs.store import JobRecord, JobStore
 from jupyter_containerize.options import parse
-
-from ..conftest import REPO
-from ..unit.test_capture_venvs import make_venv, site_packages, uv
-from .notebook_factory import write_notebook
+from tests.support import REPO
+from tests.support.notebooks import write_notebook
+from tests.support.venvs import make_venv, site_packages, uv
 
 pytestmark = [pytest.mark.engine, pytest.mark.usefixtures("base_image")]
 
@@ -44,14 +44,15 @@ OPTIONAL = "# jcxpretty: optional for jcxfancy[fancy], installed in the kernel"
 
 # the packages of the kernel: jcxfancy names jcxpretty under its extra "fancy" and imports it only when
 # show() is called; jcxneeds requires jcxreqdep (absent from the kernel) and copes with its absence
-FANCY = ("jcxfancy", ['jcxpretty; extra == "fancy"'], ["fancy"],
+Project = tuple[str, list[str], list[str], str]  # name, requirements, extras, the module's code
+FANCY: Project = ("jcxfancy", ['jcxpretty; extra == "fancy"'], ["fancy"],
          ("def show(x):\n    import jcxpretty  # an optional dependency, imported at call time\n\n"
           "    return jcxpretty.pretty(x)\n"))
-PRETTY = ("jcxpretty", [], [], "def pretty(x):\n    return f'<<{x}>>'\n")
-NEEDS = ("jcxneeds", ["jcxreqdep>=0.1"], [],
+PRETTY: Project = ("jcxpretty", [], [], "def pretty(x):\n    return f'<<{x}>>'\n")
+NEEDS: Project = ("jcxneeds", ["jcxreqdep>=0.1"], [],
          ("try:\n    import jcxreqdep as _dep\nexcept ImportError:  # a broken venv\n    _dep = None\n\n\n"
           "def value():\n    return None if _dep is None else _dep.VALUE\n"))
-REQDEP = ("jcxreqdep", [], [], "VALUE = 42\n")
+REQDEP: Project = ("jcxreqdep", [], [], "VALUE = 42\n")
 
 USES_THE_EXTRA = ("import json, importlib.metadata as md, jcxfancy\n"
                   "json.dump({'shown': jcxfancy.show(3), 'version': md.version('jcxpretty')}, "
@@ -199,23 +200,24 @@ def test_a_requirement_the_kernel_lacks_is_resolved_and_installed_in_the_job(
 
 # -- class 6: a module the kernel does not have --------------------------------------------------------
 
-def _jc_images(client: Any, notebook: str) -> set[str]:
-    return {i.id for i in client.images.list(all=True) if (i.labels or {}).get(NOTEBOOK_LABEL) == notebook}
+def _jc_images(client: docker.DockerClient, notebook: str) -> set[str]:
+    return {i.id for i in client.images.list(all=True)
+            if i.id is not None and (i.labels or {}).get(NOTEBOOK_LABEL) == notebook}
 
 
-def _jc_containers(client: Any, notebook: str, job_ids: set[str]) -> set[str]:
-    return {c.id for c in client.containers.list(all=True)
-            if (c.labels or {}).get(NOTEBOOK_LABEL) == notebook or (c.labels or {}).get(JOB_LABEL) in job_ids}
+def _jc_containers(client: docker.DockerClient, notebook: str, job_ids: set[str]) -> set[str]:
+    return {c.id for c in client.containers.list(all=True) if c.id is not None
+            and ((c.labels or {}).get(NOTEBOOK_LABEL) == notebook or (c.labels or {}).get(JOB_LABEL) in job_ids)}
 
 
 @pytest.fixture
-def engine_state(engine: Any) -> Iterator[dict[str, set[str]]]:
-    yield {"images": {i.id for i in engine.images.list(all=True)},
-           "containers": {c.id for c in engine.containers.list(all=True)}}
+def engine_state(engine: docker.DockerClient) -> Iterator[dict[str, set[str]]]:
+    yield {"images": {i.id for i in engine.images.list(all=True) if i.id is not None},
+           "containers": {c.id for c in engine.containers.list(all=True) if c.id is not None}}
 
 
 def test_a_module_the_kernel_lacks_is_refused_before_building(
-        kernel_pip: dict[str, Path], tmp_path: Path, job_store: Path, engine: Any,
+        kernel_pip: dict[str, Path], tmp_path: Path, job_store: Path, engine: docker.DockerClient,
         engine_state: dict[str, set[str]]) -> None:
     name = "imports_what_the_kernel_lacks.ipynb"
     nb = write_notebook(tmp_path / "nb" / name, "import jcxfancy\nimport sklearn\n\nprint(jcxfancy.show(1))")

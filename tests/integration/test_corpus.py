@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from ..conftest import REPO
+from tests.support import REPO
 
 sys.path.insert(0, str(REPO / "bench"))
 import corpus  # bench/corpus.py, the runner this test shares

@@ -9,6 +9,7 @@ import sys
 import time
 from pathlib import Path
 
+import docker
 import nbformat
 import pytest
 
@@ -17,29 +18,22 @@ from jupyter_containerize.backends.builder import build_image
 from jupyter_containerize.backends.docker import DockerBackend
 from jupyter_containerize.errors import GpuError
 from jupyter_containerize.events import BuildFinished, BuildStep, CellFinished, CellStarted, Event, LayerCached
-from jupyter_containerize.jobs.manager import JobManager, prepare
+from jupyter_containerize.jobs.manager import Job, JobManager, prepare
 from jupyter_containerize.jobs.store import JobStore
-from jupyter_containerize.options import parse
-
-from tests.conftest import labelled_containers
-from .notebook_factory import write_notebook
+from tests.support.engine import labelled_containers
+from tests.support.notebooks import write_notebook
+from tests.support.specs import run_spec
 
 pytestmark = [pytest.mark.engine, pytest.mark.usefixtures("base_image")]
 
 
-def _spec(notebook: Path, *flags: str):  # type: ignore[no-untyped-def]
-    spec = parse(["run", str(notebook), *flags]).spec
-    assert spec is not None
-    return spec
-
-
-def _events(job) -> list[Event]:  # type: ignore[no-untyped-def]
+def _events(job: Job) -> list[Event]:
     return [e for _, e in job.events()]
 
 
-def test_quickstart_builds_runs_and_writes_outputs(quickstart: Path, job_store: Path, engine) -> None:  # type: ignore[no-untyped-def]
+def test_quickstart_builds_runs_and_writes_outputs(quickstart: Path, job_store: Path, engine: docker.DockerClient) -> None:
     manager = JobManager(JobStore(job_store))
-    job = manager.submit(_spec(quickstart, "-p", "n_estimators=12"))
+    job = manager.submit(run_spec(quickstart, "-p", "n_estimators=12"))
     record = job.wait(timeout=900)
     assert record.status == "succeeded", record.error
     out = Path(record.output_dir)
@@ -59,8 +53,8 @@ def test_quickstart_builds_runs_and_writes_outputs(quickstart: Path, job_store: 
     assert user and user.split(":")[0] not in ("0", "root")
 
 
-def test_unchanged_environment_is_never_rebuilt(quickstart: Path, engine) -> None:  # type: ignore[no-untyped-def]
-    prepared = prepare(_spec(quickstart))
+def test_unchanged_environment_is_never_rebuilt(quickstart: Path, engine: docker.DockerClient) -> None:
+    prepared = prepare(run_spec(quickstart))
     try:
         build_image(prepared.context, lambda e: None)
         seen: list[Event] = []
@@ -79,9 +73,9 @@ def _append_cell(notebook: Path, source: str) -> None:
 
 
 @pytest.mark.parametrize("builder", ["buildkit", "classic"])
-def test_notebook_only_edit_rebuilds_only_the_last_layers(quickstart: Path, engine, builder: str) -> None:  # type: ignore[no-untyped-def]
+def test_notebook_only_edit_rebuilds_only_the_last_layers(quickstart: Path, engine: docker.DockerClient, builder: str) -> None:
     _append_cell(quickstart, f"print('first version {time.time()}')")  # a new image, really built
-    prepared = prepare(_spec(quickstart, "--builder", builder))
+    prepared = prepare(run_spec(quickstart, "--builder", builder))
     try:
         assert prepared.context.buildkit == (builder == "buildkit")
         build_image(prepared.context, lambda e: None)
@@ -92,7 +86,7 @@ def test_notebook_only_edit_rebuilds_only_the_last_layers(quickstart: Path, engi
         assert engine.images.get(tag + "-stage0").id  # the builder stage is kept (a prune cannot drop its cache)
     _append_cell(quickstart, f"print('edited at {time.time()}')")
     seen: list[Event] = []
-    prepared = prepare(_spec(quickstart, "--builder", builder))
+    prepared = prepare(run_spec(quickstart, "--builder", builder))
     try:
         ref = build_image(prepared.context, seen.append)
     finally:
@@ -108,7 +102,7 @@ def test_notebook_only_edit_rebuilds_only_the_last_layers(quickstart: Path, engi
 
 def test_failing_cell_fails_the_job_with_its_index_and_a_partial_notebook(tmp_path: Path, job_store: Path) -> None:
     nb = write_notebook(tmp_path / "broken.ipynb", "x = 1\nprint('before')", "raise ValueError('boom')", "print('never')")
-    job = JobManager(JobStore(job_store)).submit(_spec(nb))
+    job = JobManager(JobStore(job_store)).submit(run_spec(nb))
     record = job.wait(timeout=900)
     assert record.status == "failed" and record.failing_cell == 1
     assert "ValueError" in record.error or "boom" in record.error
@@ -128,7 +122,7 @@ def test_volumes_env_and_user_reach_the_container(tmp_path: Path, job_store: Pat
         "text = pathlib.Path('/data/input.txt').read_text()\n"
         "pathlib.Path('/output/seen.json').write_text(json.dumps({'text': text, 'env': os.environ['GREETING'], 'uid': os.getuid()}))",
     )
-    job = JobManager(JobStore(job_store)).submit(_spec(nb, "-v", "./data:/data:ro", "-e", "GREETING=hi there"))
+    job = JobManager(JobStore(job_store)).submit(run_spec(nb, "-v", "./data:/data:ro", "-e", "GREETING=hi there"))
     record = job.wait(timeout=900)
     assert record.status == "succeeded", record.error
     seen = json.loads((Path(record.output_dir) / "seen.json").read_text())
@@ -138,10 +132,10 @@ def test_volumes_env_and_user_reach_the_container(tmp_path: Path, job_store: Pat
         assert seen["uid"] == os.geteuid()  # outputs belong to the host user
 
 
-def test_cancel_during_build_and_run_leaves_no_container(tmp_path: Path, job_store: Path, engine) -> None:  # type: ignore[no-untyped-def]
+def test_cancel_during_build_and_run_leaves_no_container(tmp_path: Path, job_store: Path, engine: docker.DockerClient) -> None:
     manager = JobManager(JobStore(job_store))
     nb = write_notebook(tmp_path / "slow.ipynb", "import time\nfor i in range(600):\n    time.sleep(0.5)")
-    job = manager.submit(_spec(nb, "--no-cache"))
+    job = manager.submit(run_spec(nb, "--no-cache"))
     deadline = time.monotonic() + 300
     while not any(isinstance(e, BuildStep) for e in _events(job)) and time.monotonic() < deadline:
         time.sleep(0.2)
@@ -150,7 +144,7 @@ def test_cancel_during_build_and_run_leaves_no_container(tmp_path: Path, job_sto
     assert record.status == "cancelled"
     assert labelled_containers(engine, job.id) == []
 
-    job = manager.submit(_spec(nb))
+    job = manager.submit(run_spec(nb))
     deadline = time.monotonic() + 600
     while not any(isinstance(e, CellStarted) for e in _events(job)) and time.monotonic() < deadline:
         time.sleep(0.2)
@@ -161,7 +155,7 @@ def test_cancel_during_build_and_run_leaves_no_container(tmp_path: Path, job_sto
     assert labelled_containers(engine, job.id) == []
 
 
-def test_a_new_process_reattaches_to_a_running_job(tmp_path: Path, job_store: Path, engine) -> None:  # type: ignore[no-untyped-def]
+def test_a_new_process_reattaches_to_a_running_job(tmp_path: Path, job_store: Path, engine: docker.DockerClient) -> None:
     nb = write_notebook(tmp_path / "steady.ipynb", *[f"import time\ntime.sleep(1.5)\nprint('tick {i}')" for i in range(6)])
     proc = subprocess.run(
         [sys.executable, "-m", "jupyter_containerize.cli", "run", str(nb), "--detach"],
@@ -182,10 +176,11 @@ def test_a_new_process_reattaches_to_a_running_job(tmp_path: Path, job_store: Pa
     assert labelled_containers(engine, job.id) == []
 
 
-def test_gpu_request_reaches_the_container_and_preflight_refuses_without_runtime(tmp_path: Path, engine, base_image) -> None:  # type: ignore[no-untyped-def]
+def test_gpu_request_reaches_the_container_and_preflight_refuses_without_runtime(tmp_path: Path, engine: docker.DockerClient, base_image: str) -> None:
     nb = write_notebook(tmp_path / "gpu.ipynb", "print(1)")
-    spec = _spec(nb, "--gpus", "device=0,1", "--shm-size", "1g")
+    spec = run_spec(nb, "--gpus", "device=0,1", "--shm-size", "1g")
     image = engine.images.get(base_image)
+    assert image.id is not None
     backend = DockerBackend(engine)
     request = RunRequest(job_id="gputest" + os.urandom(3).hex(), image=ImageRef(tag=image.id, image_id=image.id),
                          spec=spec, output_dir=tmp_path / "out")
@@ -202,7 +197,7 @@ def test_gpu_request_reaches_the_container_and_preflight_refuses_without_runtime
     from jupyter_containerize.backends.docker import gpu_preflight
 
     with pytest.raises(GpuError) as info:
-        gpu_preflight(_spec(nb, "--gpus", "all"))
+        gpu_preflight(run_spec(nb, "--gpus", "all"))
     assert "NVIDIA" in str(info.value)
 
 
@@ -220,7 +215,7 @@ def test_a_kernel_on_debians_own_python_gets_its_base_built_offline(tmp_path: Pa
                     str(venv / "bin" / "python"), "ipykernel"], check=True, timeout=600)
     nb = write_notebook(tmp_path / "deb.ipynb", "import json, platform, pathlib\n"
                         "pathlib.Path('/output/v.json').write_text(json.dumps(platform.python_version()))")
-    record = JobManager(JobStore(job_store)).submit(_spec(nb, "--python", str(venv / "bin" / "python"))).wait(900)
+    record = JobManager(JobStore(job_store)).submit(run_spec(nb, "--python", str(venv / "bin" / "python"))).wait(900)
     assert record.status == "succeeded", record.error
     version = subprocess.run([str(DEBIAN_PYTHON), "-c", "import platform; print(platform.python_version())"],
                              check=True, capture_output=True, text=True).stdout.strip()

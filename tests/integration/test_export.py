@@ -15,7 +15,7 @@ import pytest
 import yaml
 
 from jupyter_containerize.backends.kubernetes import validate_manifest
-from tests.conftest import start_or_fail
+from tests.support.engine import start_or_fail
 
 pytestmark = pytest.mark.engine
 REPO_ROOT = Path(__file__).resolve().parents[2]

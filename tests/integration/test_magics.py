@@ -9,39 +9,15 @@ import time
 from pathlib import Path
 from typing import Any
 
-import nbformat
+import docker
 import pytest
-from nbclient import NotebookClient
 
-from ..conftest import REPO, labelled_containers
+from tests.support import REPO
+from tests.support.engine import labelled_containers
+from tests.support.kernel import execute, text_of
 
 pytestmark = [pytest.mark.engine, pytest.mark.usefixtures("base_image")]
 FIXTURES = REPO / "tests" / "fixtures" / "notebooks"
-
-
-def execute(folder: Path, *sources: str, raises: tuple[int, ...] = (), timeout: int = 900) -> Any:
-    """Run cells in a fresh kernel whose folder is ``folder``; cells listed in ``raises`` may fail."""
-    nb = nbformat.v4.new_notebook()
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
-    nb.cells = [nbformat.v4.new_code_cell(s) for s in sources]
-    for i in raises:
-        nb.cells[i].metadata["tags"] = ["raises-exception"]
-    client = NotebookClient(nb, kernel_name="python3", timeout=timeout, store_widget_state=True,
-                            resources={"metadata": {"path": str(folder)}})
-    client.execute()
-    return nb
-
-
-def text_of(cell: Any) -> str:
-    parts = []
-    for out in cell.outputs:
-        if out.output_type == "stream":
-            parts.append(out.text)
-        elif out.output_type in ("execute_result", "display_data"):
-            parts.append(str(out.data.get("text/plain", "")))
-        elif out.output_type == "error":
-            parts.append("\n".join(out.traceback))
-    return "".join(parts)
 
 
 def widget_states(nb: Any) -> list[dict[str, Any]]:
@@ -59,7 +35,7 @@ def kernel_env(job_store: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 def test_run_with_widgets_keeps_the_kernel_free_and_ends_with_full_progress(
-        quickstart: Path, kernel_env: Path, engine: Any) -> None:
+        quickstart: Path, kernel_env: Path, engine: docker.DockerClient) -> None:
     nb = execute(
         quickstart.parent,
         "%load_ext jupyter_containerize",
@@ -113,7 +89,8 @@ def test_current_notebook_from_the_session_name(quickstart: Path, kernel_env: Pa
     assert "unsaved changes won't be in the job" in text
 
 
-def test_cancel_from_the_widget_stops_the_container(tmp_path: Path, kernel_env: Path, engine: Any) -> None:
+def test_cancel_from_the_widget_stops_the_container(tmp_path: Path, kernel_env: Path,
+                                                    engine: docker.DockerClient) -> None:
     shutil.copy(FIXTURES / "long_running.ipynb", tmp_path / "long_running.ipynb")
     nb = execute(
         tmp_path,

@@ -10,8 +10,8 @@ import nbformat
 import pytest
 from nbclient import NotebookClient
 
-from ..conftest import NOTEBOOKS
-from .test_magics import text_of
+from tests.support import NOTEBOOKS
+from tests.support.kernel import text_of
 
 pytestmark = [pytest.mark.engine, pytest.mark.slow, pytest.mark.usefixtures("base_image")]
 

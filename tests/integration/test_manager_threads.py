@@ -18,7 +18,7 @@ from jupyter_containerize.events import Log
 from jupyter_containerize.jobs.manager import Job, JobManager
 from jupyter_containerize.jobs.store import JobStore
 from jupyter_containerize.jobspec import JobSpec
-from tests.conftest import labelled_containers
+from tests.support.engine import labelled_containers
 
 pytestmark = pytest.mark.engine
 TICKING = ("sh", "-c", "i=0; while :; do echo tick $i; i=$((i + 1)); sleep 0.2; done")
@@ -92,7 +92,7 @@ def test_close_joins_every_thread_and_leaves_running_jobs_for_a_reattach(
     for job in jobs:  # still running on the engine, ownerless: the next server re-attaches them
         record = manager.store.get(job.id)
         assert record.status == "running" and record.owner_pid is None and record.last_log_time
-        assert [c.status for c in labelled_containers(engine, job.id)] == ["running"]  # type: ignore[attr-defined]
+        assert [c.status for c in labelled_containers(engine, job.id)] == ["running"]
 
     before = {j.id: len(list(j.events())) for j in jobs}
     successor = JobManager(JobStore(job_store), backends={"docker": DockerBackend(engine)})

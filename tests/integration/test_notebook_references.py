@@ -19,8 +19,7 @@ from jupyter_containerize.jobs.manager import JobManager
 from jupyter_containerize.jobs.store import JobRecord, JobStore
 from jupyter_containerize.options import parse
 from jupyter_containerize.render.dockerfile import LABEL_PREFIX
-
-from .notebook_factory import write_notebook
+from tests.support.notebooks import write_notebook
 
 pytestmark = [pytest.mark.engine, pytest.mark.usefixtures("base_image")]
 

@@ -20,7 +20,7 @@ from jupyter_containerize.backends.builder import build_image
 from jupyter_containerize.backends.registry import pull_cache, push_cache, push_image
 from jupyter_containerize.errors import RegistryError
 from jupyter_containerize.events import BuildFinished, Event, LayerCached, PushProgress
-from tests.conftest import start_or_fail
+from tests.support.engine import start_or_fail
 
 pytestmark = pytest.mark.engine
 PLAIN = "127.0.0.1:" + os.environ.get("JC_REGISTRY_PORT", "5000")

@@ -18,16 +18,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import docker
 import docker.errors
 import pytest
 
 from jupyter_containerize.events import Log
 from jupyter_containerize.jobs.manager import Job, JobManager
 from jupyter_containerize.jobs.store import JobRecord, JobStore
-from jupyter_containerize.options import parse
-
-from tests.conftest import labelled_containers
-from .notebook_factory import write_notebook
+from tests.support.engine import labelled_containers
+from tests.support.notebooks import write_notebook
+from tests.support.specs import run_spec
 
 pytestmark = [pytest.mark.engine, pytest.mark.usefixtures("base_image")]
 
@@ -125,13 +125,8 @@ class Ran:
     log: str
 
 
-def _spec(notebook: Path, *flags: str):  # type: ignore[no-untyped-def]
-    spec = parse(["run", str(notebook), *flags]).spec
-    assert spec is not None
-    return spec
-
-
-def _held(job: Job, engine: Any, timeout: float) -> tuple[dict[str, Any], dict[str, Any], list[str], Path]:
+def _held(job: Job, engine: docker.DockerClient,
+          timeout: float) -> tuple[dict[str, Any], dict[str, Any], list[str], Path]:
     """Wait until the job has probed itself, then read its container's HostConfig and its image's tags."""
     deadline = time.monotonic() + timeout
     while True:
@@ -146,9 +141,9 @@ def _held(job: Job, engine: Any, timeout: float) -> tuple[dict[str, Any], dict[s
     out = Path(record.output_dir)
     probe = json.loads((out / "probe.json").read_text())
     containers = labelled_containers(engine, job.id)
-    assert len(containers) == 1, containers
+    assert len(containers) == 1 and containers[0].id is not None, containers
     attrs = engine.api.inspect_container(containers[0].id)
-    tags = engine.api.inspect_image(attrs["Image"])["RepoTags"] or []
+    tags = engine.api.inspect_image(attrs["Image"])["RepoTags"] or []  # type: ignore[no-untyped-call]
     return probe, attrs["HostConfig"], tags, out
 
 
@@ -160,7 +155,7 @@ def notebook(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def extra_tag(engine: Any) -> Iterator[str]:
+def extra_tag(engine: docker.DockerClient) -> Iterator[str]:
     """A repository no other session's cleanup untags (the engine is shared); this module untags it."""
     tag = f"jc-run-flags/probe:{uuid.uuid4().hex[:12]}"
     yield tag
@@ -169,7 +164,7 @@ def extra_tag(engine: Any) -> Iterator[str]:
 
 
 @pytest.fixture(scope="module")
-def jobs(notebook: Path, extra_tag: str, engine: Any,
+def jobs(notebook: Path, extra_tag: str, engine: docker.DockerClient,
          tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Ran]]:
     """Both jobs held at once (the second is submitted once the first built the image)."""
     manager = JobManager(JobStore(tmp_path_factory.mktemp("store") / "jobs.sqlite"))
@@ -182,7 +177,7 @@ def jobs(notebook: Path, extra_tag: str, engine: Any,
     held: dict[str, tuple[dict[str, Any], dict[str, Any], list[str], Path]] = {}
     try:
         for name, args in flags.items():
-            started[name] = manager.submit(_spec(notebook, *args))
+            started[name] = manager.submit(run_spec(notebook, *args))
             held[name] = _held(started[name], engine, timeout=600 if name == "loosened" else 120)
         for *_, out in held.values():
             (out / "release").write_text("go")
@@ -215,7 +210,8 @@ def _caps(text: str) -> int:
     return int(text, 16)
 
 
-def test_both_jobs_succeed_on_one_image_and_leave_no_container(jobs: dict[str, Ran], engine: Any) -> None:
+def test_both_jobs_succeed_on_one_image_and_leave_no_container(jobs: dict[str, Ran],
+                                                               engine: docker.DockerClient) -> None:
     for name, ran in jobs.items():
         assert ran.record.status == "succeeded", f"{name}: {ran.record.error}\n{ran.log}"
         assert "released True" in ran.log, name
@@ -322,7 +318,7 @@ def test_network_none_leaves_only_loopback(loosened: Ran) -> None:
 
 
 # -- the image's tags ------------------------------------------------------------------------------
-def test_tag_names_the_jobs_image(loosened: Ran, defaults: Ran, extra_tag: str, engine: Any) -> None:
+def test_tag_names_the_jobs_image(loosened: Ran, defaults: Ran, extra_tag: str, engine: docker.DockerClient) -> None:
     assert extra_tag in loosened.image_tags and loosened.record.image_tag in loosened.image_tags  # added to
     assert engine.images.get(extra_tag).id == loosened.record.image_id
     assert defaults.record.image_tag == loosened.record.image_tag  # a tag does not change the content hash

@@ -9,10 +9,12 @@ import time
 from pathlib import Path
 from typing import Any
 
+import docker
 import pytest
 from tornado.httpclient import HTTPClientError
 
-from tests.conftest import NOTEBOOKS, labelled_containers
+from tests.support import NOTEBOOKS
+from tests.support.engine import labelled_containers
 
 pytest_plugins = ("pytest_jupyter.jupyter_server",)
 pytestmark = [pytest.mark.engine, pytest.mark.usefixtures("base_image")]
@@ -142,7 +144,7 @@ async def test_create_list_get_stream_and_open_the_output(jp_fetch: Any, root: P
     assert resumed_seqs == seqs[-2:]
 
 
-async def test_cancel_then_delete(jp_fetch: Any, root: Path, engine: Any) -> None:
+async def test_cancel_then_delete(jp_fetch: Any, root: Path, engine: docker.DockerClient) -> None:
     job = await _json(jp_fetch, "jobs", method="POST", body={"path": "long_running.ipynb", "options": {}})
     deadline = time.monotonic() + 600
     while (await _json(jp_fetch, "jobs", job["id"]))["status"] != "running":

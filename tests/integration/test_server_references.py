@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from .notebook_factory import write_notebook
+from tests.support.notebooks import write_notebook
 
 pytest_plugins = ("pytest_jupyter.jupyter_server",)
 

@@ -24,7 +24,7 @@ from jupyter_containerize.events import EVENT_PREFIX, CellFinished, CellStarted,
 from jupyter_containerize.jobs.manager import JobManager
 from jupyter_containerize.jobs.store import JobStore
 from jupyter_containerize.jobspec import JobSpec, Resources
-from tests.conftest import start_or_fail
+from tests.support.engine import start_or_fail
 
 pytestmark = pytest.mark.engine
 EVIL = "a'b\"c $(touch /tmp/jc-slurm-pwned) `touch /tmp/jc-slurm-pwned2`\nsecond line"
@@ -135,8 +135,7 @@ def test_follow_resumes_from_an_offset(slurm: None, image: ImageRef, tmp_path: P
 @pytest.mark.usefixtures("base_image")
 def test_a_notebook_reads_the_data_beside_it_on_slurm(slurm: None, manager: JobManager, tmp_path: Path) -> None:
     from jupyter_containerize.options import parse
-
-    from .notebook_factory import write_notebook
+    from tests.support.notebooks import write_notebook
 
     nb = write_notebook(tmp_path / "reads.ipynb", "import json\nrows = open('data/rows.csv').read().split()\n"
                         "json.dump({'rows': rows}, open('/output/rows.json', 'w'))")

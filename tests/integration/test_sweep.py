@@ -10,8 +10,7 @@ from jupyter_containerize.events import BuildFinished
 from jupyter_containerize.jobs.manager import JobManager
 from jupyter_containerize.jobs.store import JobStore
 from jupyter_containerize.options import parse
-
-from .notebook_factory import write_notebook
+from tests.support.notebooks import write_notebook
 
 pytestmark = [pytest.mark.engine, pytest.mark.usefixtures("base_image")]
 

@@ -18,8 +18,7 @@ import nbformat
 import pytest
 
 from jupyter_containerize.verify import verify_image
-
-from .notebook_factory import write_notebook
+from tests.support.notebooks import write_notebook
 
 pytestmark = [pytest.mark.engine, pytest.mark.usefixtures("base_image")]
 CLI = [sys.executable, "-m", "jupyter_containerize.cli"]

@@ -14,9 +14,8 @@ import pytest
 from jupyter_containerize.jobs.manager import JobManager, prepare
 from jupyter_containerize.jobs.store import JobStore
 from jupyter_containerize.options import parse
-
-from ..unit.test_capture_venvs import _project, make_venv, uv
-from .notebook_factory import write_notebook
+from tests.support.notebooks import write_notebook
+from tests.support.venvs import make_project, make_venv, uv
 
 pytestmark = [pytest.mark.engine, pytest.mark.usefixtures("base_image")]
 
@@ -35,7 +34,7 @@ def test_a_local_version_wheel_builds_and_runs_without_the_kernels_index(
                     "-d", str(links), f"ipykernel=={importlib.metadata.version('ipykernel')}",
                     f"nbclient=={importlib.metadata.version('nbclient')}",
                     f"nbformat=={importlib.metadata.version('nbformat')}"], check=True)
-    project = _project(tmp_path / "src", "cpuonly", [], version="1.0+cpu")
+    project = make_project(tmp_path / "src", "cpuonly", [], version="1.0+cpu")
     uv("build", "-q", "--wheel", "--out-dir", str(links), str(project))
     python = make_venv(tmp_path / "kernel")
     uv("pip", "install", "-q", "--python", str(python), "--no-index", "--find-links", str(links),

@@ -9,6 +9,7 @@ import json
 import os
 from pathlib import Path
 
+import docker
 import nbformat
 import pytest
 
@@ -24,10 +25,9 @@ from jupyter_containerize.errors import (
 from jupyter_containerize.jobs.manager import JobManager, check_notebook, prepare
 from jupyter_containerize.jobs.store import JobStore
 from jupyter_containerize.options import parse
-from tests.conftest import labelled_containers
-from tests.integration.notebook_factory import write_notebook
-
-from .helpers import assert_one_clear_error, cli, store_rows
+from tests.support.cli import assert_one_clear_error, cli, store_rows
+from tests.support.engine import labelled_containers
+from tests.support.notebooks import write_notebook
 
 
 @pytest.fixture()
@@ -266,7 +266,7 @@ def test_every_api_failure_is_a_containerize_error(work: Path) -> None:
 
 
 @pytest.mark.engine
-def test_base_image_that_does_not_exist(work: Path, engine, base_image: str) -> None:  # type: ignore[no-untyped-def]
+def test_base_image_that_does_not_exist(work: Path, engine: docker.DockerClient, base_image: str) -> None:
     before = {c.id for c in engine.containers.list(all=True)}
     result = cli("build", "ok.ipynb", "--base-image", "nosuch/image:1", cwd=work, store=work / "s.sqlite")
     line = assert_one_clear_error(result, "nosuch/image:1", "could not be pulled")
@@ -290,19 +290,20 @@ def test_base_image_that_does_not_exist(work: Path, engine, base_image: str) -> 
 
 
 @pytest.mark.engine
-def test_unreachable_registry(work: Path, engine, base_image: str) -> None:  # type: ignore[no-untyped-def]
+def test_unreachable_registry(work: Path, engine: docker.DockerClient, base_image: str) -> None:
     result = cli("build", "ok.ipynb", "--push", "127.0.0.1:1/x/y:1", cwd=work, timeout=900)
     assert_one_clear_error(result, "127.0.0.1:1", "cannot be reached")
     from jupyter_containerize.backends.base import ImageRef
     from jupyter_containerize.backends.registry import push_image
 
     image = engine.images.get(base_image)
+    assert image.id is not None
     with pytest.raises(RegistryError):
         push_image(ImageRef(tag=base_image, image_id=image.id), "127.0.0.1:1/x/y:1", lambda e: None)
 
 
 @pytest.mark.engine
-def test_run_that_fails_before_the_container_gives_exit_1_and_one_sentence(work: Path, engine) -> None:  # type: ignore[no-untyped-def]
+def test_run_that_fails_before_the_container_gives_exit_1_and_one_sentence(work: Path, engine: docker.DockerClient) -> None:
     """A job that is recorded, then fails while preparing, ends with 'job failed: <sentence>'."""
     nb = write_notebook(work / "k.ipynb", "print(1)")
     data = json.loads(nb.read_text())

@@ -26,11 +26,10 @@ import pytest
 from jupyter_containerize.events import BuildStep
 from jupyter_containerize.jobs.manager import JobManager
 from jupyter_containerize.jobs.store import JobStore
-from jupyter_containerize.options import parse
-from tests.conftest import REPO
-from tests.integration.notebook_factory import write_notebook
-
-from .helpers import assert_one_clear_error, check_store_consistent, cli
+from tests.support import REPO
+from tests.support.cli import assert_one_clear_error, check_store_consistent, cli
+from tests.support.notebooks import write_notebook
+from tests.support.specs import run_spec
 
 pytestmark = [pytest.mark.engine, pytest.mark.daemon_restart]
 
@@ -75,12 +74,6 @@ def daemon_outage() -> Any:
         _start_dockerd()
 
 
-def _spec(notebook: Path, *flags: str):  # type: ignore[no-untyped-def]
-    spec = parse(["run", str(notebook), *flags]).spec
-    assert spec is not None
-    return spec
-
-
 @pytest.mark.daemon_restart
 def test_daemon_stopped_before_and_during_a_build(tmp_path: Path, job_store: Path, base_image: str,
                                                   daemon_outage: Any) -> None:
@@ -92,17 +85,17 @@ def test_daemon_stopped_before_and_during_a_build(tmp_path: Path, job_store: Pat
     try:
         result = cli("build", nb.name, cwd=tmp_path, store=job_store, timeout=120)
         assert_one_clear_error(result, "No Docker engine answers", "Start one")
-        job = manager.submit(_spec(nb))
+        job = manager.submit(run_spec(nb))
         record = job.wait(timeout=120)
         assert record.status == "failed" and "No Docker engine answers" in record.error, record.error
     finally:
         _start_dockerd()
-    retry = manager.submit(_spec(nb))
+    retry = manager.submit(run_spec(nb))
     record = retry.wait(timeout=900)
     assert record.status == "succeeded", record.error
 
     # 2. Stopped during a build (no cache, so there is one to interrupt).
-    job = manager.submit(_spec(nb, "--no-cache"))
+    job = manager.submit(run_spec(nb, "--no-cache"))
     deadline = time.monotonic() + 600
     while not sum(isinstance(e, BuildStep) for _, e in job.events()) >= 3:
         assert time.monotonic() < deadline and not job.record.done, "the build never got going"
@@ -115,7 +108,7 @@ def test_daemon_stopped_before_and_during_a_build(tmp_path: Path, job_store: Pat
         assert any(w in record.error for w in ("build failed", "No Docker engine", "engine")), record.error
     finally:
         _start_dockerd()
-    retry = manager.submit(_spec(nb))
+    retry = manager.submit(run_spec(nb))
     record = retry.wait(timeout=900)
     assert record.status == "succeeded", record.error
     assert check_store_consistent(job_store) == []

@@ -20,6 +20,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+import docker
 import nbformat
 import pytest
 
@@ -28,19 +29,12 @@ from jupyter_containerize.errors import BuildError, JobError
 from jupyter_containerize.events import BuildStep, CellFinished, CellStarted, Event, Log
 from jupyter_containerize.jobs.manager import JobManager, prepare
 from jupyter_containerize.jobs.store import JobStore
-from jupyter_containerize.options import parse
-from tests.conftest import labelled_containers
-from tests.integration.notebook_factory import write_notebook
-
-from .helpers import check_store_consistent, cli
+from tests.support.cli import check_store_consistent, cli
+from tests.support.engine import labelled_containers
+from tests.support.notebooks import write_notebook
+from tests.support.specs import run_spec
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "notebooks"
-
-
-def _spec(notebook: Path, *flags: str):  # type: ignore[no-untyped-def]
-    spec = parse(["run", str(notebook), *flags]).spec
-    assert spec is not None
-    return spec
 
 
 def _events(job: Any) -> list[Event]:
@@ -63,11 +57,11 @@ def _ticking(path: Path, n: int, pause: float = 1.0) -> Path:
 
 
 @pytest.mark.engine
-def test_container_killed_mid_run_fails_keeps_partial_notebook_and_log(tmp_path: Path, job_store: Path,
-                                                                       engine: Any, base_image: str) -> None:
+def test_container_killed_mid_run_fails_keeps_partial_notebook_and_log(
+        tmp_path: Path, job_store: Path, engine: docker.DockerClient, base_image: str) -> None:
     nb = _ticking(tmp_path / "steady.ipynb", 30)
     manager = JobManager(JobStore(job_store))
-    job = manager.submit(_spec(nb))
+    job = manager.submit(run_spec(nb))
     _wait_for(lambda: sum(isinstance(e, CellFinished) for e in _events(job)) >= 3, 600, "three cells")
     engine.containers.get(f"jc-{job.id}").kill()
     record = job.wait(timeout=120)
@@ -139,7 +133,7 @@ class Server:
 
 @pytest.mark.engine
 def test_server_killed_mid_job_then_restarted_reattaches_and_records_everything(
-        tmp_path: Path, job_store: Path, engine: Any, base_image: str) -> None:
+        tmp_path: Path, job_store: Path, engine: docker.DockerClient, base_image: str) -> None:
     _ticking(tmp_path / "steady.ipynb", 12)
     server = Server(tmp_path, job_store)
     server.start()
@@ -172,19 +166,19 @@ def test_server_killed_mid_job_then_restarted_reattaches_and_records_everything(
 # -- cancel in every phase --------------------------------------------------------------------------
 
 
-def _tag_exists(engine: Any, tag: str) -> bool:
+def _tag_exists(engine: docker.DockerClient, tag: str) -> bool:
     return bool(tag) and any(tag in (i.tags or []) for i in engine.images.list(name=tag.split(":")[0]))
 
 
 @pytest.mark.engine
-def test_cancel_in_every_phase_leaves_no_container_and_no_tagged_image(tmp_path: Path, job_store: Path,
-                                                                       engine: Any, base_image: str) -> None:
+def test_cancel_in_every_phase_leaves_no_container_and_no_tagged_image(
+        tmp_path: Path, job_store: Path, engine: docker.DockerClient, base_image: str) -> None:
     manager = JobManager(JobStore(job_store))
     marker = uuid.uuid4().hex  # a context no earlier test built: its tag must not appear
     nb = write_notebook(tmp_path / "phases.ipynb", f"# {marker}\nimport time\nfor i in range(600):\n    time.sleep(0.5)")
 
     # queued, in this process: cancelled before the worker got anywhere
-    job = manager.submit(_spec(nb))
+    job = manager.submit(run_spec(nb))
     phase = job.status
     job.cancel()
     record = job.wait(timeout=300)
@@ -201,7 +195,7 @@ def test_cancel_in_every_phase_leaves_no_container_and_no_tagged_image(tmp_path:
     assert ended.status == "failed" and "ended before it started" in ended.error, (ended.status, ended.error)
 
     # building (no cache, so there is a build to interrupt)
-    job = manager.submit(_spec(nb, "--no-cache"))
+    job = manager.submit(run_spec(nb, "--no-cache"))
     _wait_for(lambda: sum(isinstance(e, BuildStep) for e in _events(job)) >= 3, 600, "build steps")
     job.cancel()
     record = job.wait(timeout=120)
@@ -210,7 +204,7 @@ def test_cancel_in_every_phase_leaves_no_container_and_no_tagged_image(tmp_path:
     assert record.lock_hash and not _tag_exists(engine, tag), "a cancelled build must not leave its tag"
 
     # running
-    job = manager.submit(_spec(nb))
+    job = manager.submit(run_spec(nb))
     _wait_for(lambda: any(isinstance(e, CellStarted) for e in _events(job)), 900, "the cell to start")
     job.cancel()
     record = job.wait(timeout=120)
@@ -225,10 +219,10 @@ def test_cancel_in_every_phase_leaves_no_container_and_no_tagged_image(tmp_path:
 
 
 @pytest.mark.engine
-def test_package_index_unreachable_during_build_shows_the_installers_last_lines(tmp_path: Path, engine: Any,
-                                                                                base_image: str) -> None:
+def test_package_index_unreachable_during_build_shows_the_installers_last_lines(
+        tmp_path: Path, engine: docker.DockerClient, base_image: str) -> None:
     nb = write_notebook(tmp_path / "offline.ipynb", f"# {uuid.uuid4().hex}\nprint('hi')")
-    prepared = prepare(_spec(nb))
+    prepared = prepare(run_spec(nb))
     try:
         with pytest.raises(BuildError) as info:
             build_image(prepared.context, lambda e: None, no_cache=True, network_mode="none")
@@ -250,7 +244,7 @@ def test_package_index_unreachable_during_build_shows_the_installers_last_lines(
 @pytest.mark.engine
 @pytest.mark.parametrize("fixture, needle", [("broken", "ValueError"), ("sysexit1", "SystemExit"),
                                              ("keyboard_interrupt", "KeyboardInterrupt")])
-def test_failing_notebook_through_the_cli(tmp_path: Path, job_store: Path, engine: Any, base_image: str,
+def test_failing_notebook_through_the_cli(tmp_path: Path, job_store: Path, engine: docker.DockerClient, base_image: str,
                                           fixture: str, needle: str) -> None:
     nb = tmp_path / f"{fixture}.ipynb"
     shutil.copy(FIXTURES / f"{fixture}.ipynb", nb)

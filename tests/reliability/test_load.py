@@ -14,16 +14,17 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+import docker
 import pytest
 
 from jupyter_containerize.backends.builder import build_image
+from jupyter_containerize.events import Log
 from jupyter_containerize.jobs.manager import JobManager, prepare
 from jupyter_containerize.jobs.store import JobStore
 from jupyter_containerize.options import parse
-from tests.conftest import labelled_containers
-from tests.integration.notebook_factory import write_notebook
-
-from .helpers import check_store_consistent, cli
+from tests.support.cli import check_store_consistent, cli
+from tests.support.engine import labelled_containers
+from tests.support.notebooks import write_notebook
 
 pytest_plugins = ("pytest_jupyter.jupyter_server",)
 pytestmark = [pytest.mark.engine, pytest.mark.slow, pytest.mark.usefixtures("base_image")]
@@ -47,7 +48,7 @@ def _settle(store: JobStore, ids: list[str], timeout: float) -> None:
 
 
 async def test_forty_concurrent_jobs_through_rest_and_cli(jp_fetch: Any, jp_root_dir: Path, job_store: Path,
-                                                          engine: Any) -> None:
+                                                          engine: docker.DockerClient) -> None:
     nb = write_notebook(jp_root_dir / "load.ipynb", "print('load ok')")
     spec = parse(["run", str(nb)]).spec
     assert spec is not None
@@ -89,7 +90,7 @@ async def test_forty_concurrent_jobs_through_rest_and_cli(jp_fetch: Any, jp_root
     assert sorted(r.spec["env"]["N"] for r in records.values()) == sorted(
         [str(i) for i in range(N)] + [f"cli{i}" for i in range(N)])  # each submission exactly once
     for job_id in records:
-        logs = [e.text.strip() for _, e in store.events(job_id) if type(e).__name__ == "Log"]
+        logs = [e.text.strip() for _, e in store.events(job_id) if isinstance(e, Log)]
         assert logs.count("load ok") == 1, (job_id, logs)
         assert labelled_containers(engine, job_id) == []
     assert check_store_consistent(job_store) == []

@@ -15,6 +15,7 @@ import zipfile
 from pathlib import Path
 from typing import Any, ClassVar
 
+import docker
 import pytest
 
 from jupyter_containerize.backends.base import ImageRef, RunRequest
@@ -23,17 +24,11 @@ from jupyter_containerize.backends.docker import DockerBackend
 from jupyter_containerize.errors import OptionError
 from jupyter_containerize.jobs.manager import JobManager, prepare
 from jupyter_containerize.jobs.store import JobStore
-from jupyter_containerize.options import parse
-from tests.conftest import labelled_containers
-from tests.integration.notebook_factory import write_notebook
+from tests.support.engine import labelled_containers
+from tests.support.notebooks import write_notebook
+from tests.support.specs import run_spec
 
 pytestmark = [pytest.mark.engine]
-
-
-def _spec(notebook: Path, *flags: str):  # type: ignore[no-untyped-def]
-    spec = parse(["run", str(notebook), *flags]).spec
-    assert spec is not None
-    return spec
 
 
 PROBE = (
@@ -47,10 +42,10 @@ PROBE = (
 )
 
 
-def test_job_never_runs_as_root_and_is_hardened_by_default(tmp_path: Path, job_store: Path, engine: Any,
+def test_job_never_runs_as_root_and_is_hardened_by_default(tmp_path: Path, job_store: Path, engine: docker.DockerClient,
                                                            base_image: str) -> None:
     nb = write_notebook(tmp_path / "who.ipynb", PROBE)
-    spec = _spec(nb)  # no --uid, and this host runs the tests as root
+    spec = run_spec(nb)  # no --uid, and this host runs the tests as root
     assert spec.build.uid is None
     job = JobManager(JobStore(job_store)).submit(spec)
     record = job.wait(timeout=900)
@@ -66,12 +61,14 @@ def test_job_never_runs_as_root_and_is_hardened_by_default(tmp_path: Path, job_s
     assert labelled_containers(engine, job.id) == []
 
 
-def test_container_options_are_hardened_by_default(tmp_path: Path, engine: Any, base_image: str) -> None:
+def test_container_options_are_hardened_by_default(tmp_path: Path, engine: docker.DockerClient,
+                                                   base_image: str) -> None:
     nb = write_notebook(tmp_path / "h.ipynb", "print(1)")
     image = engine.images.get(base_image)
+    assert image.id is not None
     backend = DockerBackend(engine)
     request = RunRequest(job_id="sec" + uuid.uuid4().hex[:8], image=ImageRef(tag=image.id, image_id=image.id),
-                         spec=_spec(nb), output_dir=tmp_path / "out")
+                         spec=run_spec(nb), output_dir=tmp_path / "out")
     container_id = backend.create(request)
     try:
         host = engine.api.inspect_container(container_id)["HostConfig"]
@@ -88,8 +85,8 @@ def test_container_options_are_hardened_by_default(tmp_path: Path, engine: Any, 
 def test_dangerous_mounts_need_the_named_flag(tmp_path: Path, mount: str) -> None:
     nb = write_notebook(tmp_path / "m.ipynb", "print(1)")
     with pytest.raises(OptionError, match="--allow-dangerous-mounts"):
-        _spec(nb, "-v", mount)
-    spec = _spec(nb, "-v", mount, "--allow-dangerous-mounts")
+        run_spec(nb, "-v", mount)
+    spec = run_spec(nb, "-v", mount, "--allow-dangerous-mounts")
     assert spec.volumes[0].source == os.path.realpath(mount.split(":")[0])
 
 
@@ -99,7 +96,7 @@ def test_a_symlink_to_the_docker_socket_is_refused_too(tmp_path: Path) -> None:
     (tmp_path / "everything").symlink_to("/")
     for mount in ("./innocent:/data", "./everything:/data"):
         with pytest.raises(OptionError, match="--allow-dangerous-mounts"):
-            _spec(nb, "-v", mount)
+            run_spec(nb, "-v", mount)
 
 
 # -- secrets of the pip configuration never reach the image ------------------------------------------
@@ -165,7 +162,7 @@ class _Index(http.server.BaseHTTPRequestHandler):
         pass
 
 
-def _bridge_gateway(engine: Any) -> str:
+def _bridge_gateway(engine: docker.DockerClient) -> str:
     """The host's address on the default bridge (build containers use it; 127.0.0.1 is their own)."""
     config = engine.networks.get("bridge").attrs["IPAM"]["Config"][0]
     if config.get("Gateway"):
@@ -176,7 +173,7 @@ def _bridge_gateway(engine: Any) -> str:
 
 
 def test_no_secret_from_the_pip_configuration_in_history_or_any_layer(
-        tmp_path: Path, engine: Any, base_image: str, monkeypatch: pytest.MonkeyPatch) -> None:
+        tmp_path: Path, engine: docker.DockerClient, base_image: str, monkeypatch: pytest.MonkeyPatch) -> None:
     # The package exists only on the private index; the kernel has it installed (no direct_url.json).
     site = tmp_path / "site"
     with zipfile.ZipFile(_tiny_wheel(tmp_path)) as z:
@@ -191,7 +188,7 @@ def test_no_secret_from_the_pip_configuration_in_history_or_any_layer(
     monkeypatch.setenv("JC_SECRET_ENV_CHECK", TOKEN)  # a secret in the environment, too
     nb = write_notebook(tmp_path / "private.ipynb", f"import {PACKAGE}\nprint({PACKAGE}.VALUE)")
     try:
-        prepared = prepare(_spec(nb))
+        prepared = prepare(run_spec(nb))
         try:
             assert TOKEN not in prepared.context.dockerfile
             for path in prepared.context.path.rglob("*"):
@@ -204,7 +201,7 @@ def test_no_secret_from_the_pip_configuration_in_history_or_any_layer(
     finally:
         server.shutdown()
     assert any(PACKAGE in p for p in _Index.seen_token), "the build must have used the private index"
-    history = json.dumps(engine.api.history(image.tag))
+    history = json.dumps(engine.api.history(image.tag))  # type: ignore[no-untyped-call]
     assert TOKEN not in history
     assert TOKEN not in json.dumps(engine.images.get(image.tag).attrs)
     # Every byte of every layer and of the config, as `docker save` writes them.

@@ -22,7 +22,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import NOTEBOOKS, REPO
+from tests.support import NOTEBOOKS, REPO
 
 pytestmark = [pytest.mark.engine, pytest.mark.slow, pytest.mark.usefixtures("base_image")]
 
@@ -203,7 +203,7 @@ def test_build_and_run_from_the_sidebar(lab: dict[str, Any], page: Any) -> None:
 
 def test_preview_names_the_data_mounted_and_the_code_copied(lab: dict[str, Any], page: Any) -> None:
     """Quick (no build): the preview lists the data a run mounts and the notebook's own code, each with why."""
-    from tests.integration.notebook_factory import write_notebook
+    from tests.support.notebooks import write_notebook
 
     root: Path = lab["root"]
     (root / "src" / "mylib").mkdir(parents=True)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from jupyter_containerize.backends.buildlog import BuildStreamParser
 from jupyter_containerize.events import BuildStep, LayerCached, PackagesProgress
 from jupyter_containerize.textview import TextProgress
@@ -9,7 +11,7 @@ from jupyter_containerize.textview import TextProgress
 
 def test_steps_cache_and_packages() -> None:
     p = BuildStreamParser()
-    chunks = [
+    chunks: list[dict[str, Any]] = [
         {"stream": "Step 1/3 : FROM python:3.11.7-slim-bookworm\n"},
         {"stream": " ---> 1234\n"},
         {"stream": "Step 2/3 : COPY requirements.lock /tmp/\n ---> Using cache\n"},

@@ -9,8 +9,7 @@ import pytest
 
 from jupyter_containerize.capture.imports import scan_notebook
 from jupyter_containerize.capture.references import in_work, mount_units, notebook_folder
-
-from ..integration.notebook_factory import write_notebook
+from tests.support.notebooks import write_notebook
 
 STDLIB = sys.stdlib_module_names
 

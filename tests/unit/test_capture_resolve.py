@@ -16,8 +16,7 @@ from jupyter_containerize.capture.interpreter import run_probe
 from jupyter_containerize.capture.probe import normalize
 from jupyter_containerize.errors import CaptureError
 from jupyter_containerize.render.locks import requirements_lock
-
-from .test_capture_venvs import _project, make_venv, site_packages, uv, write_nb
+from tests.support.venvs import make_project, make_venv, site_packages, uv, write_nb
 
 pytestmark = pytest.mark.slow
 
@@ -42,16 +41,16 @@ def index(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     root = tmp_path_factory.mktemp("index")
     wheels = root / "wheels"
     projects = [
-        _project(root, "needsdep", ["missingdep", "shared"]),
-        _project(root, "missingdep", ["shared", "extradep"]),
-        _project(root, "shared", []),
-        _project(root, "shared", [], version="0.2.0"),
-        _project(root, "extradep", []),
-        _project(root, "extradep", ["shared>=0.2"], version="0.2.0"),
-        _project(root, "brokenneeds", ["nowhere-xyz>=1"]),
-        _project(root, "platpkg", ['linuxonly; sys_platform == "linux"', 'macdep; sys_platform == "darwin"',
+        make_project(root, "needsdep", ["missingdep", "shared"]),
+        make_project(root, "missingdep", ["shared", "extradep"]),
+        make_project(root, "shared", []),
+        make_project(root, "shared", [], version="0.2.0"),
+        make_project(root, "extradep", []),
+        make_project(root, "extradep", ["shared>=0.2"], version="0.2.0"),
+        make_project(root, "brokenneeds", ["nowhere-xyz>=1"]),
+        make_project(root, "platpkg", ['linuxonly; sys_platform == "linux"', 'macdep; sys_platform == "darwin"',
                                    'windep; sys_platform == "win32"']),
-        *(_project(root, name, []) for name in ("linuxonly", "macdep", "windep", "maconly")),
+        *(make_project(root, name, []) for name in ("linuxonly", "macdep", "windep", "maconly")),
     ]
     for project in projects:
         uv("build", "-q", "--wheel", "--out-dir", str(wheels), str(project))

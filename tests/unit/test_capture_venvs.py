@@ -5,15 +5,12 @@ from __future__ import annotations
 import dataclasses
 import json
 import re
-import shutil
 import subprocess
 import sys
 import sysconfig
-import textwrap
 from pathlib import Path
 from typing import Any
 
-import nbformat
 import pytest
 
 from jupyter_containerize.capture import build_local_wheels, capture, snapshot_from_probe
@@ -21,23 +18,11 @@ from jupyter_containerize.capture.interpreter import run_probe
 from jupyter_containerize.capture.probe import normalize
 from jupyter_containerize.errors import CaptureError
 from jupyter_containerize.render.locks import requirements_lock
+from tests.support.venvs import make_project, make_venv, site_packages, uv, write_nb
 
 pytestmark = pytest.mark.slow
 
-UV = shutil.which("uv") or str(Path(sys.executable).parent / "uv")
 COMMIT = "0123456789abcdef0123456789abcdef01234567"
-
-
-def uv(*args: str) -> str:
-    return subprocess.run([UV, *args], check=True, capture_output=True, text=True).stdout
-
-
-def make_venv(root: Path, *packages: str) -> Path:
-    uv("venv", "-q", "--python", sys.executable, str(root))
-    python = root / "bin" / "python"
-    if packages:
-        uv("pip", "install", "-q", "--python", str(python), *packages)
-    return python
 
 
 def freeze(python: Path) -> dict[str, str]:
@@ -62,21 +47,10 @@ def requires(python: Path, names: list[str]) -> dict[str, set[str]]:
     return out
 
 
-def write_nb(path: Path, *cells: str) -> Path:
-    nb = nbformat.v4.new_notebook()
-    nb.cells = [nbformat.v4.new_code_cell(c) for c in cells]
-    nbformat.write(nb, path)
-    return path
-
-
 def rewrite(path: Path, text: str) -> None:
     """Replace an installed file without writing through uv's hardlinks into its cache."""
     path.unlink(missing_ok=True)
     path.write_text(text)
-
-
-def site_packages(python: Path) -> Path:
-    return next((python.parent.parent / "lib").glob("python3*/site-packages"))
 
 
 def dist_info(python: Path, name: str) -> Path:
@@ -90,35 +64,14 @@ def science(tmp_path_factory: pytest.TempPathFactory) -> Path:
                      "opencv-python-headless", "matplotlib", "protobuf", "googleapis-common-protos")
 
 
-def _project(root: Path, name: str, deps: list[str], backend: str = "hatchling.build",
-             optional: dict[str, list[str]] | None = None, version: str = "0.1.0") -> Path:
-    proj = root / name if version == "0.1.0" else root / f"{name}-{version}"
-    (proj / "src" / name).mkdir(parents=True)
-    (proj / "src" / name / "__init__.py").write_text("VALUE = 1\n")
-    requires_backend = "hatchling" if backend == "hatchling.build" else "no-such-backend-pkg-xyz"
-    (proj / "pyproject.toml").write_text(textwrap.dedent(f"""\
-        [build-system]
-        requires = ["{requires_backend}"]
-        build-backend = "{backend}"
-        [project]
-        name = "{name}"
-        version = "{version}"
-        dependencies = {json.dumps(deps)}
-        optional-dependencies = {{{", ".join(f"{k} = {json.dumps(v)}" for k, v in (optional or {}).items())}}}
-        [tool.hatch.build.targets.wheel]
-        packages = ["src/{name}"]
-        """))
-    return proj
-
-
 @pytest.fixture(scope="session")
 def special(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     """A venv with an editable project, a local-folder install, a conda-style record, a VCS
     record, a platform-only package and a compiled extension that needs the system's libgomp."""
     root = tmp_path_factory.mktemp("special")
-    editable = _project(root, "localproj", ["six", 'appnope; sys_platform == "darwin"'])
-    folder = _project(root, "dirproj", [])
-    broken = _project(root, "brokenproj", [])
+    editable = make_project(root, "localproj", ["six", 'appnope; sys_platform == "darwin"'])
+    folder = make_project(root, "dirproj", [])
+    broken = make_project(root, "brokenproj", [])
     python = make_venv(root / "venv", "six", "idna", "appnope", "packaging")
     uv("pip", "install", "-q", "--python", str(python), "-e", str(editable), "-e", str(broken), str(folder))
     (broken / "pyproject.toml").write_text(
@@ -278,12 +231,12 @@ def extras(tmp_path_factory: pytest.TempPathFactory) -> Path:
     which the venv lacks. unrelatedlib is installed, named by nothing."""
     root = tmp_path_factory.mktemp("extras")
     projects = [
-        _project(root, "corelib", ["coredep"], optional={
+        make_project(root, "corelib", ["coredep"], optional={
             "excel": ["optlib>=0.1"], "fast": ['speedlib; python_version >= "3.9"'],
             "win": ['winlib; sys_platform == "win32"'], "cloud": ["never-installed-xyz"],
             "test": ["testlib"], "docs": ["testlib"]}),
-        _project(root, "optlib", ["optdep"], optional={"more": ["chainlib"]}),
-        *(_project(root, name, []) for name in ("coredep", "optdep", "chainlib", "speedlib", "winlib", "testlib",
+        make_project(root, "optlib", ["optdep"], optional={"more": ["chainlib"]}),
+        *(make_project(root, name, []) for name in ("coredep", "optdep", "chainlib", "speedlib", "winlib", "testlib",
                                                  "unrelatedlib")),
     ]
     for project in projects:  # wheels installed by name: plain name==version pins, as from an index

@@ -32,9 +32,8 @@ from jupyter_containerize.options import parse
 from jupyter_containerize.render import render_context
 from jupyter_containerize.render.dockerfile import RUNNER_VENV
 from jupyter_containerize.server.payload import options_argv
-
-from .test_capture_venvs import _project, make_venv, site_packages, uv, write_nb
-from .test_render import RUNNER_PINS, make_snapshot, spec_for, stages
+from tests.support.render import RUNNER_PINS, make_snapshot, spec_for, stages
+from tests.support.venvs import make_project, make_venv, site_packages, uv, write_nb
 
 pytestmark = pytest.mark.slow
 
@@ -50,7 +49,7 @@ def closed_port() -> int:
 
 def _wheel(root: Path, name: str, version: str, out: Path) -> Path:
     """A real wheel of a one-module project, built by uv into ``out``."""
-    project = _project(root / "src" / f"{name}-{version}", name, [], version=version)
+    project = make_project(root / "src" / f"{name}-{version}", name, [], version=version)
     before = set(out.glob("*.whl")) if out.exists() else set()
     uv("build", "-q", "--wheel", "--out-dir", str(out), str(project))
     (wheel,) = set(out.glob("*.whl")) - before

@@ -16,8 +16,7 @@ import pytest
 from jupyter_containerize import cli
 from jupyter_containerize.jobs import commands
 from jupyter_containerize.options import parse
-
-from ..integration.notebook_factory import write_notebook
+from tests.support.notebooks import write_notebook
 
 CLASSIC = "--builder=classic"  # render for the classic builder: no engine is asked whether it has BuildKit
 

@@ -7,12 +7,13 @@ import json
 import subprocess
 import sys
 import types
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from jupyter_containerize import events
-from tests.conftest import REPO
+from tests.support import REPO
 
 GENERATOR = REPO / "scripts" / "gen_event_types.py"
 GENERATED = REPO / "labextension" / "src" / "events.generated.ts"
@@ -33,7 +34,7 @@ def test_the_committed_typescript_is_what_the_generator_writes() -> None:
         "in labextension/) and commit the result")
 
 
-def test_check_mode_says_stale_and_writes_nothing(tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_check_mode_says_stale_and_writes_nothing(tmp_path: Path) -> None:
     out = tmp_path / "events.generated.ts"
     out.write_text("// old\n")
     run = subprocess.run([sys.executable, str(GENERATOR), "--check", "--out", str(out)], capture_output=True, text=True,

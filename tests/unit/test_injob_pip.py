@@ -110,7 +110,7 @@ def test_other_commands_run_with_the_callers_variables(shell: Any, capfd: pytest
 def test_the_image_kernel_loads_the_extension() -> None:
     argv = json.loads(kernel_json())["argv"]
     assert f"--ext={INJOB_PIP_MODULE}" in argv
-    assert INJOB_PIP_MODULE == "jupyter_containerize." + Path(injob_pip.__file__).stem
+    assert "jupyter_containerize." + Path(injob_pip.__file__).stem == INJOB_PIP_MODULE
 
 
 def test_the_extension_imports_only_stdlib_and_ipython() -> None:

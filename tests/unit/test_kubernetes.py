@@ -7,11 +7,12 @@ import json
 import threading
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import kubernetes_validate
 import pytest
 from kubernetes.client import ApiClient, Configuration, V1Job
+from kubernetes.client.rest import RESTClientObject
 
 from jupyter_containerize.backends.base import ImageRef, RunOutcome, RunRequest
 from jupyter_containerize.backends.kubernetes import (
@@ -20,11 +21,11 @@ from jupyter_containerize.backends.kubernetes import (
     validate_manifest,
 )
 from jupyter_containerize.errors import BackendError, JobError, OptionError
-from jupyter_containerize.validators import duration_seconds
 from jupyter_containerize.events import CellStarted, Event, Log
 from jupyter_containerize.jobs.manager import Job, JobManager
 from jupyter_containerize.jobs.store import JobStore
 from jupyter_containerize.jobspec import GpuRequest, JobSpec, Resources, VolumeMount
+from jupyter_containerize.validators import duration_seconds
 
 DIGEST = "registry.example:5000/team/nb@sha256:" + "b" * 64
 
@@ -79,8 +80,11 @@ def test_manifest_content(full: RunRequest) -> None:
 def test_manifest_round_trips_through_the_clients_model(full: RunRequest) -> None:
     manifest = job_manifest(full, "ml")
     job = V1Job.from_dict(manifest)
-    assert job.spec.template.spec.containers[0].security_context.capabilities.drop == ["ALL"]
-    assert ApiClient().sanitize_for_serialization(job) == manifest
+    assert job is not None and job.spec is not None and job.spec.template.spec is not None
+    context = job.spec.template.spec.containers[0].security_context
+    assert context is not None and context.capabilities is not None
+    assert context.capabilities.drop == ["ALL"]
+    assert ApiClient().sanitize_for_serialization(job) == manifest  # type: ignore[no-untyped-call]
 
 
 @pytest.mark.parametrize("changes", [{"gpus": GpuRequest(count=-1)}, {"gpus": GpuRequest(device_ids=("0",))},
@@ -182,7 +186,7 @@ def cluster() -> tuple[KubernetesBackend, FakeCluster]:
     config.host = "https://k8s.invalid"
     api = ApiClient(config)
     fake = FakeCluster()
-    api.rest_client = fake
+    api.rest_client = cast(RESTClientObject, fake)  # answers the requests the backend makes
     return KubernetesBackend(api_client=api, namespace="ml", poll=0.01), fake
 
 
@@ -252,7 +256,7 @@ def _pending(poll: float, stuck_delete: bool = False) -> tuple[KubernetesBackend
     config.host = "https://k8s.invalid"
     api = ApiClient(config)
     fake = PendingCluster(stuck_delete)
-    api.rest_client = fake
+    api.rest_client = cast(RESTClientObject, fake)  # answers the requests the backend makes
     return KubernetesBackend(api_client=api, namespace="ml", poll=poll), fake
 
 

@@ -273,9 +273,9 @@ def test_in_job_stub_runs_cells_in_place(monkeypatch: pytest.MonkeyPatch, capsys
     sh = InteractiveShell.instance()
     load(sh)
     try:
-        sh.run_cell("%%containerize --outputs y\ny = 41 + 1\n")
+        sh.run_cell("%%containerize --outputs y\ny = 41 + 1\n")  # type: ignore[no-untyped-call]
         assert sh.user_ns["y"] == 42
-        sh.run_cell("%containerize run --wait")
+        sh.run_cell("%containerize run --wait")  # type: ignore[no-untyped-call]
         assert "skipped" in capsys.readouterr().out
     finally:
         unload(sh)

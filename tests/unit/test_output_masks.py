@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from jupyter_containerize.output_masks import is_install_cell, mask_outputs, mask_text
@@ -69,11 +71,11 @@ def test_placeholders_are_named() -> None:
 
 
 def test_streams_compare_per_name_whatever_their_interleaving() -> None:
-    one = [{"output_type": "stream", "name": "stdout", "text": "a\n"},
+    one: list[dict[str, Any]] = [{"output_type": "stream", "name": "stdout", "text": "a\n"},
            {"output_type": "stream", "name": "stderr", "text": "warn\n"},
            {"output_type": "stream", "name": "stdout", "text": ["b\n", "c\n"]},
            {"output_type": "execute_result", "execution_count": 3, "metadata": {"x": 1}, "data": {"text/plain": "42"}}]
-    other = [{"output_type": "stream", "name": "stderr", "text": "warn\n"},
+    other: list[dict[str, Any]] = [{"output_type": "stream", "name": "stderr", "text": "warn\n"},
              {"output_type": "stream", "name": "stdout", "text": "a\nb\n"},
              {"output_type": "execute_result", "execution_count": 9, "metadata": {},
               "data": {"text/plain": ["4", "2"]}},

@@ -27,7 +27,7 @@ from jupyter_containerize.events import (
 from jupyter_containerize.progress import JobProgress, fold, fold_all
 from jupyter_containerize.textview import TextProgress
 from jupyter_containerize.widgets import TextJobView
-from tests.conftest import REPO
+from tests.support import REPO
 
 FIXTURE = REPO / "labextension" / "src" / "__tests__" / "fixtures" / "job-events.json"
 

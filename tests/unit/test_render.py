@@ -8,7 +8,6 @@ import re
 import stat
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -19,37 +18,15 @@ from jupyter_containerize.capture.snapshot import (
     PipConfig,
 )
 from jupyter_containerize.errors import ContainerizeError, NotebookError, OptionError
-from jupyter_containerize.jobspec import BuildOptions, JobSpec
+from jupyter_containerize.jobspec import JobSpec
 from jupyter_containerize.render import BuildContext, ContextError, render_context, render_dockerfile
 from jupyter_containerize.render.context import content_hash, slug
+from tests.support.render import RUNNER_PINS, logical_lines, make_snapshot, spec_for, stages
 
 ROOT = Path(__file__).resolve().parents[2]
 FIXTURES = ROOT / "tests" / "fixtures" / "notebooks"
-RUNNER_PINS = (
-    PinnedDistribution("nbclient", "0.11.0", "nbclient==0.11.0"),
-    PinnedDistribution("nbformat", "5.11.1", "nbformat==5.11.1"),
-)
 SECRET = "s3cr3t-t0ken-value"
 INSTRUCTIONS = {"FROM", "RUN", "COPY", "ENV", "ARG", "VOLUME", "WORKDIR", "USER", "ENTRYPOINT", "CMD", "LABEL"}
-
-
-def make_snapshot(nb: Path, **changes: Any) -> EnvironmentSnapshot:
-    snap = EnvironmentSnapshot(
-        notebook=nb,
-        python_version="3.11.7",
-        python_executable="/usr/bin/python3",
-        platform="linux",
-        machine="x86_64",
-        imports=("numpy", "sklearn"),
-        distributions=(
-            PinnedDistribution("scikit-learn", "1.4.2", "scikit-learn==1.4.2"),
-            PinnedDistribution("numpy", "1.26.4", "numpy==1.26.4"),
-            PinnedDistribution("joblib", "1.4.0", "joblib==1.4.0"),
-        ),
-        system_packages=("libgomp1",),
-        ipykernel_version="6.29.5",
-    )
-    return replace(snap, **changes)
 
 
 @pytest.fixture
@@ -67,35 +44,8 @@ def project(tmp_path: Path) -> Path:
     return folder
 
 
-def spec_for(nb: Path, **build: Any) -> JobSpec:
-    return JobSpec(notebook=nb, build=BuildOptions(**build))
-
-
 def render(snap: EnvironmentSnapshot, out: Path, spec: JobSpec | None = None) -> BuildContext:
     return render_context(snap, spec or spec_for(snap.notebook, uid=1234), out, runner_pins=RUNNER_PINS)
-
-
-def logical_lines(dockerfile: str) -> list[str]:
-    """Dockerfile instructions with continuations joined, comments dropped."""
-    out: list[str] = []
-    buf = ""
-    for line in dockerfile.splitlines():
-        if not buf and (not line.strip() or line.lstrip().startswith("#")):
-            continue
-        if line.endswith("\\"):
-            buf += line[:-1] + " "
-            continue
-        out.append(buf + line)
-        buf = ""
-    assert not buf
-    return out
-
-
-def stages(dockerfile: str) -> tuple[list[str], list[str]]:
-    lines = logical_lines(dockerfile)
-    froms = [i for i, ln in enumerate(lines) if ln.startswith("FROM ")]
-    assert len(froms) == 2
-    return lines[: froms[1]], lines[froms[1]:]
 
 
 def index_of(lines: list[str], prefix: str) -> int:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import ast
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -17,78 +16,10 @@ import pytest
 
 from jupyter_containerize import events
 from jupyter_containerize.runner import main as runner_main
+from tests.support.runner import PYTHON, RUNNER, Run, run_runner, runner_env
 
 ROOT = Path(__file__).resolve().parents[2]
-RUNNER = ROOT / "jupyter_containerize" / "runner" / "main.py"
-METRICS = ROOT / "jupyter_containerize" / "metrics.py"
 FIXTURES = ROOT / "tests" / "fixtures" / "notebooks"
-PYTHON = sys.executable
-
-
-@pytest.fixture(scope="module")
-def jupyter_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A kernelspec ``python3`` like the image's: this interpreter plus the metrics shim."""
-    root = tmp_path_factory.mktemp("jc-share")
-    shim = root / "shim" / "jupyter_containerize"
-    shim.mkdir(parents=True)
-    (shim / "__init__.py").write_bytes(METRICS.read_bytes())
-    spec_dir = root / "share" / "kernels" / "python3"
-    spec_dir.mkdir(parents=True)
-    spec = {
-        "argv": [PYTHON, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
-        "display_name": "Python 3",
-        "language": "python",
-        "env": {"PYTHONPATH": str(root / "shim")},
-    }
-    (spec_dir / "kernel.json").write_text(json.dumps(spec))
-    return root / "share"
-
-
-def _env(jupyter_path: Path, parameters: dict[str, Any] | None = None, **extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("JC_")}
-    env["JUPYTER_PATH"] = str(jupyter_path)
-    env["PYTHONUNBUFFERED"] = "1"
-    if parameters is not None:
-        env["JC_PARAMETERS"] = json.dumps(parameters)
-    env.update(extra)
-    return env
-
-
-class Run:
-    def __init__(self, code: int, stdout: str, out_dir: Path) -> None:
-        self.code = code
-        self.stdout = stdout
-        self.out_dir = out_dir
-        self.events = [
-            json.loads(line[len(events.EVENT_PREFIX):])
-            for line in stdout.splitlines()
-            if line.startswith(events.EVENT_PREFIX)
-        ]
-
-    def of(self, kind: str) -> list[dict[str, Any]]:
-        return [e for e in self.events if e["type"] == kind]
-
-    @property
-    def finished(self) -> dict[str, Any]:
-        assert self.events[-1]["type"] == "Finished", self.stdout
-        return self.events[-1]
-
-    def notebook(self, name: str) -> Any:
-        return nbformat.read(str(self.out_dir / name), as_version=4)
-
-
-def run_runner(
-    notebook: Path, out_dir: Path, jupyter_path: Path, parameters: dict[str, Any] | None = None, **env: str
-) -> Run:
-    proc = subprocess.run(
-        [PYTHON, str(RUNNER), str(notebook), "--output-dir", str(out_dir)],
-        check=False,
-        env=_env(jupyter_path, parameters, **env),
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    return Run(proc.returncode, proc.stdout, out_dir)
 
 
 def assert_round_trip(event_dicts: list[dict[str, Any]]) -> None:
@@ -183,7 +114,7 @@ def test_bad_parameters_are_a_runner_error(tmp_path: Path, jupyter_path: Path, r
     proc = subprocess.run(
         [PYTHON, str(RUNNER), str(FIXTURES / "simple.ipynb"), "--output-dir", str(tmp_path)],
         check=False,
-        env={**_env(jupyter_path), "JC_PARAMETERS": raw},
+        env={**runner_env(jupyter_path), "JC_PARAMETERS": raw},
         capture_output=True,
         text=True,
         timeout=60,
@@ -214,7 +145,7 @@ def test_metrics_become_events_and_files(tmp_path: Path, jupyter_path: Path) -> 
 def test_sigterm_saves_and_reports_cancelled(tmp_path: Path, jupyter_path: Path) -> None:
     proc = subprocess.Popen(
         [PYTHON, str(RUNNER), str(FIXTURES / "long_running.ipynb"), "--output-dir", str(tmp_path)],
-        env=_env(jupyter_path),
+        env=runner_env(jupyter_path),
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
         text=True,
@@ -245,7 +176,7 @@ def test_autosave_during_a_long_cell(tmp_path: Path, jupyter_path: Path) -> None
     out = tmp_path / "out"
     proc = subprocess.Popen(
         [PYTHON, str(RUNNER), str(path), "--output-dir", str(out)],
-        env=_env(jupyter_path, JC_AUTOSAVE_SECONDS="0.3"),
+        env=runner_env(jupyter_path, JC_AUTOSAVE_SECONDS="0.3"),
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
         text=True,
@@ -266,7 +197,7 @@ def test_autosave_during_a_long_cell(tmp_path: Path, jupyter_path: Path) -> None
 
 def test_runner_imports_only_stdlib_nbformat_nbclient() -> None:
     tree = ast.parse(RUNNER.read_text())
-    roots = set()
+    roots: set[str] = set()
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
             roots.update(a.name.split(".")[0] for a in node.names)

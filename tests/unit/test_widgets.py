@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import threading
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
 
@@ -98,7 +99,7 @@ def test_model_failure_keeps_error_cell_and_traceback() -> None:
     assert fold(m, StatusChanged(status="running")).status == "failed"
 
 
-def test_links_are_relative_to_the_kernel_folder(tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+def test_links_are_relative_to_the_kernel_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)
     m = fold(JobProgress(), Finished(status="succeeded", outputs=(str(tmp_path / "nb.jc-jobs/abc/nb.ipynb"),
                                                                   str(tmp_path / "nb.jc-jobs/abc/model.pkl"))))
@@ -171,7 +172,7 @@ def test_text_view_rate_limits_package_chatter() -> None:
     assert out.getvalue().count("\n") <= 2
 
 
-def test_widgets_only_with_a_kernel(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+def test_widgets_only_with_a_kernel(monkeypatch: pytest.MonkeyPatch) -> None:
     class Shell:
         kernel = object()
 
@@ -214,7 +215,12 @@ def test_widget_updates_from_another_thread() -> None:
 
     job = FakeJob([])
     view = JobView(job)  # type: ignore[arg-type]
-    worker = threading.Thread(target=lambda: [job.emit(e) for e in _job_events()])
+
+    def emit_all() -> None:
+        for e in _job_events():
+            job.emit(e)
+
+    worker = threading.Thread(target=emit_all)
     worker.start()
     worker.join(10)
     assert view.wait(5) and "succeeded" in view.header.value

@@ -17,11 +17,8 @@ from jupyter_containerize.jobs.ownership import give_outputs_to_notebook_owner
 from jupyter_containerize.jobspec import JobSpec
 from jupyter_containerize.render.dockerfile import make_plan
 from jupyter_containerize.runner.main import WorkdirSync
-
-from .test_render import logical_lines, make_snapshot, spec_for
-from .test_runner import PYTHON, RUNNER, Run, _env, jupyter_path, run_runner
-
-_ = jupyter_path  # the fixture, imported for its use below
+from tests.support.render import logical_lines, make_snapshot, spec_for
+from tests.support.runner import PYTHON, RUNNER, Run, run_runner, runner_env
 
 
 def _tree(root: Path) -> set[str]:
@@ -102,7 +99,7 @@ def test_runner_brings_back_files_on_cancel(tmp_path: Path, jupyter_path: Path) 
     nb = _notebook(tmp_path / "nb", "open('partial.txt', 'w').write('so far')\nprint('written')",
                    "import time\ntime.sleep(60)")
     proc = subprocess.Popen([PYTHON, str(RUNNER), str(nb), "--output-dir", str(tmp_path / "out")],
-                            env=_env(jupyter_path, JC_AUTOSAVE_SECONDS="600"), stdout=subprocess.PIPE,
+                            env=runner_env(jupyter_path, JC_AUTOSAVE_SECONDS="600"), stdout=subprocess.PIPE,
                             stderr=subprocess.DEVNULL, text=True)
     assert proc.stdout is not None
     lines = []

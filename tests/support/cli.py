@@ -1,4 +1,4 @@
-"""Shared helpers of the reliability suite: the real CLI as a subprocess, store checks."""
+"""The real CLI as a subprocess, and checks of the job store it leaves (the reliability suite's helpers)."""
 
 from __future__ import annotations
 
@@ -8,8 +8,6 @@ import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-
-REPO = Path(__file__).resolve().parents[2]
 
 
 @dataclass
