@@ -20,6 +20,7 @@ from typing import Any
 import yaml
 
 from .backends.base import ImageRef, RunRequest
+from .backends.container import hardening_options
 from .backends.kubernetes import job_manifest
 from .backends.slurm_script import batch_script, docker_run_args
 from .errors import ContainerizeError
@@ -106,12 +107,8 @@ def write_extras(context: Any, spec: JobSpec, folder: Path) -> None:
 
 def compose_yaml(spec: JobSpec, tag: str) -> str:
     """Docker Compose for the job: same hardening, GPU reservation, volumes and shared memory."""
-    service: dict[str, Any] = {"build": ".", "image": tag, "init": True, "read_only": spec.hardening.read_only_root,
-                               "tmpfs": ["/tmp:rw,nosuid,nodev,exec,size=2g"]}
-    if spec.hardening.cap_drop_all:
-        service["cap_drop"] = ["ALL"]
-    if spec.hardening.no_new_privileges:
-        service["security_opt"] = ["no-new-privileges:true"]
+    service: dict[str, Any] = {"build": ".", "image": tag, "init": True, "tmpfs": ["/tmp:rw,nosuid,nodev,exec,size=2g"],
+                               **{k: v for k, v in hardening_options(spec.hardening).items() if v is not None}}
     env = dict(spec.env)
     if spec.parameters:
         import json

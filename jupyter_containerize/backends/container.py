@@ -17,11 +17,25 @@ import docker.errors
 from docker.types import DeviceRequest, Mount
 
 from ..events import EVENT_PREFIX, Event, Log, event_from_dict
-from ..jobspec import OUTPUT_DIR_IN_CONTAINER, WORK_DIR_IN_CONTAINER
+from ..jobspec import OUTPUT_DIR_IN_CONTAINER, WORK_DIR_IN_CONTAINER, Hardening
 from .base import RunRequest, job_environment
 from .engine import JOB_LABEL, ROLE_LABEL
 
 TMPFS_OPTIONS = "rw,nosuid,nodev,exec,size=2g"
+
+
+def hardening_options(hardening: Hardening) -> dict[str, Any]:
+    """The one rule for a job's hardening, as ``docker run`` options (Compose's keys are the same).
+
+    Kubernetes' security context, Slurm's ``docker run`` line and verify's throwaway container
+    derive from this too: a read-only root, every capability dropped, no new privileges, unless
+    ``--writable-root``, ``--keep-caps`` or ``--allow-new-privileges`` say otherwise.
+    """
+    return {
+        "read_only": hardening.read_only_root,
+        "cap_drop": ["ALL"] if hardening.cap_drop_all else None,
+        "security_opt": ["no-new-privileges:true"] if hardening.no_new_privileges else None,
+    }
 
 
 def container_options(request: RunRequest) -> dict[str, Any]:
@@ -44,9 +58,7 @@ def container_options(request: RunRequest) -> dict[str, Any]:
         "mounts": mounts,
         "detach": True,
         "tmpfs": {"/tmp": TMPFS_OPTIONS},
-        "read_only": spec.hardening.read_only_root,
-        "cap_drop": ["ALL"] if spec.hardening.cap_drop_all else None,
-        "security_opt": ["no-new-privileges:true"] if spec.hardening.no_new_privileges else None,
+        **hardening_options(spec.hardening),
         "shm_size": spec.resources.shm_size,
         "mem_limit": spec.resources.memory,
         "nano_cpus": int(spec.resources.cpus * 1e9) if spec.resources.cpus else None,

@@ -11,9 +11,9 @@ import docker
 import docker.errors
 
 from ..errors import EngineError, GpuError
-from ..jobspec import JobSpec
+from ..jobspec import Hardening, JobSpec
 from .base import Backend, EventSink, RunOutcome, RunRequest
-from .container import container_options, give_output_to_container_user, parse_log_line
+from .container import container_options, give_output_to_container_user, hardening_options, parse_log_line
 from .engine import JOB_LABEL, connect, engine_status
 
 
@@ -135,8 +135,8 @@ class DockerBackend(Backend):
             EngineError: the image is missing, or the command failed or could not start.
         """
         try:
-            raw = self.client.containers.run(image, list(argv), entrypoint=entrypoint, remove=True, read_only=True,
-                                             network_mode="none", cap_drop=["ALL"])
+            raw = self.client.containers.run(image, list(argv), entrypoint=entrypoint, remove=True,
+                                             network_mode="none", **hardening_options(Hardening()))
         except docker.errors.DockerException as e:
             raise EngineError(f"The image {image} could not run {' '.join([entrypoint or '', *argv]).strip()[:80]} "
                               f"({e})", "Build the image first (jupyter containerize build).") from None

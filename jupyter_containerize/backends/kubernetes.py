@@ -36,7 +36,7 @@ from ..events import RunStarted
 from ..jobspec import OUTPUT_DIR_IN_CONTAINER
 from .base import Backend, EventSink, RunOutcome, RunRequest, job_environment
 from .config import Config
-from .container import parse_log_line
+from .container import hardening_options, parse_log_line
 from .engine import JOB_LABEL, ROLE_LABEL
 
 DEFAULT_UID = 1000
@@ -97,6 +97,7 @@ def job_manifest(request: RunRequest, namespace: str = "default", *, uid: int | 
     if spec.gpus.count > 0:
         limits["nvidia.com/gpu"] = str(spec.gpus.count)
 
+    hardening = hardening_options(spec.hardening)
     container: dict[str, Any] = {
         "name": "job",
         "image": request.image.reference,
@@ -105,8 +106,8 @@ def job_manifest(request: RunRequest, namespace: str = "default", *, uid: int | 
         "volumeMounts": mounts,
         "securityContext": {
             "runAsNonRoot": True, "runAsUser": user, "runAsGroup": user,
-            "allowPrivilegeEscalation": False, "readOnlyRootFilesystem": spec.hardening.read_only_root,
-            "capabilities": {"drop": ["ALL"]}, "privileged": False,
+            "allowPrivilegeEscalation": not hardening["security_opt"], "readOnlyRootFilesystem": hardening["read_only"],
+            "capabilities": {"drop": hardening["cap_drop"] or []}, "privileged": False,
         },
     }
     if request.command:
