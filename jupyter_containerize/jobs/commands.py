@@ -109,6 +109,13 @@ def export(spec: JobSpec, dest: Path | None = None) -> Path:
 
 # -- jobs / logs / stop / rm ------------------------------------------------------------------------------
 
+def engine() -> dict[str, Any]:
+    """What the sidebar shows about the engine: reachable, version, GPU runtime, GPUs."""
+    from ..backends.engine import engine_status
+
+    return engine_status().to_dict()
+
+
 def jobs(manager: JobManager, limit: int = 20) -> list[JobRecord]:
     """The most recent jobs, after re-attaching those whose owner process is gone."""
     manager.reconcile()

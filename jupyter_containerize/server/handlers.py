@@ -271,10 +271,9 @@ class EngineHandler(ContainerizeHandler):
     @authorized
     @reports_errors
     async def get(self) -> None:
-        from ..backends.engine import engine_status
+        from ..jobs.commands import engine
 
-        status = await asyncio.to_thread(engine_status)
-        self.send(status.to_dict())
+        self.send(await asyncio.to_thread(engine))
 
 
 class ParametersHandler(ContainerizeHandler):
