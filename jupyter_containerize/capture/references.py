@@ -107,9 +107,10 @@ class PathWalker(ast.NodeVisitor):
             return None if inner is None else os.path.dirname(self._absolute(inner).rstrip("/"))
         if isinstance(node, ast.Subscript) and isinstance(node.value, ast.Attribute) and node.value.attr == "parents":
             inner, index = self.value(node.value.value), node.slice
-            if inner is None or not (isinstance(index, ast.Constant) and isinstance(index.value, int)):
+            parents = Path(self._absolute(inner)).parents if inner is not None else ()
+            if not (isinstance(index, ast.Constant) and isinstance(index.value, int) and 0 <= index.value < len(parents)):
                 return None
-            return str(Path(self._absolute(inner)).parents[index.value])
+            return str(parents[index.value])
         if isinstance(node, ast.Call):
             return self._call_value(node)
         return None

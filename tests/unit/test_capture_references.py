@@ -139,3 +139,13 @@ def test_a_module_name_built_at_run_time_finds_its_local_package(tmp_path: Path)
                         "    importlib.import_module('plugins.' + name)\n    importlib.import_module(f'plugins.{name}')")
     found = scan_notebook(nb, STDLIB)
     assert found.local_modules == ("plugins",) and found.modules == ("toolz",)
+
+
+def test_expressions_it_cannot_follow_are_left_alone(tmp_path: Path) -> None:
+    _files(tmp_path, "data/a.csv")
+    nb = write_notebook(tmp_path / "nb.ipynb",
+                        "from pathlib import Path\nroot = Path.cwd().parents[99]\nup = Path.cwd().parents[0]",
+                        "x = open(Path.cwd().parents[-1] / 'a.csv')\nopen(f'{root}/data/a.csv')\nopen(2)",
+                        "import sys\nsys.path.append(some_call())\nopen('data/a.csv')")
+    found = scan_notebook(nb, STDLIB)
+    assert found.data_paths == ("data",) and found.search_folders == (".",)
