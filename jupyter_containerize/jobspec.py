@@ -114,6 +114,7 @@ class JobSpec:
     build: BuildOptions = BuildOptions()
     max_parallel: int = 2
     auto_mount: bool = True  # mount the data files the notebook reads, read-only, where it reads them
+    inject_top: bool = False  # parameters without a 'parameters' cell go to the top (papermill) instead of refused
 
     def with_changes(self, **changes: Any) -> JobSpec:
         return replace(self, **changes)

@@ -42,7 +42,11 @@ SUBCOMMANDS = (
 
 
 class _Parser(argparse.ArgumentParser):
-    """argparse that raises instead of printing usage and exiting."""
+    """argparse that raises instead of printing usage and exiting, and takes no abbreviations (--gpu is not --gpus)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("allow_abbrev", False)
+        super().__init__(*args, **kwargs)
 
     def error(self, message: str) -> NoReturn:
         raise OptionError(f"{self.prog}: {message}", f"See '{self.prog} --help'.")
@@ -113,6 +117,11 @@ def _add_build_options(p: argparse.ArgumentParser) -> None:
 def _add_run_options(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("run")
     _add_parameter_options(g)
+    g.add_argument("--inject-top", action="store_true",
+                   help="without a cell tagged 'parameters', inject the parameters at the top (papermill's way) "
+                        "instead of refusing")
+    g.add_argument("--help-notebook", action="store_true",
+                   help="list the notebook's parameters with their inferred types and defaults, and stop")
     g.add_argument("--sweep", metavar="NAME=V1,V2", action="append", default=[], nargs="+",
                    help="one job per combination of the listed values")
     g.add_argument("-v", "--volume", metavar="SRC:DST[:ro]", action="append", default=[],
@@ -228,6 +237,11 @@ def parse(argv: Sequence[str] | str, *, default_notebook: Path | None = None) ->
         path = Path(notebook_arg) if notebook_arg else default_notebook
         if path is None:
             raise OptionError(f"'{command}' needs a NOTEBOOK", "Pass the path of the .ipynb file.")
+        if values.get("help_notebook"):
+            from .notebook_file import read_notebook
+            from .parameters_cell import describe
+
+            raise HelpShown(describe(read_notebook(path).cells, path.name))
         return ParsedCommand(command, spec_from_values(path, values), values)
     if command == "verify":
         target = values["target"]
@@ -298,6 +312,7 @@ def spec_from_values(notebook: Path, v: dict[str, Any]) -> JobSpec:
         build=build,
         max_parallel=max_parallel,
         auto_mount=not v.get("no_auto_mount", False),
+        inject_top=bool(v.get("inject_top", False)),
     )
 
 

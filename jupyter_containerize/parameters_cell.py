@@ -68,3 +68,23 @@ def assignments(source: str) -> list[Assignment]:
         else:
             out.append(Assignment(target.id, text, type(literal).__name__, literal))
     return out
+
+
+def describe(cells: Sequence[Mapping[str, Any]], name: str) -> str:
+    """The notebook's parameters with their inferred types and defaults, as papermill's ``--help-notebook``."""
+    index = parameters_cell_index(cells)
+    head = f"Parameters inferred for notebook '{name}':\n"
+    if index is None:
+        return head + "  none: no code cell is tagged 'parameters' (tag one in Jupyter: View > Cell Toolbar > Tags).\n"
+    raw = cells[index].get("source", "")
+    source = "".join(raw) if isinstance(raw, list) else str(raw)
+    try:
+        ast.parse(source)
+    except SyntaxError as exc:
+        return head + (f"  the parameters cell (cell {index + 1}) does not parse: {exc.msg} at line {exc.lineno}; "
+                       "fix it in Jupyter.\n")
+    found = assignments(source)
+    if not found:
+        return head + f"  none: the parameters cell (cell {index + 1}) assigns no names.\n"
+    width = max(len(a.name) for a in found)
+    return head + "".join(f"  {a.name.ljust(width)}: {a.kind} (default {a.text})\n" for a in found)

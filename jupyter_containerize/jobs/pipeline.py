@@ -255,7 +255,7 @@ def check_notebook(spec: JobSpec, *, runs_notebook: bool = True) -> None:
         from ..capture.imports import require_code_cells
 
         require_code_cells(spec.notebook)
-    if not (spec.parameters or spec.sweep):
+    if not (spec.parameters or spec.sweep) or spec.inject_top:
         return
     from ..notebook_file import read_notebook
     from ..parameters_cell import parameters_cell_index
@@ -264,7 +264,8 @@ def check_notebook(spec: JobSpec, *, runs_notebook: bool = True) -> None:
     if parameters_cell_index(nb.cells) is None:
         raise NotebookError(
             f"-p/--sweep was given but {spec.notebook.name} has no cell tagged 'parameters'",
-            "Tag the cell that sets the defaults with 'parameters' (View > Cell Toolbar > Tags).",
+            "Tag the cell that sets the defaults with 'parameters' (View > Cell Toolbar > Tags), or pass "
+            "--inject-top to inject them at the top as papermill does.",
         )
 
 

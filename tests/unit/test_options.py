@@ -117,3 +117,8 @@ def test_help_lists_every_subcommand() -> None:
     text = build_parser().format_help()
     for sub in ("run", "build", "dockerfile", "export", "jobs", "logs", "stop", "rm", "base-image", "verify"):
         assert sub in text
+
+
+def test_flags_are_never_abbreviated() -> None:
+    with pytest.raises(OptionError, match="unrecognized arguments: --gpu all"):
+        parse(["run", "X.ipynb", "--gpu", "all"])

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import nbformat
+import pytest
 
 from jupyter_containerize.notebook_script import notebook_to_script
 from jupyter_containerize.parameters_cell import assignments, parameters_cell_index
@@ -47,3 +48,38 @@ def test_assignments_keep_source_text_and_literal_values() -> None:
     assert found == []  # a cell that does not parse has none
     found = assignments("a = [1, 2]\nb = dict(x=1)\nc, d = 1, 2")
     assert [(x.name, x.kind, x.value) for x in found] == [("a", "list", [1, 2]), ("b", "expression", None)]
+
+
+def test_help_notebook_lists_types_and_defaults_or_says_why_not(tmp_path: Path) -> None:
+    from jupyter_containerize.options import HelpShown, parse
+
+    path = _notebook(tmp_path / "nb.ipynb")
+    with pytest.raises(HelpShown) as shown:
+        parse(["run", str(path), "--help-notebook"])
+    assert str(shown.value) == ("Parameters inferred for notebook 'nb.ipynb':\n  lr    : float (default 0.1)\n"
+                                "  epochs: int (default 3)\n  name  : str (default 'run')\n"
+                                "  steps : expression (default epochs * 2)\n")
+    nb = nbformat.read(str(path), as_version=4)
+    nb.cells[2].source = "lr = (0.1"
+    nbformat.write(nb, str(path))
+    with pytest.raises(HelpShown) as shown:
+        parse(["run", str(path), "--help-notebook"])
+    assert "the parameters cell (cell 3) does not parse" in str(shown.value)
+
+
+def test_inject_top_is_papermills_way_without_a_parameters_cell(tmp_path: Path) -> None:
+    from jupyter_containerize.errors import NotebookError
+    from jupyter_containerize.jobs.pipeline import check_notebook
+    from jupyter_containerize.options import parse
+
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell("print(lr)")]
+    path = tmp_path / "plain.ipynb"
+    nbformat.write(nb, str(path))
+    with pytest.raises(NotebookError, match="--inject-top"):
+        check_notebook(parse(["run", str(path), "-p", "lr", "0.1"]).spec)  # type: ignore[arg-type]
+    spec = parse(["run", str(path), "-p", "lr", "0.1", "--inject-top"]).spec
+    assert spec is not None and spec.inject_top
+    check_notebook(spec)
+    loaded = nbformat.read(str(path), as_version=4)
+    assert not inject_parameters(loaded, spec.parameters) and loaded.cells[0].source == "# Parameters\nlr = 0.1\n"
