@@ -3,7 +3,7 @@
 Layout (every path relative to the context folder)::
 
     Dockerfile  .dockerignore  requirements.lock  [kernel.lock]  runner.lock
-    jc/runner.py  jc/parameters_cell.py            → /opt/jc/
+    jc/runner.py  jc/parameters_cell.py  jc/papermill_record.py   → /opt/jc/
     jc/shim/jupyter_containerize/                  → log_metric, no-op magics, offline pip lines in the job
     jc/share/kernels/python3/kernel.json           → the kernelspec the runner starts
     work/[<folder>/]<notebook>  work/<local code>  work/<--include paths>  → /work
@@ -46,6 +46,7 @@ Source = bytes | Path  # in-memory content, or a host file copied as is
 
 RUNNER_SOURCE = Path(__file__).resolve().parent.parent / "runner" / "main.py"
 PARAMETERS_CELL_SOURCE = Path(__file__).resolve().parent.parent / "parameters_cell.py"  # imported by the runner
+PAPERMILL_RECORD_SOURCE = Path(__file__).resolve().parent.parent / "papermill_record.py"  # imported by the runner
 METRICS_SOURCE = Path(__file__).resolve().parent.parent / "metrics.py"
 INJOB_SOURCE = Path(__file__).resolve().parent.parent / "injob.py"
 INJOB_PIP_SOURCE = Path(__file__).resolve().parent.parent / "injob_pip.py"
@@ -397,6 +398,7 @@ def _add_image_files(files: _Files, plan: Plan, dockerfile: str, pins: Sequence[
     files.add("runner.lock", locks.runner_lock(pins).encode("utf-8"))
     files.add("jc/runner.py", RUNNER_SOURCE.read_bytes())
     files.add("jc/parameters_cell.py", PARAMETERS_CELL_SOURCE.read_bytes())
+    files.add("jc/papermill_record.py", PAPERMILL_RECORD_SOURCE.read_bytes())
     files.add("jc/shim/jupyter_containerize/__init__.py", SHIM_INIT)
     files.add("jc/shim/jupyter_containerize/metrics.py", METRICS_SOURCE.read_bytes())
     files.add("jc/shim/jupyter_containerize/injob.py", INJOB_SOURCE.read_bytes())

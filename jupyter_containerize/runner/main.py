@@ -44,9 +44,16 @@ from nbclient.exceptions import CellExecutionError, DeadKernelError
 from nbclient.util import ensure_async
 
 try:  # in the package
-    from jupyter_containerize.parameters_cell import INJECTED_TAG, is_injected, parameters_cell_index
+    from jupyter_containerize import papermill_record
+    from jupyter_containerize.parameters_cell import INJECTED_TAG, assignments, is_injected, parameters_cell_index
 except ImportError:  # in the image: copied beside this file (the runner's venv has no jupyter_containerize)
-    from parameters_cell import INJECTED_TAG, is_injected, parameters_cell_index  # type: ignore[no-redef]
+    import papermill_record  # type: ignore[no-redef]
+    from parameters_cell import (  # type: ignore[no-redef]
+        INJECTED_TAG,
+        assignments,
+        is_injected,
+        parameters_cell_index,
+    )
 
 EVENT_PREFIX = "@@jc-event "  # must equal jupyter_containerize.events.EVENT_PREFIX
 PARAMETERS_ENV = "JC_PARAMETERS"
@@ -258,6 +265,7 @@ class Runner:
         self._last_save = 0.0
         self._metrics_seen: dict[str, float] = {}
         self._last_error: dict[str, Any] | None = None
+        self._started_at = ("", time.monotonic())  # papermill's start time, and ours for its duration
         self.files: WorkdirSync | None = None
         self._last_sync = 0.0
         self._unsynced: set[str] = set()
@@ -387,6 +395,14 @@ class Runner:
             )
         if self.parameters:
             self.nb.metadata.setdefault("jupyter_containerize", {})["parameters"] = self.parameters
+        papermill_record.remove_error_markers(self.nb.cells)
+        self._started_at = (papermill_record.now(), time.monotonic())
+        at = parameters_cell_index(self.nb.cells)
+        defaults = {a.name: a.value for a in assignments(self.nb.cells[at].source) if a.kind != "expression"} \
+            if at is not None else {}
+        self.nb.metadata["papermill"] = papermill_record.notebook_metadata(
+            self.parameters, input_path=str(self.notebook), output_path=str(self.output_path),
+            start=self._started_at[0], default_parameters=defaults)
         code_cells = [i for i, c in enumerate(self.nb.cells) if c.cell_type == "code"]
         total = len(code_cells)
         try:
@@ -435,6 +451,7 @@ class Runner:
                              "stderr")
         finally:
             ticker.cancel()
+        self._end_papermill(exception=False)
         self.save(final=True)
         self.poll_metrics()
         emit("Finished", status="succeeded", exit_code=EXIT_OK, error="", failing_cell=None,
@@ -454,7 +471,7 @@ class Runner:
         cell = self.nb.cells[nb_index]
         first_line = next((ln for ln in cell.source.splitlines() if ln.strip()), "")
         emit("CellStarted", index=position, total=total, source_first_line=first_line[:200])
-        started = time.monotonic()
+        started, started_at = time.monotonic(), papermill_record.now()
         self._last_error = None
         failure: tuple[str, str] | None = None  # (error, traceback)
         try:
@@ -468,23 +485,42 @@ class Runner:
                 raise asyncio.CancelledError from None
             failure = ("The kernel died while running this cell (out of memory?).", "")
         duration = round(time.monotonic() - started, 6)
+        cell.metadata["papermill"] = papermill_record.cell_metadata(
+            start=started_at, end=papermill_record.now(), duration=duration,
+            failed=failure is not None and not self._is_clean_exit())
         self.poll_metrics()
         if failure is not None and self._is_clean_exit():
             # sys.exit(0) / sys.exit() in a cell: stop here, successfully.
             emit("CellFinished", index=position, total=total, duration=duration, ok=True)
+            self._end_papermill(exception=False)
             self.save(final=True)
             emit("Finished", status="succeeded", exit_code=EXIT_OK, error="", failing_cell=None,
                  traceback="", outputs=self.list_outputs())
             return EXIT_OK
         emit("CellFinished", index=position, total=total, duration=duration, ok=failure is None)
+        if failure is not None:
+            self._mark_failure(cell)
         self._save_quietly(final=failure is not None)
         if failure is None:
             return None
         error, tb = failure
-        emit_log(error + "\n", "stderr")
+        emit_log((tb + "\n" if tb else "") + error + "\n", "stderr")  # the traceback too, as papermill prints it
         emit("Finished", status="failed", exit_code=EXIT_CELL_FAILED, error=error, failing_cell=position,
              traceback=tb, outputs=self.list_outputs())
         return EXIT_CELL_FAILED
+
+    def _mark_failure(self, cell: Any) -> None:
+        """papermill's error markers (at the top, and above the failing cell) and its record of the exception."""
+        top, here = papermill_record.error_markers(cell.get("execution_count"))
+        self.nb.cells.insert(self.nb.cells.index(cell), nbformat.from_dict(here))
+        self.nb.cells.insert(0, nbformat.from_dict(top))
+        self._end_papermill(exception=True)
+
+    def _end_papermill(self, *, exception: bool) -> None:
+        record = self.nb.metadata.get("papermill") if self.nb is not None else None
+        if record is not None:
+            record.update(end_time=papermill_record.now(), exception=exception,
+                          duration=round(time.monotonic() - self._started_at[1], 6))
 
     def _is_clean_exit(self) -> bool:
         err = self._last_error or {}

@@ -272,7 +272,7 @@ def test_context_files(project: Path) -> None:
     ctx = render(snap, project.parent / "ctx")
     assert set(ctx.files) == {
         ".dockerignore", "Dockerfile", "requirements.lock", "kernel.lock", "runner.lock", "jc/runner.py",
-        "jc/parameters_cell.py",
+        "jc/parameters_cell.py", "jc/papermill_record.py",
         "jc/shim/jupyter_containerize/__init__.py", "jc/shim/jupyter_containerize/metrics.py",
         "jc/shim/jupyter_containerize/injob.py", "jc/shim/jupyter_containerize/injob_pip.py",
         "jc/share/kernels/python3/kernel.json",

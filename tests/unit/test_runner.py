@@ -60,9 +60,20 @@ def test_failing_cell_stops_with_index_traceback_and_partial_notebook(tmp_path: 
     assert [e["index"] for e in run.of("CellStarted")] == [0, 1]  # cell 2 never started
     assert [e["ok"] for e in run.of("CellFinished")] == [True, False]
     nb = run.notebook("broken.ipynb")
-    assert nb.cells[0].outputs[0]["text"] == "before\n"
-    assert nb.cells[1].outputs[0]["output_type"] == "error"
-    assert nb.cells[2].outputs == [] and nb.cells[2].execution_count is None
+    # papermill's red markers: one at the top linking to the failing cell, one right above it
+    assert [c.cell_type for c in nb.cells] == ["markdown", "code", "markdown", "code", "code"]
+    assert "An Exception was encountered at" in nb.cells[0].source and 'In [2]' in nb.cells[0].source
+    assert 'id="papermill-error-cell"' in nb.cells[2].source
+    code = [c for c in nb.cells if c.cell_type == "code"]
+    assert code[0].outputs[0]["text"] == "before\n"
+    assert code[1].outputs[0]["output_type"] == "error"
+    assert code[2].outputs == [] and code[2].execution_count is None
+    record = nb.metadata["papermill"]
+    assert record["exception"] is True and record["end_time"] and record["duration"] >= 0
+    assert [c.metadata["papermill"]["status"] for c in code[:2]] == ["completed", "failed"]
+    assert "papermill" not in code[2].metadata
+    stderr = "".join(e["text"] for e in run.of("Log") if e["stream"] == "stderr")
+    assert "raise ValueError('boom')" in stderr and stderr.rstrip().endswith("ValueError: boom")  # as papermill prints
     assert_round_trip(run.events)
 
 
@@ -204,10 +215,13 @@ def test_runner_imports_only_stdlib_nbformat_nbclient() -> None:
         elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
             roots.add(node.module.split(".")[0])
     # and the parameters-cell rule, copied beside it into the image (itself stdlib only)
-    assert roots - set(sys.stdlib_module_names) == {"nbformat", "nbclient", "jupyter_containerize", "parameters_cell"}
-    rule = ast.parse((RUNNER.parent.parent / "parameters_cell.py").read_text())
-    assert {n.module.split(".")[0] for n in ast.walk(rule) if isinstance(n, ast.ImportFrom) and n.module} <= (
-        set(sys.stdlib_module_names) | {"__future__"})
+    assert roots - set(sys.stdlib_module_names) == {"nbformat", "nbclient", "jupyter_containerize", "parameters_cell",
+                                                            "papermill_record"}
+    for beside in ("parameters_cell.py", "papermill_record.py"):
+        tree = ast.parse((RUNNER.parent.parent / beside).read_text())
+        imported = {n.module.split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.module}
+        imported |= {a.name.split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
+        assert imported <= set(sys.stdlib_module_names) | {"__future__"}, beside
 
 
 def test_event_prefix_matches_the_package() -> None:
