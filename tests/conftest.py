@@ -7,6 +7,7 @@ import shutil
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import docker
 import pytest
@@ -74,3 +75,16 @@ def quickstart(tmp_path: Path) -> Path:
 def jupyter_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A kernelspec ``python3`` like the image's: this interpreter plus the metrics shim."""
     return kernel_share(tmp_path_factory.mktemp("jc-share"))
+
+
+@pytest.fixture()
+def shell(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    """An IPython shell with the extension loaded and a job store of the test's own."""
+    from IPython.core.interactiveshell import InteractiveShell
+
+    monkeypatch.setenv("JC_STORE", str(tmp_path / "jobs.sqlite"))
+    monkeypatch.delenv("JC_JOB_ID", raising=False)
+    sh = InteractiveShell.instance()
+    sh.run_line_magic("load_ext", "jupyter_containerize")
+    yield sh
+    sh.run_line_magic("unload_ext", "jupyter_containerize")

@@ -7,7 +7,6 @@ front ends write the same context and print the same Dockerfile.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -40,18 +39,6 @@ def renders(monkeypatch: pytest.MonkeyPatch) -> list[Path]:
 
     monkeypatch.setattr(render, "render_context", spy)
     return calls
-
-
-@pytest.fixture()
-def shell(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
-    from IPython.core.interactiveshell import InteractiveShell
-
-    monkeypatch.setenv("JC_STORE", str(tmp_path / "jobs.sqlite"))
-    monkeypatch.delenv("JC_JOB_ID", raising=False)
-    sh = InteractiveShell.instance()
-    sh.run_line_magic("load_ext", "jupyter_containerize")
-    yield sh
-    sh.run_line_magic("unload_ext", "jupyter_containerize")
 
 
 def _files(folder: Path) -> dict[str, bytes]:

@@ -211,18 +211,6 @@ def test_job_result_repr() -> None:
 
 
 # -- in a real (in-process) IPython shell ----------------------------------------------------------
-@pytest.fixture()
-def shell(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Any:
-    from IPython.core.interactiveshell import InteractiveShell
-
-    monkeypatch.setenv("JC_STORE", str(tmp_path / "jobs.sqlite"))
-    monkeypatch.delenv("JC_JOB_ID", raising=False)
-    sh = InteractiveShell.instance()
-    sh.run_line_magic("load_ext", "jupyter_containerize")
-    yield sh
-    sh.run_line_magic("unload_ext", "jupyter_containerize")
-
-
 def test_load_ext_registers_line_and_cell_magic(shell: Any) -> None:
     assert "containerize" in shell.magics_manager.magics["line"]
     assert "containerize" in shell.magics_manager.magics["cell"]
