@@ -33,6 +33,7 @@ import docker.errors
 from ..errors import BuildError, EngineError
 from ..events import BuildLog, Event, StatusChanged
 from .buildlog import BuildStreamParser
+from .engine import engine_says
 
 DEBIAN_SUITE = "bookworm"  # the release official_tag() names
 
@@ -83,9 +84,7 @@ def ensure_base_image(client: docker.DockerClient, image: str, on_event: EventSi
         client.images.pull(image)
         return image
     except docker.errors.DockerException as e:
-        # The engine's own explanation, not the SDK's 'NNN Server Error for http+docker://…' wrapper.
-        text = str(getattr(e, "explanation", None) or e).strip()
-        pull_error = text.splitlines()[-1] if text else type(e).__name__
+        pull_error = engine_says(e)
     m = re.match(r"^python:(\d+\.\d+\.\d+)-slim-" + DEBIAN_SUITE + "$", image)
     if not m:
         raise BuildError(

@@ -22,7 +22,7 @@ from .base import ImageRef
 from .baseimage import ensure_base_image, image_exists
 from .buildkit import BuildKitStreamParser
 from .buildlog import BuildProgress, BuildStreamParser
-from .engine import EngineAPI, connect, new_api_client
+from .engine import EngineAPI, connect, engine_says, new_api_client
 
 if TYPE_CHECKING:
     from docker.models.images import Image
@@ -124,7 +124,7 @@ def _stream_build(context: BuildContext, on_event: EventSink, no_cache: bool, ca
             on_event(event)
     except (docker.errors.DockerException, OSError, ValueError, AttributeError) as e:
         if cancel is None or not cancel.is_set():
-            parser.error = parser.error or str(e).strip()[:300]
+            parser.error = parser.error or engine_says(e)
     finally:
         done.set()
         api.close()

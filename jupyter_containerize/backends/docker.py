@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import docker
@@ -14,7 +14,7 @@ from ..errors import EngineError, GpuError
 from ..jobspec import Hardening, JobSpec
 from .base import Backend, EventSink, RunOutcome, RunRequest
 from .container import container_options, give_output_to_container_user, hardening_options, parse_log_line
-from .engine import JOB_LABEL, connect, engine_status
+from .engine import JOB_LABEL, connect, engine_says, engine_status
 
 
 def gpu_preflight(spec: JobSpec, cuda_needed: str | None = None) -> None:
@@ -68,7 +68,7 @@ class DockerBackend(Backend):
             raise EngineError(f"The image {request.image.reference} is not on this engine",
                               "Build it again (jupyter containerize build).") from None
         except docker.errors.APIError as e:
-            raise EngineError(f"The engine refused to create the job's container: {e.explanation or e}",
+            raise EngineError(f"The engine refused to create the job's container: {engine_says(e)}",
                               "Check the run options.") from None
         return str(container.id)
 
@@ -78,7 +78,7 @@ class DockerBackend(Backend):
             self.client.api.start(container_id)
         except docker.errors.APIError as e:
             self.client.api.remove_container(container_id, force=True, v=True)
-            raise EngineError(f"The job's container could not start: {e.explanation or e}",
+            raise EngineError(f"The job's container could not start: {engine_says(e)}",
                               "Check the run options (volumes, GPUs, network).") from None
         return container_id
 
@@ -92,17 +92,20 @@ class DockerBackend(Backend):
             stream = api.logs(ref, stream=True, follow=True, timestamps=True)
         except docker.errors.NotFound:
             return RunOutcome(exit_code=None, last_log_time=last)
-        for chunk in stream:
-            buffer += chunk
-            *lines, buffer = buffer.split(b"\n")
-            for raw in lines:
-                stamp, _, text = raw.decode("utf-8", "replace").partition(" ")
-                if since and stamp <= since:
-                    continue
-                last = stamp
-                on_event(parse_log_line(text))
-            if stop is not None and stop.is_set():
-                return RunOutcome(exit_code=None, last_log_time=last)
+        with _closed_on(stop, stream):
+            for chunk in stream:
+                buffer += chunk
+                *lines, buffer = buffer.split(b"\n")
+                for raw in lines:
+                    stamp, _, text = raw.decode("utf-8", "replace").partition(" ")
+                    if since and stamp <= since:
+                        continue
+                    last = stamp
+                    on_event(parse_log_line(text))
+                if stop is not None and stop.is_set():
+                    break
+        if stop is not None and stop.is_set():  # the manager closes: the job runs on, unfollowed
+            return RunOutcome(exit_code=None, last_log_time=last)
         if buffer:
             stamp, _, text = buffer.decode("utf-8", "replace").partition(" ")
             if not since or stamp > since:
@@ -139,7 +142,7 @@ class DockerBackend(Backend):
                                              network_mode="none", **hardening_options(Hardening()))
         except docker.errors.DockerException as e:
             raise EngineError(f"The image {image} could not run {' '.join([entrypoint or '', *argv]).strip()[:80]} "
-                              f"({e})", "Build the image first (jupyter containerize build).") from None
+                              f"({engine_says(e)})", "Build the image first (jupyter containerize build).") from None
         return raw.decode("utf-8", "replace") if isinstance(raw, bytes) else str(raw)
 
     def _labelled(self, job_id: str) -> list[Any]:
@@ -148,3 +151,33 @@ class DockerBackend(Backend):
     def labelled_jobs(self) -> dict[str, str]:
         """job id → container status, for every container this tool created."""
         return {c.labels[JOB_LABEL]: c.status for c in self.client.containers.list(all=True, filters={"label": JOB_LABEL})}
+
+
+@contextlib.contextmanager
+def _closed_on(stop: threading.Event | None, stream: Any) -> Iterator[None]:
+    """Close the log ``stream`` as soon as ``stop`` is set, so a silent container's follow returns.
+
+    The watcher looks twice a second and is joined on the way out: no thread outlives the follow.
+    """
+    if stop is None:
+        yield
+        return
+    done = threading.Event()
+
+    def watch() -> None:
+        while not done.is_set():
+            if stop.wait(0.5):
+                with contextlib.suppress(Exception):  # the stream may be closing on its own
+                    stream.close()
+                return
+
+    watcher = threading.Thread(target=watch, name="containerize-follow-stop", daemon=True)
+    watcher.start()
+    try:
+        yield
+    except (OSError, ValueError, AttributeError, docker.errors.DockerException):
+        if not stop.is_set():
+            raise
+    finally:
+        done.set()
+        watcher.join()

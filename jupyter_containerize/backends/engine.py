@@ -65,7 +65,7 @@ def connect(timeout: int = 120) -> docker.DockerClient:
         client.ping()
     except (docker.errors.DockerException, OSError) as e:
         raise EngineError(
-            f"No Docker engine answers at {base_url} ({_short(e)})",
+            f"No Docker engine answers at {base_url} ({engine_says(e)})",
             "Start one (as root: `dockerd &`, from Debian's docker.io package), or point DOCKER_HOST at a running engine.",
         ) from None
     return client
@@ -141,7 +141,7 @@ def engine_status() -> EngineStatus:
         version = client.version()
         info = client.info()
     except docker.errors.DockerException as e:
-        return EngineStatus(reachable=False, error=_short(e))
+        return EngineStatus(reachable=False, error=engine_says(e))
     finally:
         client.close()
     runtimes = tuple(sorted((info.get("Runtimes") or {}).keys()))
@@ -176,6 +176,15 @@ def _nvidia_smi() -> tuple[tuple[str, ...], str | None]:
     return tuple(n.strip() for n in names if n.strip()), cuda
 
 
-def _short(e: BaseException) -> str:
-    text = str(e).strip().splitlines()
-    return text[-1][:300] if text else type(e).__name__
+def engine_says(e: BaseException | str) -> str:
+    """The one translation of a docker-py error into the sentence a user reads.
+
+    The engine's own explanation (not the SDK's ``NNN Server Error for http+docker://…``
+    wrapper), its last non-empty line, at most 300 characters. Every handler that turns a
+    docker-py error into a project error words it through this.
+    """
+    text = e if isinstance(e, str) else str(getattr(e, "explanation", None) or e)
+    lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
+    if lines:
+        return lines[-1][:300]
+    return "no reason given" if isinstance(e, str) else type(e).__name__

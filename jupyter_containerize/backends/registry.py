@@ -25,7 +25,7 @@ import docker.errors
 from ..errors import RegistryError
 from ..events import Event, PushProgress
 from .base import ImageRef
-from .engine import connect
+from .engine import connect, engine_says
 
 EventSink = Callable[[Event], None]
 
@@ -127,9 +127,9 @@ def pull_cache(reference: str | None, on_event: EventSink, client: docker.Docker
                 if error:
                     return _cache_miss(reference, error, on_event)
         except docker.errors.NotFound as e:
-            return _cache_miss(reference, str(e.explanation or e), on_event)
+            return _cache_miss(reference, engine_says(e), on_event)
         except docker.errors.APIError as e:
-            return _cache_miss(reference, str(e.explanation or e), on_event)
+            return _cache_miss(reference, engine_says(e), on_event)
         on_event(PushProgress(reference=reference, detail="build cache pulled"))
         return True
     finally:
@@ -189,9 +189,9 @@ def _push(client: docker.DockerClient, name: ImageName, tag: str, on_event: Even
                 detail = f"{layer}: {status}" if layer and layer != tag else status
                 on_event(PushProgress(reference=reference, detail=detail))
     except docker.errors.APIError as e:
-        raise _error_for(name.registry, str(e.explanation or e)) from None
+        raise _error_for(name.registry, engine_says(e)) from None
     except docker.errors.DockerException as e:
-        raise _unreachable_error(name.registry, str(e)) from None
+        raise _unreachable_error(name.registry, engine_says(e)) from None
     return digest
 
 
@@ -217,16 +217,16 @@ def _error_for(registry: str, message: str) -> RegistryError:
         return _auth_error(registry, message)
     if kind == "unreachable":
         return _unreachable_error(registry, message)
-    return RegistryError(f"The push to {registry} failed: {_short(message)}", "Check the registry and the image name.")
+    return RegistryError(f"The push to {registry} failed: {engine_says(message)}", "Check the registry and the image name.")
 
 
 def _auth_error(registry: str, message: str) -> RegistryError:
-    return RegistryError(f"The registry {registry} refused the request ({_short(message)})",
+    return RegistryError(f"The registry {registry} refused the request ({engine_says(message)})",
                          f"Run `docker login {registry}` first (the engine's credential store is used).")
 
 
 def _unreachable_error(registry: str, message: str) -> RegistryError:
-    return RegistryError(f"The registry {registry} cannot be reached ({_short(message)})",
+    return RegistryError(f"The registry {registry} cannot be reached ({engine_says(message)})",
                          "Check that it runs and that the address and port are right.")
 
 
@@ -242,7 +242,3 @@ def _repo_digest(client: docker.DockerClient, repository: str, image: str) -> st
             return digest
     return ""
 
-
-def _short(message: str) -> str:
-    lines = [line for line in message.strip().splitlines() if line.strip()]
-    return (lines[-1] if lines else message)[:300]

@@ -113,3 +113,28 @@ def test_close_joins_every_thread_and_leaves_running_jobs_for_a_reattach(
             assert labelled_containers(engine, job.id) == []
     finally:
         assert successor.close(10) == []
+
+
+def test_close_ends_the_follow_of_a_job_that_prints_nothing(
+        manager: JobManager, image: ImageRef, tmp_path: Path, job_store: Path, engine: docker.DockerClient) -> None:
+    """A silent container gives its log stream no chunk to end on: close still returns within its bound."""
+    baseline = {t.ident for t in threading.enumerate()}
+    job = manager.submit(_spec(tmp_path), image=image, command=("sleep", "300"))
+    deadline = time.monotonic() + 120
+    while not (job.status == "running" and [c.status for c in labelled_containers(engine, job.id)] == ["running"]):
+        assert time.monotonic() < deadline, "the job never ran"
+        time.sleep(0.1)
+    time.sleep(1)  # the follow is now blocked on the silent stream
+    started = time.monotonic()
+    assert manager.close(timeout=15) == []
+    assert time.monotonic() - started < 5
+    assert _settle(baseline, timeout=1) == []
+    assert manager.store.get(job.id).status == "running"
+    successor = JobManager(JobStore(job_store), backends={"docker": DockerBackend(engine)})
+    try:
+        successor.reconcile()
+        successor.cancel(job.id)
+        assert successor.attach(job.id).wait(timeout=60).status == "cancelled"
+        assert labelled_containers(engine, job.id) == []
+    finally:
+        assert successor.close(10) == []

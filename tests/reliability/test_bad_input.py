@@ -318,3 +318,17 @@ def test_run_that_fails_before_the_container_gives_exit_1_and_one_sentence(work:
     job_id = store_rows(store)[0][0]
     assert labelled_containers(engine, job_id) == []
     assert os.path.exists(store)
+
+
+@pytest.mark.engine
+def test_container_the_engine_refuses_is_one_sentence_in_the_engines_words(work: Path, engine: docker.DockerClient,
+                                                                           base_image: str) -> None:
+    """A network the engine does not have: its own reason, once, no SDK URL, no container left."""
+    store = work / "s.sqlite"
+    result = cli("run", "ok.ipynb", "--network", "no-such-network-xyz", cwd=work, store=store, timeout=900)
+    assert result.returncode == 1 and "Traceback" not in result.stdout + result.stderr
+    last = result.stdout.strip().splitlines()[-1]
+    assert last.startswith("job failed: ") and "no-such-network-xyz" in last and "not found" in last
+    assert "http+docker" not in result.stdout + result.stderr and "Server Error" not in last
+    job_id = store_rows(store)[0][0]
+    assert labelled_containers(engine, job_id) == []

@@ -1,0 +1,35 @@
+"""One translation of docker-py errors: the engine's own words, never the SDK's URL wrapper."""
+
+from __future__ import annotations
+
+import docker.errors
+import requests
+
+from jupyter_containerize.backends.engine import engine_says
+
+
+def _api_error(explanation: str | None) -> docker.errors.APIError:
+    response = requests.Response()
+    response.status_code = 404
+    response.url = "http+docker://localhost/v1.43/containers/create"
+    response.reason = "Not Found"
+    return docker.errors.APIError("404 Client Error", response=response, explanation=explanation)
+
+
+def test_the_engines_explanation_not_the_sdk_wrapper() -> None:
+    error = _api_error("network no-such-network-xyz not found")
+    assert "http+docker" in str(error)
+    assert engine_says(error) == "network no-such-network-xyz not found"
+
+
+def test_a_multi_line_explanation_keeps_its_last_line_bounded() -> None:
+    error = _api_error("Step 3/4 : RUN make\n\n  failed to solve: " + "x" * 500 + "\n")
+    said = engine_says(error)
+    assert said.startswith("failed to solve: ") and len(said) == 300
+
+
+def test_without_an_explanation_the_error_itself_then_its_type() -> None:
+    assert engine_says(docker.errors.DockerException("Error while fetching server API version")) == \
+        "Error while fetching server API version"
+    assert engine_says(docker.errors.DockerException()) == "DockerException"
+    assert engine_says("  \n") == "no reason given"
