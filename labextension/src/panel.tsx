@@ -17,6 +17,9 @@ import {
   fraction,
   gpuChoices,
   isDone,
+  JobAction,
+  jobActions,
+  JobRecord,
   JobsAction,
   jobsReducer,
   JobsState,
@@ -584,6 +587,21 @@ function JobItem(props: {
       setError(message(e));
     }
   };
+  const record = (fn: () => Promise<JobRecord>) => act(async () => dispatch({ kind: 'record', record: await fn() }));
+  const actions: Record<JobAction, { label: string; run: () => unknown }> = {
+    log: { label: expanded ? 'Hide log' : 'Log', run: toggle },
+    cancel: { label: 'Cancel', run: () => record(() => api.cancel(job.id)) },
+    rerun: { label: 'Re-run', run: () => record(() => api.rerun(job.id)) },
+    open: { label: 'Open output', run: () => host.open(job.outputNotebook as string) },
+    delete: {
+      label: 'Delete',
+      run: () =>
+        act(async () => {
+          await api.remove(job.id);
+          dispatch({ kind: 'removed', id: job.id });
+        })
+    }
+  };
   const logRef = React.useRef<HTMLPreElement>(null);
   React.useEffect(() => {
     if (logRef.current) {
@@ -627,40 +645,16 @@ function JobItem(props: {
       )}
       {job.error && job.status !== 'succeeded' && <div className="jc-JobError">{job.error}</div>}
       <div className="jc-JobActions">
-        <button className="jp-Button jc-Link" onClick={toggle}>
-          {expanded ? 'Hide log' : 'Log'}
-        </button>
-        {!isDone(job) && (
-          <button className="jp-Button jc-Link" onClick={() => act(() => api.cancel(job.id))}>
-            Cancel
-          </button>
-        )}
-        {isDone(job) && (
+        {jobActions(job).map(action => (
           <button
-            className="jp-Button jc-Link"
-            onClick={() => act(async () => dispatch({ kind: 'record', record: await api.rerun(job.id) }))}
+            key={action}
+            className={`jp-Button jc-Link${action === 'open' ? ' jc-OpenOutput' : ''}`}
+            data-action={action}
+            onClick={() => void actions[action].run()}
           >
-            Re-run
+            {actions[action].label}
           </button>
-        )}
-        {job.outputNotebook && (
-          <button className="jp-Button jc-Link jc-OpenOutput" onClick={() => host.open(job.outputNotebook as string)}>
-            Open output
-          </button>
-        )}
-        {isDone(job) && (
-          <button
-            className="jp-Button jc-Link"
-            onClick={() =>
-              act(async () => {
-                await api.remove(job.id);
-                dispatch({ kind: 'removed', id: job.id });
-              })
-            }
-          >
-            Delete
-          </button>
-        )}
+        ))}
       </div>
       {expanded && (
         <pre className="jc-Code jc-Log" ref={logRef}>

@@ -186,6 +186,21 @@ export function isDone(view: JobView): boolean {
   return TERMINAL_STATUSES.has(view.status);
 }
 
+/** What a job card offers, in order: a job still going can be cancelled; a finished one re-run or deleted. */
+export type JobAction = 'log' | 'cancel' | 'rerun' | 'open' | 'delete';
+
+export function jobActions(view: JobView): JobAction[] {
+  const done = isDone(view);
+  const actions: JobAction[] = ['log', done ? 'rerun' : 'cancel'];
+  if (view.outputNotebook) {
+    actions.push('open');
+  }
+  if (done) {
+    actions.push('delete');
+  }
+  return actions;
+}
+
 /** 0..1, or null when there is nothing to show yet. */
 export function fraction(p: Progress): number | null {
   if (!p.total) {

@@ -161,6 +161,36 @@ async def test_cancel_then_delete(jp_fetch: Any, root: Path, engine: docker.Dock
     assert labelled_containers(engine, job["id"]) == []
 
 
+async def test_re_run_makes_a_new_job_of_the_same_spec(jp_fetch: Any, root: Path, engine: docker.DockerClient) -> None:
+    """What the sidebar's Re-run and Cancel buttons call: a new job, the old one kept; unknown ids answer 404."""
+    job = await _json(jp_fetch, "jobs", method="POST", body={
+        "path": "long_running.ipynb", "options": {"env": {"JC_TEST": "1"}, "memory": "1g"}})
+    await _json(jp_fetch, "jobs", job["id"], "cancel", method="POST", body="{}")
+    assert (await _wait(jp_fetch, job["id"], timeout=600))["status"] == "cancelled"
+
+    again = await _json(jp_fetch, "jobs", job["id"], "rerun", method="POST", body="{}")
+    assert again["id"] != job["id"] and again["path"] == "long_running.ipynb" and not again["done"]
+    listed = [j["id"] for j in (await _json(jp_fetch, "jobs", params={"path": "long_running.ipynb"}))["jobs"]]
+    assert listed[:2] == [again["id"], job["id"]]
+    deadline = time.monotonic() + 600
+    while (await _json(jp_fetch, "jobs", again["id"]))["status"] != "running":
+        assert time.monotonic() < deadline, "the re-run never started running"
+        await asyncio.sleep(0.5)
+    containers = labelled_containers(engine, again["id"])
+    assert [c.attrs["HostConfig"]["Memory"] for c in containers] == [1 << 30]  # the same options
+    assert "JC_TEST=1" in containers[0].attrs["Config"]["Env"]
+    await _json(jp_fetch, "jobs", again["id"], "cancel", method="POST", body="{}")
+    assert (await _wait(jp_fetch, again["id"], timeout=120))["status"] == "cancelled"
+    assert (await _json(jp_fetch, "jobs", job["id"]))["status"] == "cancelled"
+
+    (root / "long_running.ipynb").unlink()
+    code, error = await _error(jp_fetch, "jobs", job["id"], "rerun", method="POST", body="{}")
+    assert code in (400, 404) and "long_running.ipynb" in error
+    for action in ("rerun", "cancel"):
+        code, error = await _error(jp_fetch, "jobs", "0123456789ab", action, method="POST", body="{}")
+        assert code == 404 and "0123456789ab" in error
+
+
 async def test_a_sweep_creates_one_job_per_combination(jp_fetch: Any, root: Path) -> None:
     answer = await _json(jp_fetch, "jobs", method="POST", body={
         "path": "nb/quickstart.ipynb", "options": {"sweep": {"n_estimators": [3, 4]}, "parameters": {"max_depth": 2}},

@@ -244,3 +244,35 @@ def test_preview_names_the_data_mounted_and_the_code_copied(lab: dict[str, Any],
     shown = preview()
     assert shown.locator(".jc-Mounts").count() == 0
     assert "../src/mylib" in shown.locator(".jc-LocalCode").inner_text()
+
+
+def test_cancel_and_re_run_from_the_job_card(lab: dict[str, Any], page: Any) -> None:
+    """A long job is cancelled from its card; its Re-run makes a new job of the same notebook, cancelled in turn."""
+    shutil.copy(REPO / "tests" / "fixtures" / "notebooks" / "long_running.ipynb", lab["root"] / "long_running.ipynb")
+    page.goto(f"{lab['url']}/lab/tree/long_running.ipynb?token={lab['token']}")
+    page.locator(".jp-NotebookPanel .jp-Cell").first.wait_for()
+    page.locator('.jp-SideBar [data-id="jupyter-containerize-panel"]').click()
+    panel = page.locator("#jupyter-containerize-panel")
+    panel.locator(".jc-Notebook code", has_text="long_running.ipynb").wait_for()
+    panel.get_by_role("button", name="Build & Run").click()
+
+    def running_then_cancelled(job: Any) -> str:
+        job.locator('[data-action="cancel"]').wait_for()
+        assert job.locator('[data-action="rerun"]').count() == 0
+        job.and_(page.locator('[data-status="running"]')).wait_for(timeout=JOB_TIMEOUT_MS)
+        job.locator('[data-action="cancel"]').click()
+        job.and_(page.locator('[data-status="cancelled"]')).wait_for(timeout=120_000)
+        return str(job.get_attribute("data-job-id"))
+
+    first = running_then_cancelled(panel.locator(".jc-Job").first)
+    card = panel.locator(f'.jc-Job[data-job-id="{first}"]')
+    assert card.locator('[data-action="cancel"]').count() == 0
+    _shot(page, "07-cancelled")
+    card.locator('[data-action="rerun"]').click()
+    newest = panel.locator(".jc-Job").first
+    newest.and_(page.locator(f'.jc-Job:not([data-job-id="{first}"])')).wait_for()
+    second = running_then_cancelled(newest)
+    assert second != first
+    assert panel.locator(".jc-Job").count() == 2
+    assert card.get_attribute("data-status") == "cancelled"  # the job it came from is kept as it was
+    _shot(page, "08-re-run-cancelled")

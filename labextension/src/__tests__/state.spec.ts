@@ -6,6 +6,7 @@ import {
   formToOptions,
   fraction,
   gpuChoices,
+  jobActions,
   JobRecord,
   jobsReducer,
   MAX_LOG_LINES,
@@ -193,5 +194,37 @@ describe('parseSse', () => {
       { id: null, event: 'end', data: '{"status":"succeeded"}' }
     ]);
     expect(rest).toBe('id: 2\nda');
+  });
+});
+
+describe('job card actions', () => {
+  it('offers cancel while a job goes on, re-run and delete once it ended, open when there is an output', () => {
+    expect(jobActions(viewFromRecord(record({ status: 'queued' })))).toEqual(['log', 'cancel']);
+    expect(jobActions(viewFromRecord(record({ status: 'building' })))).toEqual(['log', 'cancel']);
+    expect(jobActions(viewFromRecord(record({ status: 'running', output_notebook: 'nb/.jc-jobs/abc/out.ipynb' }))))
+      .toEqual(['log', 'cancel', 'open']);
+    expect(jobActions(viewFromRecord(record({ status: 'failed', done: true })))).toEqual(['log', 'rerun', 'delete']);
+    expect(jobActions(viewFromRecord(record({ status: 'succeeded', done: true, output_notebook: 'o.ipynb' }))))
+      .toEqual(['log', 'rerun', 'open', 'delete']);
+    expect(jobActions(viewFromRecord(record({ status: 'cancelled', done: true })))).toEqual(['log', 'rerun', 'delete']);
+  });
+
+  it('a re-run adds a new job on top and keeps the one it came from', () => {
+    let s = jobsReducer(emptyJobs, { kind: 'records', records: [record({ id: 'a', created: 1, status: 'succeeded',
+      parameters: { lr: 0.1 } })] });
+    s = jobsReducer(s, { kind: 'record', record: record({ id: 'b', created: 2, status: 'queued', parameters: { lr: 0.1 } }) });
+    expect(s.order).toEqual(['b', 'a']);
+    expect(s.jobs.a.status).toBe('succeeded');
+    expect(s.jobs.b.parameters).toEqual({ lr: 0.1 });
+    expect(jobActions(s.jobs.b)).toEqual(['log', 'cancel']);
+  });
+
+  it('the record a cancel answers with keeps the progress the stream reached', () => {
+    let s = jobsReducer(emptyJobs, { kind: 'records', records: [record({ id: 'a', status: 'running' })] });
+    s = jobsReducer(s, { kind: 'event', id: 'a', seq: 1, event: ev('CellStarted', { index: 1, total: 4 }) });
+    s = jobsReducer(s, { kind: 'record', record: record({ id: 'a', status: 'cancelled', done: true }) });
+    expect(s.jobs.a.status).toBe('cancelled');
+    expect(s.jobs.a.run.total).toBe(4);
+    expect(jobActions(s.jobs.a)).toEqual(['log', 'rerun', 'delete']);
   });
 });
