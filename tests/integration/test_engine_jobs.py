@@ -196,11 +196,35 @@ def test_gpu_request_reaches_the_container_and_preflight_refuses_without_runtime
         assert host["ReadonlyRootfs"] is True and "/tmp" in host["Tmpfs"]
     finally:
         backend.remove(request.job_id, container_id)
-    from jupyter_containerize.backends.docker import gpu_preflight
 
-    with pytest.raises(GpuError) as info:
-        gpu_preflight(run_spec(nb, "--gpus", "all"))
-    assert "NVIDIA" in str(info.value)
+
+def test_gpus_all_runs_where_the_engine_has_an_nvidia_runtime_and_is_refused_before_building_elsewhere(
+        tmp_path: Path, engine: docker.DockerClient, base_image: str) -> None:
+    """Either way the engine decides: with the NVIDIA runtime the job sees the GPUs (the toolkit mounts
+    nvidia-smi into any image); without it the preflight refuses in one sentence, before any build."""
+    from jupyter_containerize.backends.docker import gpu_preflight
+    from jupyter_containerize.backends.engine import engine_status
+
+    nb = write_notebook(tmp_path / "gpu.ipynb", "print(1)")
+    spec = run_spec(nb, "--gpus", "all")
+    if not engine_status().gpu_runtime:
+        with pytest.raises(GpuError) as info:
+            gpu_preflight(spec)
+        assert "NVIDIA" in str(info.value) and "Traceback" not in str(info.value)
+        return
+    gpu_preflight(spec)
+    image = engine.images.get(base_image)
+    assert image.id is not None
+    backend = DockerBackend(engine)
+    request = RunRequest(job_id="gputest" + os.urandom(3).hex(), image=ImageRef(tag=image.id, image_id=image.id),
+                         spec=spec, output_dir=tmp_path / "out", command=("nvidia-smi", "-L"))
+    container_id = backend.start(request)
+    try:
+        assert engine.api.wait(container_id, timeout=120)["StatusCode"] == 0
+        listed = engine.api.logs(container_id).decode()
+        assert listed.startswith("GPU 0:"), listed
+    finally:
+        backend.remove(request.job_id, container_id)
 
 
 DEBIAN_PYTHON = Path("/usr/bin/python3")
