@@ -248,7 +248,8 @@ class JobStore:
 
 
 def _encode(values: dict[str, Any]) -> dict[str, Any]:
-    return {k: (json.dumps(v, default=str, sort_keys=True) if k in _JSON_FIELDS else v) for k, v in values.items()}
+    # Insertion order is kept: parameters are injected in the order the user gave them (papermill's rule).
+    return {k: (json.dumps(v, default=str) if k in _JSON_FIELDS else v) for k, v in values.items()}
 
 
 def _decode(row: sqlite3.Row) -> JobRecord:

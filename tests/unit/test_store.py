@@ -89,3 +89,13 @@ def test_list_filters_by_notebook_before_the_limit(tmp_path: Path) -> None:
     assert [r.id for r in store.list(limit=2, notebook="/a.ipynb")] == mine[::-1][:2]
     assert len(store.list(limit=2)) == 2 and {r.notebook for r in store.list(limit=2)} == {"/b.ipynb"}
     assert store.list(notebook="/c.ipynb") == []
+
+
+def test_parameters_and_spec_keep_the_order_they_were_given(tmp_path: Path) -> None:
+    """Papermill injects in command-line order; a re-run from the stored spec must too."""
+    store = JobStore(tmp_path / "s.sqlite")
+    given = {"zeta": 1, "alpha": 2, "mid": [3, 1]}
+    rec = store.create("/nb.ipynb", parameters=given, spec={"parameters": given})
+    got = store.get(rec.id)
+    assert list(got.parameters) == ["zeta", "alpha", "mid"]
+    assert list(got.spec["parameters"]) == ["zeta", "alpha", "mid"]
