@@ -38,10 +38,10 @@ class ExportError(ContainerizeError):
 def export(spec: JobSpec, dest: Path) -> Path:
     """Capture the notebook's environment and write the export folder ``dest``; returns its path."""
     from .capture import capture
-    from .jobs.pipeline import check_notebook, with_data_mounts
+    from .jobs.pipeline import checked_spec, with_data_mounts
     from .render import render_context
 
-    check_notebook(spec)
+    spec = checked_spec(spec)
     dest = Path(os.path.abspath(dest))
     _check_destination(dest)
     staging = Path(tempfile.mkdtemp(prefix=f".{dest.name}.jc-export-", dir=dest.parent if dest.parent.exists()

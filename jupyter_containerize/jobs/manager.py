@@ -34,7 +34,7 @@ from .ownership import give_outputs_to_notebook_owner
 from .pipeline import (
     Prepared,
     build_and_push,
-    check_notebook,
+    checked_spec,
     default_output_dir,
     prepare,
     read_metrics,
@@ -43,7 +43,7 @@ from .pipeline import (
 )
 from .store import JobRecord, JobStore
 
-__all__ = ["Config", "Job", "JobManager", "Prepared", "backend_names", "build_and_push", "check_notebook",
+__all__ = ["Config", "Job", "JobManager", "Prepared", "backend_names", "build_and_push", "checked_spec",
            "load_backend", "prepare"]
 
 EventCallback = Callable[[Event], None]
@@ -252,7 +252,7 @@ class JobManager:
                extra_mounts: tuple[tuple[str, str, bool], ...] = (), prepared: Prepared | None = None,
                image: ImageRef | None = None, sweep_id: str = "") -> Job:
         """Record a queued job and start it in a background thread; returns at once."""
-        check_notebook(spec, runs_notebook=not command)
+        spec = checked_spec(spec, runs_notebook=not command)
         self.backend(spec.backend)  # an unknown name fails here, before a job is recorded
         job = self._create(spec, sweep_id)
         self._start(job.id, spec, in_process, extra_modules, command, extra_env, extra_mounts, prepared, image)
@@ -264,8 +264,8 @@ class JobManager:
         A coordinator thread builds (and pushes) the image once for the whole sweep,
         shows that build on every job, then starts at most ``max_parallel`` jobs at a time.
         """
+        spec = checked_spec(spec)
         specs = sweep_specs(spec)
-        check_notebook(spec)
         self.backend(spec.backend)
         if len(specs) == 1:
             return [self.submit(specs[0], in_process=in_process)]

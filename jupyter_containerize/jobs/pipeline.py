@@ -66,7 +66,7 @@ def prepare(spec: JobSpec, *, in_process: bool = False, extra_modules: tuple[str
     from ..capture import capture
     from ..render import render_context
 
-    check_notebook(spec, runs_notebook=runs_notebook)
+    spec = checked_spec(spec, runs_notebook=runs_notebook)
     workdir = Path(tempfile.mkdtemp(prefix="jc-context-"))
     try:
         snapshot = capture(spec.notebook, spec.build.python, freeze=spec.build.freeze, in_process=in_process,
@@ -249,24 +249,36 @@ def _reach(url: str, project: str | None, timeout: float, tls: ssl.SSLContext) -
                       "the lock", hint)
 
 
-def check_notebook(spec: JobSpec, *, runs_notebook: bool = True) -> None:
-    """Refuse a notebook without code to run, and parameters (or a sweep) without a ``parameters`` cell."""
+def checked_spec(spec: JobSpec, *, runs_notebook: bool = True) -> JobSpec:
+    """``spec`` with its parameters checked against the notebook's parameters cell, before any slow work.
+
+    Refuses a notebook without code to run; parameters (or a sweep) without a ``parameters`` cell
+    (unless ``--inject-top``); names the cell does not set; values not of the cell's types (see
+    :mod:`..parameters_check`). Returns the spec with the values coerced to those types.
+    """
     if runs_notebook:
         from ..capture.imports import require_code_cells
 
         require_code_cells(spec.notebook)
-    if not (spec.parameters or spec.sweep) or spec.inject_top:
-        return
+    if not (spec.parameters or spec.sweep):
+        return spec
     from ..notebook_file import read_notebook
     from ..parameters_cell import parameters_cell_index
+    from ..parameters_check import check_parameters, check_sweep
 
     nb = read_notebook(spec.notebook)
-    if parameters_cell_index(nb.cells) is None:
+    index = parameters_cell_index(nb.cells)
+    if index is None:
+        if spec.inject_top:
+            return spec
         raise NotebookError(
             f"-p/--sweep was given but {spec.notebook.name} has no cell tagged 'parameters'",
             "Tag the cell that sets the defaults with 'parameters' (View > Cell Toolbar > Tags), or pass "
             "--inject-top to inject them at the top as papermill does.",
         )
+    source = str(nb.cells[index].source)
+    return replace(spec, parameters=check_parameters(source, spec.parameters, spec.notebook.name),
+                   sweep=check_sweep(source, spec.sweep, spec.notebook.name))
 
 
 def sweep_specs(spec: JobSpec) -> list[JobSpec]:

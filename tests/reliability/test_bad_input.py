@@ -22,7 +22,7 @@ from jupyter_containerize.errors import (
     OptionError,
     RegistryError,
 )
-from jupyter_containerize.jobs.manager import JobManager, check_notebook, prepare
+from jupyter_containerize.jobs.manager import JobManager, checked_spec, prepare
 from jupyter_containerize.jobs.store import JobStore
 from jupyter_containerize.options import parse
 from tests.support.cli import assert_one_clear_error, cli, store_rows
@@ -94,7 +94,7 @@ def test_notebook_with_only_blank_code_cells_is_refused_by_the_api(work: Path) -
     spec = parse(["run", str(nb)]).spec
     assert spec is not None
     with pytest.raises(NotebookError, match="no code cells"):
-        check_notebook(spec)
+        checked_spec(spec)
     with pytest.raises(NotebookError):
         JobManager(JobStore(work / "s.sqlite")).submit(spec)
     assert store_rows(work / "s.sqlite") == []
@@ -181,6 +181,10 @@ FLAG_CASES = {
     "parameter-without-equals": (["run", "params.ipynb", "-p", "a"], "NAME=VALUE"),
     "parameter-keyword-name": (["run", "params.ipynb", "-p", "class=1"], "variable name"),
     "parameter-without-cell": (["run", "ok.ipynb", "-p", "a=1"], "parameters"),
+    "parameter-typo": (["run", "params.ipynb", "-p", "aa=1"], "params.ipynb has no parameter aa: did you mean a?"),
+    "parameter-wrong-type": (["run", "params.ipynb", "-p", "a", "abc"], "a is an int in params.ipynb's parameters cell"),
+    "sweep-wrong-type": (["run", "params.ipynb", "--sweep", "a=1,x"], "a is an int"),
+    "sweep-typo": (["run", "params.ipynb", "--sweep", "b=1,2"], "params.ipynb has no parameter b"),
     "sweep-empty-list": (["run", "params.ipynb", "--sweep", "a="], "no values"),
     "sweep-only-commas": (["run", "params.ipynb", "--sweep", "a=,,"], "no values"),
     "sweep-without-cell": (["run", "ok.ipynb", "--sweep", "a=1,2"], "parameters"),

@@ -275,3 +275,17 @@ def test_a_verify_line_names_a_target_only_by_its_positional_argument() -> None:
     assert _verify_target(["verify", "--runs", "3", "--against", "kernel"]) is None  # the current notebook
     assert _verify_target(["verify", "1a2b3c", "--runs", "3"]) == "1a2b3c"
     assert _verify_target(["verify", "--no-such-flag"]) is None
+
+
+def test_a_parameter_typo_is_refused_by_the_magic_before_any_job(shell: Any, tmp_path: Path, capsys: Any) -> None:
+    from jupyter_containerize.jobs.store import JobStore
+    from tests.support.notebooks import write_notebook
+
+    nb = write_notebook(tmp_path / "train.ipynb", "print(epochs)", parameters="epochs = 3\nlr = 0.1")
+    result = shell.run_cell(f"%containerize run --notebook {nb} -p epoch=5 -d")
+    assert isinstance(result.error_in_exec, OptionError)
+    text = "".join(capsys.readouterr())
+    assert "train.ipynb has no parameter epoch: did you mean epochs?" in text and "Traceback" not in text
+    result = shell.run_cell(f"%containerize run --notebook {nb} -p lr=fast -d")
+    assert "lr is a float in train.ipynb's parameters cell (default 0.1)" in "".join(capsys.readouterr())
+    assert JobStore(tmp_path / "jobs.sqlite").list() == []

@@ -9,7 +9,7 @@ import nbformat
 import pytest
 
 from jupyter_containerize.errors import NotebookError
-from jupyter_containerize.jobs.pipeline import check_notebook
+from jupyter_containerize.jobs.pipeline import checked_spec
 from jupyter_containerize.jobspec import JobSpec
 from jupyter_containerize.notebook_file import read_notebook
 from jupyter_containerize.notebook_script import notebook_to_script
@@ -102,6 +102,6 @@ def test_every_host_reader_takes_nbformat_3(tmp_path: Path) -> None:
     path = write(tmp_path / "old.ipynb", V3)
     assert notebook_parameters(path) == {"has_cell": False, "parameters": []}
     assert "print(x + 1)" in notebook_to_script(path)
-    check_notebook(JobSpec(notebook=path))  # has code cells; no parameters asked
+    checked_spec(JobSpec(notebook=path))  # has code cells; no parameters asked
     with pytest.raises(NotebookError, match="no cell tagged 'parameters'"):
-        check_notebook(JobSpec(notebook=path, parameters={"x": 1}))
+        checked_spec(JobSpec(notebook=path, parameters={"x": 1}))

@@ -69,7 +69,7 @@ def test_help_notebook_lists_types_and_defaults_or_says_why_not(tmp_path: Path) 
 
 def test_inject_top_is_papermills_way_without_a_parameters_cell(tmp_path: Path) -> None:
     from jupyter_containerize.errors import NotebookError
-    from jupyter_containerize.jobs.pipeline import check_notebook
+    from jupyter_containerize.jobs.pipeline import checked_spec
     from jupyter_containerize.options import parse
 
     nb = nbformat.v4.new_notebook()
@@ -77,9 +77,9 @@ def test_inject_top_is_papermills_way_without_a_parameters_cell(tmp_path: Path) 
     path = tmp_path / "plain.ipynb"
     nbformat.write(nb, str(path))
     with pytest.raises(NotebookError, match="--inject-top"):
-        check_notebook(parse(["run", str(path), "-p", "lr", "0.1"]).spec)  # type: ignore[arg-type]
+        checked_spec(parse(["run", str(path), "-p", "lr", "0.1"]).spec)  # type: ignore[arg-type]
     spec = parse(["run", str(path), "-p", "lr", "0.1", "--inject-top"]).spec
     assert spec is not None and spec.inject_top
-    check_notebook(spec)
+    checked_spec(spec)
     loaded = nbformat.read(str(path), as_version=4)
     assert not inject_parameters(loaded, spec.parameters) and loaded.cells[0].source == "# Parameters\nlr = 0.1\n"
