@@ -87,7 +87,9 @@ class Backend(Protocol):
     def preflight(self, spec: JobSpec, cuda_version: str | None = None) -> None:
         """Refuse, before anything is built, what this backend cannot run (``cuda_version``: the image's CUDA).
 
-        Default: nothing to refuse.
+        Called twice: when the job is submitted, before it is recorded (``cuda_version`` None: tools,
+        client libraries, a cluster's configuration, a GPU runtime); again once the environment is
+        captured, with the image's CUDA version. Keep it quick. Default: nothing to refuse.
         """
         return None
 

@@ -55,7 +55,9 @@ class DockerBackend(Backend):
         return self._client
 
     def preflight(self, spec: JobSpec, cuda_version: str | None = None) -> None:
-        """GPUs asked of an engine without an NVIDIA runtime, or of a driver too old for the image's CUDA."""
+        """No engine answers; GPUs asked of an engine without an NVIDIA runtime, or of a driver too old
+        for the image's CUDA."""
+        self.client.ping()  # the first use connects: EngineError when no engine answers
         gpu_preflight(spec, cuda_version)
 
     def create(self, request: RunRequest) -> str:

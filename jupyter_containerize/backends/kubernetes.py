@@ -33,7 +33,7 @@ from typing import Any
 from .. import validators
 from ..errors import BackendError
 from ..events import RunStarted
-from ..jobspec import OUTPUT_DIR_IN_CONTAINER
+from ..jobspec import OUTPUT_DIR_IN_CONTAINER, JobSpec
 from .base import Backend, EventSink, RunOutcome, RunRequest, job_environment
 from .config import Config
 from .container import hardening_options, parse_log_line
@@ -49,6 +49,13 @@ def job_name(job_id: str) -> str:
     if not _DNS_LABEL.match(name) or len(name) > 63:
         raise BackendError(f"The job id {job_id!r} cannot name a Kubernetes Job", "Use the id the job store gave.")
     return name
+
+
+def refuse_device_choice(spec: JobSpec) -> None:
+    """Kubernetes picks the GPUs: ``--gpus all`` or device ids cannot be asked of it."""
+    if spec.gpus.device_ids or spec.gpus.count == -1:
+        raise BackendError(f"--gpus {spec.gpus.describe()} cannot be asked of Kubernetes, which picks the devices",
+                           "Ask for a number of GPUs, e.g. --gpus 1 (an nvidia.com/gpu limit).")
 
 
 def job_manifest(request: RunRequest, namespace: str = "default", *, uid: int | None = None,
@@ -91,9 +98,7 @@ def job_manifest(request: RunRequest, namespace: str = "default", *, uid: int | 
         limits["cpu"] = f"{max(1, math.ceil(spec.resources.cpus * 1000))}m"
     if spec.resources.memory:
         limits["memory"] = f"{validators.size_mib(spec.resources.memory)}Mi"
-    if spec.gpus.device_ids or spec.gpus.count == -1:
-        raise BackendError(f"--gpus {spec.gpus.describe()} cannot be asked of Kubernetes, which picks the devices",
-                           "Ask for a number of GPUs, e.g. --gpus 1 (an nvidia.com/gpu limit).")
+    refuse_device_choice(spec)
     if spec.gpus.count > 0:
         limits["nvidia.com/gpu"] = str(spec.gpus.count)
 
@@ -177,6 +182,9 @@ class KubernetesBackend(Backend):
     # -- client ------------------------------------------------------------------------------------
     @property
     def api_client(self) -> Any:
+        return self._configured_client()
+
+    def _configured_client(self) -> Any:
         if self._api_client is None:
             from kubernetes import client, config
 
@@ -197,6 +205,16 @@ class KubernetesBackend(Backend):
     @property
     def namespace(self) -> str:
         return self._namespace or "default"
+
+    def preflight(self, spec: JobSpec, cuda_version: str | None = None) -> None:
+        """The client library, a configured cluster and a GPU request Kubernetes can place."""
+        try:
+            import kubernetes  # noqa: F401
+        except ImportError:
+            raise BackendError("--backend kubernetes needs the kubernetes client library, which this Python lacks",
+                               "Install it: pip install 'jupyter-containerize[kubernetes]'.") from None
+        refuse_device_choice(spec)
+        self._configured_client()  # the cluster's configuration: BackendError when there is none
 
     def _batch(self) -> Any:
         from kubernetes import client

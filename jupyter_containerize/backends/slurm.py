@@ -30,8 +30,9 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..errors import BackendError, ContainerizeError
+from ..errors import BackendError, ContainerizeError, listing
 from ..events import Log, RunStarted
+from ..jobspec import JobSpec
 from .base import Backend, EventSink, RunOutcome, RunRequest
 from .config import Config
 from .container import give_output_to_container_user, parse_log_line
@@ -90,6 +91,18 @@ class SlurmBackend(Backend):
         return self.job_dir(job_id) / "exit-code"
 
     # -- Backend protocol ----------------------------------------------------------------------
+    def preflight(self, spec: JobSpec, cuda_version: str | None = None) -> None:
+        """The Slurm client tools, a controller that answers and the partition asked for."""
+        for tool in ("sbatch", "sacct"):
+            if shutil.which(tool) is None:
+                raise BackendError(f"--backend slurm needs {tool}, which is not on PATH",
+                                   "Install the Slurm client (Debian: slurm-client) or run on a login node.")
+        partitions = {line.strip().rstrip("*") for line in _slurm(["sinfo", "--noheader", "--format=%P"]).splitlines()}
+        if spec.partition and spec.partition not in partitions:
+            raise BackendError(f"The Slurm cluster has no partition {spec.partition!r} "
+                               f"(it has {listing(sorted(p for p in partitions if p)) or 'none'})",
+                               "Pick one of those with --partition.")
+
     def start(self, request: RunRequest) -> str:
         """Write the batch script and submit it; returns the Slurm job id."""
         directory = self.job_dir(request.job_id)

@@ -253,7 +253,8 @@ class JobManager:
                image: ImageRef | None = None, sweep_id: str = "") -> Job:
         """Record a queued job and start it in a background thread; returns at once."""
         spec = checked_spec(spec, runs_notebook=not command)
-        self.backend(spec.backend)  # an unknown name fails here, before a job is recorded
+        # A backend that cannot run the job (or an unknown name) fails here, before a job is recorded.
+        self.backend(spec.backend).preflight(spec)
         job = self._create(spec, sweep_id)
         self._start(job.id, spec, in_process, extra_modules, command, extra_env, extra_mounts, prepared, image)
         return job
@@ -266,7 +267,7 @@ class JobManager:
         """
         spec = checked_spec(spec)
         specs = sweep_specs(spec)
-        self.backend(spec.backend)
+        self.backend(spec.backend).preflight(spec)
         if len(specs) == 1:
             return [self.submit(specs[0], in_process=in_process)]
         sweep_id = "sweep-" + os.urandom(4).hex()

@@ -20,6 +20,7 @@ from jupyter_containerize.errors import GpuError
 from jupyter_containerize.events import BuildFinished, BuildStep, CellFinished, CellStarted, Event, LayerCached
 from jupyter_containerize.jobs.manager import Job, JobManager, prepare
 from jupyter_containerize.jobs.store import JobStore
+from tests.support.cli import assert_one_clear_error, cli, store_rows
 from tests.support.engine import labelled_containers
 from tests.support.notebooks import write_notebook
 from tests.support.specs import run_spec
@@ -211,6 +212,9 @@ def test_gpus_all_runs_where_the_engine_has_an_nvidia_runtime_and_is_refused_bef
         with pytest.raises(GpuError) as info:
             gpu_preflight(spec)
         assert "NVIDIA" in str(info.value) and "Traceback" not in str(info.value)
+        store = tmp_path / "s.sqlite"  # through the CLI: refused at submit, nothing recorded or built
+        assert_one_clear_error(cli("run", "gpu.ipynb", "--gpus", "all", cwd=tmp_path, store=store), "NVIDIA runtime")
+        assert store_rows(store) == [] and not list(tmp_path.glob("*.jc-jobs"))
         return
     gpu_preflight(spec)
     image = engine.images.get(base_image)

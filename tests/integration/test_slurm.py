@@ -178,3 +178,19 @@ exec {real} "$@"
     assert record.status == "succeeded" and record.exit_code == 0, (record.error, events)
     assert "hello from slurm" in [e.text for e in events if isinstance(e, Log)]
     assert manager.close(10) == []
+
+
+def test_a_partition_the_cluster_lacks_is_refused_at_submit(slurm: None, tmp_path: Path, job_store: Path) -> None:
+    """Asked of the real controller (sinfo) before anything is captured, built or recorded."""
+    from jupyter_containerize.errors import BackendError
+    from tests.support.notebooks import write_notebook
+
+    nb = write_notebook(tmp_path / "nb.ipynb", "print(1)")
+    manager = JobManager(store=JobStore(job_store), backends={"slurm": SlurmBackend(workdir=tmp_path / "slurm")})
+    partitions = subprocess.run(["sinfo", "--noheader", "--format=%P"], capture_output=True, text=True, check=True,
+                                timeout=60).stdout.split()
+    with pytest.raises(BackendError) as info:
+        manager.submit(JobSpec(notebook=nb, backend="slurm", partition="no-such-partition"))
+    said = str(info.value)
+    assert "has no partition 'no-such-partition'" in said and partitions[0].rstrip("*") in said
+    assert manager.store.list() == [] and not (tmp_path / "slurm").exists()

@@ -336,3 +336,38 @@ def test_container_the_engine_refuses_is_one_sentence_in_the_engines_words(work:
     assert "http+docker" not in result.stdout + result.stderr and "Server Error" not in last
     job_id = store_rows(store)[0][0]
     assert labelled_containers(engine, job_id) == []
+
+
+# -- a backend that cannot run: refused at submit, before anything is captured, built or recorded ------------
+
+
+def _refused_at_submit(work: Path, argv: list[str], env: dict[str, str], *needles: str) -> None:
+    store = work / "s.sqlite"
+    result = cli(*argv, cwd=work, store=store, env=env, timeout=120)
+    assert_one_clear_error(result, *needles)
+    assert store_rows(store) == [] and not list(work.glob("*.jc-jobs"))
+
+
+def test_slurm_without_its_client_tools(work: Path, tmp_path: Path) -> None:
+    empty = tmp_path / "bin"
+    empty.mkdir()
+    _refused_at_submit(work, ["run", "ok.ipynb", "--backend", "slurm"], {"PATH": str(empty)},
+                       "--backend slurm needs sbatch, which is not on PATH", "slurm-client")
+
+
+def test_kubernetes_without_its_client_library(work: Path, tmp_path: Path) -> None:
+    """The package installed without its [kubernetes] extra: the import fails as it would for a missing package."""
+    shadow = tmp_path / "shadow" / "kubernetes"
+    shadow.mkdir(parents=True)
+    (shadow / "__init__.py").write_text("raise ModuleNotFoundError(\"No module named 'kubernetes'\", name='kubernetes')\n")
+    _refused_at_submit(work, ["run", "ok.ipynb", "--backend", "kubernetes"],
+                       {"PYTHONPATH": os.pathsep.join(filter(None, [str(shadow.parent), os.environ.get("PYTHONPATH")]))},
+                       "needs the kubernetes client library", "jupyter-containerize[kubernetes]")
+
+
+def test_kubernetes_without_a_configured_cluster(work: Path, tmp_path: Path) -> None:
+    env = {"KUBECONFIG": str(tmp_path / "no-kubeconfig"), "HOME": str(tmp_path), "KUBERNETES_SERVICE_HOST": ""}
+    _refused_at_submit(work, ["run", "ok.ipynb", "--backend", "kubernetes"], env,
+                       "No Kubernetes cluster is configured", "KUBECONFIG")
+    _refused_at_submit(work, ["run", "ok.ipynb", "--backend", "kubernetes", "--gpus", "all"], env,
+                       "cannot be asked of Kubernetes")

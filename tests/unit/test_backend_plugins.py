@@ -179,7 +179,8 @@ def test_a_third_party_backend_registered_by_entry_point_runs_a_job(plugin: None
     # The whole pipeline ran: capture and render, the backend's preflight and build, its run, its removal.
     backend = manager.backend("local-python")
     assert type(backend).__module__ == "jc_local_python"
-    assert backend.preflighted == [("double.ipynb", None)]  # type: ignore[attr-defined]
+    # at submit, then with the captured CUDA version (none here)
+    assert backend.preflighted == [("double.ipynb", None), ("double.ipynb", None)]  # type: ignore[attr-defined]
     assert backend.built and record.image_tag == "local-python:" + backend.built[0][:12]  # type: ignore[attr-defined]
     assert backend.removed == [record.backend_ref]  # type: ignore[attr-defined]
     logs = [e.text for _, e in job.events() if isinstance(e, Log)]
