@@ -53,9 +53,11 @@ class BuildStarted(Event):
 class BuildStep(Event):
     """A build instruction started."""
 
-    index: int = field(metadata={"doc": '1-based, as Docker prints "Step k/N"'})
+    index: int = field(metadata={"doc": "1-based, in the order the steps start"})
     total: int
     instruction: str
+    label: str = field(default="", metadata={"doc": 'what the step does, e.g. "install 38 packages (uv)"'})
+    cached: bool = field(default=False, metadata={"doc": "the builder took the step from its cache"})
 
 
 @dataclass(frozen=True)

@@ -54,6 +54,7 @@ class JobProgress:
     build_total: int = 0
     build_step: int = 0
     build_instruction: str = ""
+    build_label: str = ""
     layers_cached: int = 0
     packages: Mapping[str, int] = field(default_factory=dict)
     build_done: bool = False
@@ -86,13 +87,19 @@ class JobProgress:
         """One line about the build."""
         if self.build_done:
             # BuildFinished.cached: no step ran (the image existed, or every layer came from the cache).
-            return "image up to date (cached)" if self.build_cached else f"built in {self.build_seconds:.1f} s"
+            return "environment reused: 0 build steps" if self.build_cached else f"built in {self.build_seconds:.1f} s"
         if not self.build_total:
             return "capturing the environment…" if self.status == "building" else ""
-        text = f"step {self.build_step}/{self.build_total}: {self.build_instruction[:80]}"
-        if self.packages:
-            text += " · packages " + ", ".join(f"{k} {v}" for k, v in self.packages.items())
+        text = f"step {self.build_step}/{self.build_total}: {self.build_label or self.build_instruction[:80]}"
+        added, total = self.packages_added()
+        if total:
+            text += f" · {added}/{total} packages"
         return text
+
+    def packages_added(self) -> tuple[int, int]:
+        """(installed so far, to install) of the step that installs packages; (0, 0) before uv resolved."""
+        total = self.packages.get("resolved", 0)
+        return min(self.packages.get("installed", self.packages.get("added", 0)), total), total
 
     def run_text(self) -> str:
         """One line about the notebook's progress."""
@@ -150,12 +157,14 @@ def _fold_build(p: JobProgress, event: Event) -> JobProgress | None:
     """:func:`fold` for the events of the build and push (``None``: ``event`` is not one of them)."""
     if isinstance(event, BuildStarted):
         return replace(p, image_tag=event.tag, build_total=event.total_steps)
-    if isinstance(event, BuildStep):
-        return replace(p, build_step=event.index, build_total=event.total, build_instruction=event.instruction)
+    if isinstance(event, BuildStep):  # a new step: its own package counts
+        return replace(p, build_step=event.index, build_total=event.total, build_instruction=event.instruction,
+                       build_label=event.label, packages={})
     if isinstance(event, LayerCached):
         return replace(p, layers_cached=p.layers_cached + 1)
-    if isinstance(event, PackagesProgress):
-        return replace(p, packages={**p.packages, event.phase: event.count})
+    if isinstance(event, PackagesProgress):  # uv's counters, and one "added" line per package
+        count = p.packages.get(event.phase, 0) + event.count if event.phase == "added" else event.count
+        return replace(p, packages={**p.packages, event.phase: count})
     if isinstance(event, BuildLog):
         return _with_log(p, event.line)
     if isinstance(event, BuildFinished):

@@ -47,16 +47,19 @@ def describe(event: Event) -> str | None:
 def _describe_build(event: Event) -> str | None:
     """:func:`describe` for the events of the build and push."""
     if isinstance(event, BuildStarted):
-        return f"building {event.tag} ({event.total_steps} instructions)"
+        return f"building {event.tag}: {event.total_steps} steps"
     if isinstance(event, BuildStep):
-        return f"step {event.index}/{event.total}: {event.instruction[:100]}"
+        return f"step {event.index}/{event.total}: {event.label or event.instruction[:100]}" + (
+            " (cached)" if event.cached else "")
     if isinstance(event, PackagesProgress):
+        if event.phase == "added":
+            return None  # counted on the progress bar, not a line each
         if event.phase in ("resolved", "prepared", "installed", "uninstalled"):
-            return f"  packages {event.phase}: {event.count} {event.detail}".rstrip()
+            return f"  {event.phase} {event.count} packages {event.detail}".rstrip()
         return f"  {event.phase} {event.detail}".rstrip()
     if isinstance(event, BuildFinished):
         if event.cached and event.steps_run == 0:
-            return f"image {event.tag} is up to date (no build steps)"
+            return f"environment reused: {event.tag} is up to date (0 build steps)"
         return f"built {event.tag} in {event.seconds:.1f} s ({event.steps_run} steps run)"
     if isinstance(event, PushProgress):
         return f"push {event.reference}: {event.detail}" + (f" {event.digest}" if event.digest else "")
@@ -112,7 +115,7 @@ class TextProgress:
             if self.verbose:
                 self._write("  | " + event.line)
             return
-        if isinstance(event, PackagesProgress) and event.phase not in ("resolved", "prepared", "installed"):
+        if isinstance(event, PackagesProgress) and event.phase == "downloading":
             now = self.clock()
             if now - self._last_package_line < self.min_interval:
                 return

@@ -22,6 +22,7 @@ from .base import ImageRef
 from .baseimage import ensure_base_image, image_exists
 from .buildkit import BuildKitStreamParser
 from .buildlog import BuildProgress, BuildStreamParser
+from ..render.steps import instructions, step_facts, step_plan
 from .engine import EngineAPI, connect, engine_says, new_api_client
 
 if TYPE_CHECKING:
@@ -64,13 +65,21 @@ def build_image(
         ensure_base_image(client, context.base_image, on_event)
         if cancel is not None and cancel.is_set():  # cancelled while queued or capturing: build nothing
             raise BuildCancelled("The build was cancelled", "Start it again when you are ready.")
-        total = sum(1 for line in context.dockerfile.splitlines() if _is_instruction(line, context.buildkit))
+        facts = step_facts(context.path)
+        if context.buildkit:
+            plan = step_plan(context.dockerfile, facts)
+            parser: BuildProgress = BuildKitStreamParser(plan=plan)
+            total = plan.total
+        else:
+            parser = BuildStreamParser(facts=facts)
+            total = len(instructions(context.dockerfile))
         on_event(BuildStarted(tag=context.image_tag, total_steps=total))
-        parser = _stream_build(context, on_event, no_cache, cache_from, cancel, network_mode)
+        _stream_build(context, parser, on_event, no_cache, cache_from, cancel, network_mode)
         if cancel is not None and cancel.is_set():
             raise BuildCancelled("The build was cancelled", "Start it again when you are ready.")
         if parser.error or not image_exists(client, context.image_tag):
-            step = f"step {parser.step}/{parser.total} ({parser.instruction[:120]})" if parser.step else "the start"
+            step = f"step {parser.step}/{parser.total} ({parser.label or parser.instruction[:120]})" if parser.step \
+                else "the start"
             tail = "\n".join(parser.tail)
             raise BuildError(
                 f"The image build failed at {step}: {parser.error or 'the engine ended the build'}",
@@ -89,11 +98,9 @@ def build_image(
             client.close()
 
 
-def _stream_build(context: BuildContext, on_event: EventSink, no_cache: bool, cache_from: tuple[str, ...],
-                  cancel: threading.Event | None,
-                  network_mode: str | None = None) -> BuildProgress:
+def _stream_build(context: BuildContext, parser: BuildProgress, on_event: EventSink, no_cache: bool,
+                  cache_from: tuple[str, ...], cancel: threading.Event | None, network_mode: str | None = None) -> None:
     api = new_api_client()
-    parser = BuildKitStreamParser() if context.buildkit else BuildStreamParser()
     done = threading.Event()
 
     def hang_up_on_cancel() -> None:
@@ -128,7 +135,6 @@ def _stream_build(context: BuildContext, on_event: EventSink, no_cache: bool, ca
     finally:
         done.set()
         api.close()
-    return parser
 
 
 def _buildkit_stream(api: EngineAPI, context: BuildContext, *, no_cache: bool,
@@ -164,14 +170,6 @@ def _keep_stage_cache(client: docker.DockerClient, tag: str, stage_images: list[
             continue
 
 
-_BUILDKIT_STEPS = frozenset({"FROM", "RUN", "COPY", "ADD", "WORKDIR"})  # the rest only set image metadata
-
-
-def _is_instruction(line: str, buildkit: bool = False) -> bool:
-    s = line.strip()
-    if not s or s.startswith("#") or line.startswith((" ", "\t")) or not s.split()[0].isupper():
-        return False
-    return not buildkit or s.split()[0] in _BUILDKIT_STEPS
 
 
 def _image_id(image: Image) -> str:

@@ -20,10 +20,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..events import BuildStep, Event, LayerCached
+from ..render.steps import StepPlan
 from .buildlog import ANSI, TAIL_LINES, BuildProgress
 
 TRACE_ID = "moby.buildkit.trace"
-_STEP_NAME = re.compile(r"^\[(?:[^\]\s]+ )?(\d+)/(\d+)\] (.*)$", re.DOTALL)
+_STEP_NAME = re.compile(r"^\[(?:([^\]\s]+) )?(\d+)/(\d+)\] (.*)$", re.DOTALL)
 _EXIT = re.compile(r"(?:executor failed running|process) .*(?:exit code|did not complete successfully): (\d+)\s*$",
                    re.DOTALL)
 
@@ -103,8 +104,9 @@ def _text(value: int | bytes | None) -> str:
 
 @dataclass
 class _Step:
-    index: int
+    label: str
     instruction: str
+    index: int = 0  # numbered when it starts
     started: bool = False
     done: bool = False
     tail: deque[str] = field(default_factory=lambda: deque(maxlen=TAIL_LINES))
@@ -115,12 +117,14 @@ class _Step:
 class BuildKitStreamParser(BuildProgress):
     """Feeds on decoded chunks of a BuildKit ``/build`` stream and yields events.
 
-    Steps are the Dockerfile instructions BuildKit runs (``[stage k/N] …``), numbered in
-    the order it announces them across stages; ``tail`` is the failing (else the last)
-    step's output. No stage images: BuildKit keeps its cache itself.
+    Steps are the Dockerfile instructions BuildKit runs (``[stage k/N] …``), named by ``plan``
+    and numbered 1..N in the order they start, across stages (``N``: the plan's count); ``tail``
+    is the failing (else the last) step's output. No stage images: BuildKit keeps its cache itself.
     """
 
+    plan: StepPlan = field(default_factory=StepPlan)
     _steps: dict[str, _Step] = field(default_factory=dict)
+    _started: int = 0
     _logs: dict[str, deque[str]] = field(default_factory=dict)
 
     def feed(self, chunk: dict[str, Any]) -> list[Event]:
@@ -149,15 +153,20 @@ class BuildKitStreamParser(BuildProgress):
             return []
         step = self._steps.get(vertex.digest)
         if step is None:
-            step = self._steps[vertex.digest] = _Step(index=len(self._steps) + 1, instruction=m.group(3).strip())
-            self.total = len(self._steps)
+            instruction = m.group(4).strip()
+            step = self._steps[vertex.digest] = _Step(
+                label=self.plan.label(m.group(1) or "", int(m.group(2)), instruction), instruction=instruction)
+            self.total = max(self.plan.total, len(self._steps))
         events: list[Event] = []
         if (vertex.started or vertex.cached) and not step.started:
             step.started = True
-            self.step, self.instruction = step.index, step.instruction
-            events.append(BuildStep(index=step.index, total=self.total, instruction=step.instruction))
+            self._started += 1
+            step.index = self._started
+            self.step, self.instruction, self.label = step.index, step.instruction, step.label
+            events.append(BuildStep(index=step.index, total=self.total, instruction=step.instruction,
+                                    label=step.label, cached=vertex.cached))
         if vertex.error:
-            self.step, self.instruction, self.tail = step.index, step.instruction, step.tail
+            self.step, self.instruction, self.label, self.tail = step.index, step.instruction, step.label, step.tail
         if vertex.completed and not step.done:
             step.done = True
             if vertex.cached:

@@ -8,12 +8,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..events import BuildLog, BuildStep, Event, LayerCached, PackagesProgress
+from ..render.steps import StepFacts, name_step
 
 _STEP = re.compile(r"^Step (\d+)/(\d+) : (.*)$")
 _UV_COUNT = re.compile(r"^(Resolved|Prepared|Installed|Uninstalled|Audited|Downloaded) (\d+) packages?\b(.*)$")
 _UV_ITEM = re.compile(r"^ ([+-]) ([A-Za-z0-9_.\-]+)(==| @ )(.+)$")
 _LAYER = re.compile(r"^ ---> ([0-9a-f]{12,64})$")
 _DOWNLOAD = re.compile(r"^\s*Downloading (\S+) \(([^)]+)\)")
+_PRECOMPILED = re.compile(r"^jupyter-containerize: precompiled (\S+) in ([\d.]+ s)$")
 TAIL_LINES = 30
 ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
 
@@ -33,6 +35,9 @@ def package_events(line: str) -> list[Event]:
     m = _DOWNLOAD.match(line)
     if m:
         events.append(PackagesProgress(phase="downloading", count=1, detail=f"{m.group(1)} ({m.group(2)})"))
+    m = _PRECOMPILED.match(stripped)
+    if m:
+        events.append(PackagesProgress(phase="precompiled", count=1, detail=f"{m.group(1)} ({m.group(2)})"))
     return events
 
 
@@ -43,6 +48,7 @@ class BuildProgress:
     step: int = 0
     total: int = 0
     instruction: str = ""
+    label: str = ""
     steps_run: int = 0
     cached_steps: int = 0
     image_id: str = ""
@@ -50,6 +56,15 @@ class BuildProgress:
     installed: int = 0
     stage_images: list[str] = field(default_factory=list)  # the last layer of each earlier stage (classic)
     tail: deque[str] = field(default_factory=lambda: deque(maxlen=TAIL_LINES))
+    facts: StepFacts = field(default_factory=StepFacts)  # the build context's counts, for the steps' names
+
+    def feed(self, chunk: dict[str, Any]) -> list[Event]:
+        """The events of one decoded chunk of the engine's build stream."""
+        raise NotImplementedError
+
+    def finish(self) -> list[Event]:
+        """The events of what the stream left unfinished (a last line without its newline)."""
+        return []
 
     def log_line(self, line: str) -> list[Event]:
         """Events for one line of a step's output (uv's counters included)."""
@@ -96,7 +111,8 @@ class BuildStreamParser(BuildProgress):
                 self.steps_run += 1  # FROM never says "Using cache"; it does no work either
             elif self._last_layer:
                 self.stage_images.append(self._last_layer)
-            return [BuildStep(index=self.step, total=self.total, instruction=self.instruction)]
+            self.label = name_step(self.instruction, self.facts)
+            return [BuildStep(index=self.step, total=self.total, instruction=self.instruction, label=self.label)]
         if line.strip() == "---> Using cache":
             self.cached_steps += 1
             self.steps_run -= 1

@@ -49,8 +49,9 @@ def requirements_lock(snapshot: EnvironmentSnapshot, freeze: str) -> str:
     lines = _lines(snapshot.distributions)
     header = [
         f"# requirements.lock: written by {TOOL} {tool_version()}; edit the environment, not this file.",
+        # No notebook name: notebooks with the same environment share the install step's build cache.
         (f"# python {snapshot.python_version} ({comment_text(snapshot.platform)} {comment_text(snapshot.machine)}); "
-        f"notebook {comment_text(snapshot.notebook.name)}; freeze {freeze}; {len(lines)} distributions"),
+         f"freeze {freeze}; {len(lines)} distributions"),
     ]
     if snapshot.explicit_requirements:
         header.append("# asked for in the notebook: " + comment_text(", ".join(sorted(snapshot.explicit_requirements))))

@@ -18,6 +18,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 import warnings
 from concurrent.futures import ProcessPoolExecutor
 
@@ -41,8 +42,9 @@ def _timeout(signum: int, frame: object) -> None:
     raise TimeoutError(f"the import took over {IMPORT_TIMEOUT_S} s")
 
 
-def load(names: list[str]) -> list[tuple[str, str]]:
-    """Import each of ``names``; ``(name, one-line reason)`` for those that fail."""
+def load(names: list[str]) -> tuple[float, list[tuple[str, str]]]:
+    """Import each of ``names``: the seconds it took, and ``(name, one-line reason)`` for those that fail."""
+    started = time.monotonic()
     warnings.simplefilter("ignore")
     signal.signal(signal.SIGALRM, _timeout)
     failed = []
@@ -57,7 +59,7 @@ def load(names: list[str]) -> list[tuple[str, str]]:
             failed.append((name, f"{type(exc).__name__}: {exc}".splitlines()[0][:200]))
         finally:
             signal.alarm(0)
-    return failed
+    return time.monotonic() - started, failed
 
 
 def _start_kernel() -> list[tuple[str, str]]:
@@ -79,7 +81,10 @@ def main(path: str) -> int:
     if not groups:
         return 0
     with ProcessPoolExecutor(max_workers=max(1, min(len(groups), os.cpu_count() or 1))) as pool:
-        for failed in pool.map(load, groups.values()):
+        for group, (seconds, failed) in zip(list(groups), pool.map(load, groups.values())):  # noqa: B905 - any Python
+            # One line a package, so the build's progress names what the step spends its seconds on.
+            print(f"jupyter-containerize: precompiled {'ipykernel' if group == KERNEL else group} "
+                  f"in {seconds:.1f} s", flush=True)
             for name, problem in failed:
                 print(f"jupyter-containerize: import {name} failed at build time ({problem}); "
                       "the job compiles it when it imports it.", flush=True)

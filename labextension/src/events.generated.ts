@@ -35,10 +35,14 @@ export interface BuildStarted {
 export interface BuildStep {
   type: 'BuildStep';
   time: number;
-  /** 1-based, as Docker prints "Step k/N" */
+  /** 1-based, in the order the steps start */
   index: number;
   total: number;
   instruction: string;
+  /** what the step does, e.g. "install 38 packages (uv)" */
+  label: string;
+  /** the builder took the step from its cache */
+  cached: boolean;
 }
 
 /** The build step `index` (1-based) came from the layer cache. */

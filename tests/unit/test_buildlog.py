@@ -49,9 +49,14 @@ def test_text_progress_rate_limits_package_noise() -> None:
         view(PackagesProgress(phase="downloading", count=1, detail="x"))
     now[0] = 1.0
     view(PackagesProgress(phase="downloading", count=1, detail="y"))
-    view(PackagesProgress(phase="installed", count=12))
+    for name in "abc":
+        view(PackagesProgress(phase="added", count=1, detail=f"{name}==1"))  # the bar counts them, no line each
+    view(PackagesProgress(phase="installed", count=12, detail="in 1.35s"))
+    view(PackagesProgress(phase="precompiled", count=1, detail="sklearn (3.2 s)"))
     lines = out.getvalue().splitlines()
-    assert lines == ["  downloading x", "  downloading y", "  packages installed: 12"]
+    assert lines == ["  downloading x", "  downloading y", "  installed 12 packages in 1.35s",
+                     "  precompiled sklearn (3.2 s)"]
+    assert view.progress.packages == {"downloading": 1, "added": 3, "installed": 12, "precompiled": 1}
 
 
 def test_the_last_layer_of_each_earlier_stage_is_kept() -> None:

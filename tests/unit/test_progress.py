@@ -75,9 +75,9 @@ def test_a_realistic_job_step_by_step() -> None:
         p = fold(p, event)
         seen.append((p.status, p.build_text(), p.run_text()))
     assert seen[1] == ("building", "capturing the environment…", "")
-    assert seen[3] == ("building", "step 1/4: FROM python:3.11.9-slim-bookworm", "")
-    assert seen[11] == ("building", ("step 3/4: RUN uv pip install --no-deps -r /tmp/requirements.lock · packages "
-                                     "resolved 23, prepared 23, installed 23"), "")
+    assert seen[3] == ("building", "step 1/4: base image python:3.11.9-slim-bookworm", "")
+    assert seen[9] == ("building", "step 3/4: install packages (uv) · 0/23 packages", "")
+    assert seen[11] == ("building", "step 3/4: install packages (uv) · 23/23 packages", "")
     assert seen[13] == ("building", "built in 6.4 s", "")
     assert seen[16] == ("running", "built in 6.4 s", "0 of 3 cells done")
     assert seen[19] == ("running", "built in 6.4 s", "cell 2 of 3: for epoch in range(epochs):")
@@ -91,7 +91,7 @@ def test_a_realistic_job_step_by_step() -> None:
 
 def test_a_cached_image_is_up_to_date_and_a_failing_cell_is_not_done() -> None:
     p = fold_all(_events(_jobs()[1]))
-    assert p.build_text() == "image up to date (cached)"
+    assert p.build_text() == "environment reused: 0 build steps"
     assert (p.status, p.failing_cell, p.exit_code, p.cells_done, p.running_cell) == ("failed", 1, 1, 1, None)
     assert p.traceback.endswith("ZeroDivisionError: division by zero")
     assert p.summary() == "failed · 1/3 cells · cell 2 raised ZeroDivisionError: division by zero"

@@ -298,7 +298,11 @@ def test_lock_files(project: Path) -> None:
     body = [ln for ln in lock if not ln.startswith("#")]
     assert body == ["joblib==1.4.0", "numpy==1.26.4", "scikit-learn==1.4.2"]
     header = "\n".join(ln for ln in lock if ln.startswith("#"))
-    assert "python 3.11.7" in header and "train.ipynb" in header
+    assert "python 3.11.7" in header and "train.ipynb" not in header
+    # Another notebook with the same environment writes the same lock: its install step is a cache hit.
+    (project / "other.ipynb").write_bytes((project / "train.ipynb").read_bytes())
+    other = render(make_snapshot(project / "other.ipynb"), project.parent / "ctx-other")
+    assert (other.path / "requirements.lock").read_bytes() == (ctx.path / "requirements.lock").read_bytes()
     assert not re.search(r"\d{4}-\d{2}-\d{2}|\d{2}:\d{2}", header)
     assert (ctx.path / "kernel.lock").read_text().splitlines()[-1] == "ipykernel==6.29.5"
     assert "-r /opt/jc-build/kernel.lock -c /opt/jc-build/requirements.lock" in ctx.dockerfile
