@@ -356,6 +356,9 @@ class JobManager:
                     build_and_push, prepared.context, spec, emit, cancel=cancel,
                     on_push=lambda: self._set_status(job_id, "pushing")))
                 spec = self._default_shm(spec, prepared)
+                if own_prepared:  # built: the context folder is not needed for the run (the CLI may exit at its end)
+                    prepared.cleanup()
+                    own_prepared = False
             self.store.update(job_id, image_tag=image.tag, image_id=image.image_id, digest=image.digest)
             if cancel.is_set():
                 raise BuildCancelled("The job was cancelled", "")

@@ -7,37 +7,20 @@
 from __future__ import annotations
 
 import json
-import os
 import re
-import subprocess
-import sys
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import docker
 import pytest
 
+from tests.support.cli import cli
 from tests.support.engine import labelled_containers
 from tests.support.kernel import execute, text_of
 from tests.support.notebooks import write_notebook
 
 pytestmark = [pytest.mark.engine, pytest.mark.usefixtures("base_image")]
 TINY = ("import json\nprint(json.dumps([1, 2]))",)
-
-
-@dataclass(frozen=True)
-class Done:
-    returncode: int
-    stdout: str
-    stderr: str
-
-
-def cli(*args: str, cwd: Path) -> Done:
-    """``jupyter containerize ARGS`` in a new process (the job store: this test's, through JC_STORE)."""
-    proc = subprocess.run([sys.executable, "-m", "jupyter_containerize.cli", *args], cwd=cwd, env=dict(os.environ),
-                          capture_output=True, text=True, timeout=900, check=False)
-    return Done(proc.returncode, proc.stdout, proc.stderr)
 
 
 def magic(folder: Path, *lines: str, raises: tuple[int, ...] = ()) -> list[str]:
@@ -99,9 +82,13 @@ def test_stop_gives_the_same_result_from_the_cli_and_the_magic(tmp_path: Path, t
     nb = write_notebook(tmp_path / "nb" / "slow.ipynb", "import time\nprint('started', flush=True)",
                         "time.sleep(120)")
 
+    temp = tmp_path / "temp"  # the CLI's temporary folder: its build context must not outlive a detached run
+    temp.mkdir()
+
     def detached() -> str:
-        started = cli("run", str(nb), "--detach", cwd=tmp_path)
+        started = cli("run", str(nb), "--detach", cwd=tmp_path, env={"TMPDIR": str(temp)})
         assert started.returncode == 0, started.stdout + started.stderr
+        assert list(temp.iterdir()) == []
         return started.stdout.split()[1]  # "job <id>"
 
     first, second = detached(), detached()
