@@ -117,7 +117,11 @@ def load_parameters(raw: str | None) -> dict[str, Any]:
 
 
 def python_literal(value: Any) -> str:
-    """``value`` as Python source, as papermill writes it: ``repr``, but ``float('nan')``/``float('inf')``."""
+    """``value`` as Python source: ``repr``, but ``float('nan')``/``float('inf')`` as papermill writes them.
+
+    The same values as papermill's cell; only strings are quoted as ``repr`` quotes them, where papermill
+    writes ``"…"`` with escapes (tests/integration/test_papermill_compat.py compares both).
+    """
     if isinstance(value, float) and not math.isfinite(value):
         return f"float('{value}')"
     if isinstance(value, list):
@@ -403,8 +407,10 @@ class Runner:
         self.nb.metadata["papermill"] = papermill_record.notebook_metadata(
             self.parameters, input_path=str(self.notebook), output_path=str(self.output_path),
             start=self._started_at[0], default_parameters=defaults)
-        code_cells = [i for i, c in enumerate(self.nb.cells) if c.cell_type == "code"]
-        total = len(code_cells)
+        for cell in self.nb.cells:  # papermill's reset: a record of an earlier run must not survive this one
+            cell.metadata["papermill"] = papermill_record.pending_cell_metadata()
+        cells = list(self.nb.cells)  # in order; error markers are inserted only once the run stops
+        total = sum(1 for c in cells if c.cell_type == "code")
         try:
             self.output_dir.mkdir(parents=True, exist_ok=True)
             self.save()
@@ -438,10 +444,15 @@ class Runner:
                         self._install_signal_handlers()  # nbclient installed its own; ours win
                         await self._kernel_info()
                         started = True
-                        for position, nb_index in enumerate(code_cells):
+                        position = 0
+                        for nb_index, cell in enumerate(cells):
+                            if cell.cell_type != "code":  # papermill passes these too: completed, in no time
+                                self._pass_cell(cell)
+                                continue
                             code = await self._execute_one(position, nb_index, total)
                             if code is not None:
                                 return code
+                            position += 1
                     break
                 except (RuntimeError, DeadKernelError) as exc:
                     # A kernel that dies before it answers (seen under heavy load) ran no cell: start another.
@@ -451,7 +462,7 @@ class Runner:
                              "stderr")
         finally:
             ticker.cancel()
-        self._end_papermill(exception=False)
+        self._end_papermill(exception=None)  # papermill's record of a run without error
         self.save(final=True)
         self.poll_metrics()
         emit("Finished", status="succeeded", exit_code=EXIT_OK, error="", failing_cell=None,
@@ -487,12 +498,12 @@ class Runner:
         duration = round(time.monotonic() - started, 6)
         cell.metadata["papermill"] = papermill_record.cell_metadata(
             start=started_at, end=papermill_record.now(), duration=duration,
-            failed=failure is not None and not self._is_clean_exit())
+            failed=failure is not None)  # sys.exit(0) too, as papermill records it
         self.poll_metrics()
         if failure is not None and self._is_clean_exit():
             # sys.exit(0) / sys.exit() in a cell: stop here, successfully.
             emit("CellFinished", index=position, total=total, duration=duration, ok=True)
-            self._end_papermill(exception=False)
+            self._end_papermill(exception=True)  # papermill's record says so, though its run (and ours) succeeds
             self.save(final=True)
             emit("Finished", status="succeeded", exit_code=EXIT_OK, error="", failing_cell=None,
                  traceback="", outputs=self.list_outputs())
@@ -511,12 +522,18 @@ class Runner:
 
     def _mark_failure(self, cell: Any) -> None:
         """papermill's error markers (at the top, and above the failing cell) and its record of the exception."""
-        top, here = papermill_record.error_markers(cell.get("execution_count"))
+        top, here = papermill_record.error_markers(cell.get("execution_count"),
+                                                   ids=(self.nb.nbformat, self.nb.nbformat_minor) >= (4, 5))
         self.nb.cells.insert(self.nb.cells.index(cell), nbformat.from_dict(here))
         self.nb.cells.insert(0, nbformat.from_dict(top))
         self._end_papermill(exception=True)
 
-    def _end_papermill(self, *, exception: bool) -> None:
+    def _pass_cell(self, cell: Any) -> None:
+        """A markdown or raw cell's turn: papermill records it as completed."""
+        at = papermill_record.now()
+        cell.metadata["papermill"] = papermill_record.cell_metadata(start=at, end=at, duration=0.0, failed=False)
+
+    def _end_papermill(self, *, exception: bool | None) -> None:
         record = self.nb.metadata.get("papermill") if self.nb is not None else None
         if record is not None:
             record.update(end_time=papermill_record.now(), exception=exception,

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import uuid
 from pathlib import Path
 
 import docker
@@ -26,7 +27,7 @@ from jupyter_containerize.jobs.manager import JobManager, checked_spec, prepare
 from jupyter_containerize.jobs.store import JobStore
 from jupyter_containerize.options import parse
 from tests.support.cli import assert_one_clear_error, cli, store_rows
-from tests.support.engine import labelled_containers
+from tests.support.engine import image_tags, labelled_containers
 from tests.support.notebooks import write_notebook
 
 
@@ -221,6 +222,36 @@ def test_bad_flag_through_the_cli(work: Path, case: str) -> None:
     assert_one_clear_error(result, needle)
     assert [s for _, s in store_rows(store)] == []  # nothing recorded
     assert not list(work.glob("*.jc-jobs"))  # no output folder
+
+
+UNRECEIVABLE_VALUES = {  # flags -> the value's type, named in the sentence
+    "complex-literal": (["-p", "a=1+2j"], "complex"),
+    "set-literal": (["-p", "a={1, 2}"], "set"),
+    "bytes-literal": (["-p", "a=b'hi'"], "bytes"),
+    "yaml-set": (["-y", "{a: !!set {1, 2}}"], "set"),
+    "yaml-bytes": (["-y", "a: !!binary aGk="], "bytes"),
+    "yaml-file-set": (["-f", "set.yaml"], "set"),
+}
+
+
+@pytest.mark.engine
+@pytest.mark.parametrize("case", sorted(UNRECEIVABLE_VALUES))
+def test_a_value_no_cell_can_receive_is_refused_before_any_build(work: Path, engine: docker.DockerClient,
+                                                                  case: str) -> None:
+    """Values no injected cell can write (papermill crashes on or garbles them: see
+    tests/integration/test_papermill_compat.py): exit 2, one sentence, no job, no output folder, no image,
+    no container. The parameters cell's default is None, so no type of the cell refuses them first."""
+    flags, kind = UNRECEIVABLE_VALUES[case]
+    name = f"odd-{uuid.uuid4().hex[:12]}"  # an image or a container of this notebook can only be this run's
+    write_notebook(work / f"{name}.ipynb", "print(a)", parameters="a = None")
+    (work / "set.yaml").write_text("a: !!set {1, 2}\n")
+    store = work / "s.sqlite"
+    result = cli("run", f"{name}.ipynb", *flags, cwd=work, store=store, timeout=120)
+    assert_one_clear_error(result, f"is a {kind}", "cannot be passed to the notebook")
+    assert store_rows(store) == []
+    assert not list(work.glob("*.jc-jobs"))
+    assert not [tag for tag in image_tags(engine) if name in tag]
+    assert not [c.id for c in engine.containers.list(all=True) if name in str(c.attrs["Config"]["Image"])]
 
 
 def test_unknown_job_id_raises_job_not_found(job_store: Path) -> None:

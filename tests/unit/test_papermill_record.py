@@ -21,6 +21,8 @@ def test_markers_of_an_earlier_run_are_removed_and_new_ones_link_the_failing_cel
     assert [c.source for c in nb.cells] == ["x = 1", "1 / 0", "kept"]
     assert "In [7]" in top["source"] and top["metadata"]["tags"] == [ERROR_MARKER_TAG]
     nbformat.validate(nbformat.from_dict({**nbformat.v4.new_notebook(), "cells": [nbformat.from_dict(top)]}))
+    assert top["id"] != here["id"]  # nbformat 4.5 cells need an id; older notebooks get none
+    assert all("id" not in c for c in error_markers(7, ids=False))
 
 
 def test_notebook_metadata_has_papermills_keys() -> None:

@@ -64,6 +64,7 @@ def test_failing_cell_stops_with_index_traceback_and_partial_notebook(tmp_path: 
     assert [c.cell_type for c in nb.cells] == ["markdown", "code", "markdown", "code", "code"]
     assert "An Exception was encountered at" in nb.cells[0].source and 'In [2]' in nb.cells[0].source
     assert 'id="papermill-error-cell"' in nb.cells[2].source
+    assert len({c.get("id") for c in nb.cells} - {None}) == len(nb.cells)  # nbformat 4.5: every cell has its own id
     code = [c for c in nb.cells if c.cell_type == "code"]
     assert code[0].outputs[0]["text"] == "before\n"
     assert code[1].outputs[0]["output_type"] == "error"
@@ -71,7 +72,7 @@ def test_failing_cell_stops_with_index_traceback_and_partial_notebook(tmp_path: 
     record = nb.metadata["papermill"]
     assert record["exception"] is True and record["end_time"] and record["duration"] >= 0
     assert [c.metadata["papermill"]["status"] for c in code[:2]] == ["completed", "failed"]
-    assert "papermill" not in code[2].metadata
+    assert code[2].metadata["papermill"]["status"] == "pending"  # as papermill leaves a cell that never ran
     stderr = "".join(e["text"] for e in run.of("Log") if e["stream"] == "stderr")
     assert "raise ValueError('boom')" in stderr and stderr.rstrip().endswith("ValueError: boom")  # as papermill prints
     assert_round_trip(run.events)
