@@ -40,7 +40,7 @@ from typing import Any
 import nbformat
 from nbclient import NotebookClient
 
-from nbclient.exceptions import CellExecutionError, DeadKernelError
+from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
 from nbclient.util import ensure_async
 
 try:  # in the package
@@ -58,6 +58,8 @@ except ImportError:  # in the image: copied beside this file (the runner's venv 
 EVENT_PREFIX = "@@jc-event "  # must equal jupyter_containerize.events.EVENT_PREFIX
 PARAMETERS_ENV = "JC_PARAMETERS"
 OUTPUT_DIR_ENV = "JC_OUTPUT_DIR"
+TIMEOUT_ENV = "JC_TIMEOUT"  # seconds the whole notebook may take (--timeout)
+CELL_TIMEOUT_ENV = "JC_CELL_TIMEOUT"  # seconds one cell may take (--cell-timeout)
 AUTOSAVE_SECONDS = float(os.environ.get("JC_AUTOSAVE_SECONDS", "5"))  # env override: tests
 TICK_SECONDS = min(1.0, AUTOSAVE_SECONDS)
 LOG_CHUNK = 16_000  # keeps each event line bounded however much a cell prints
@@ -242,6 +244,11 @@ class StreamingClient(NotebookClient):
     def __init__(self, nb: Any, on_output: Any, **kw: Any) -> None:
         super().__init__(nb, **kw)
         self._on_output = on_output
+        self.cell_timed_out = False  # the cell ran past ``timeout`` and was interrupted (its error: KeyboardInterrupt)
+
+    async def _async_handle_timeout(self, timeout: int, cell: Any = None) -> None | dict[str, Any]:
+        self.cell_timed_out = True
+        return await super()._async_handle_timeout(timeout, cell)
 
     def output(self, outs: Any, msg: dict[str, Any], display_id: str | None, cell_index: int) -> Any:
         out = super().output(outs, msg, display_id, cell_index)
@@ -255,8 +262,13 @@ class StreamingClient(NotebookClient):
 class Runner:
     """Runs one notebook, saving it to the output folder as it goes."""
 
-    def __init__(self, notebook: Path, output_dir: Path, kernel_name: str, parameters: dict[str, Any]) -> None:
+    def __init__(self, notebook: Path, output_dir: Path, kernel_name: str, parameters: dict[str, Any],
+                 timeout: float | None = None, cell_timeout: float | None = None) -> None:
         self.notebook = notebook
+        self.timeout = timeout
+        self.cell_timeout = cell_timeout
+        self.timed_out = False
+        self._position = (0, 0)  # the code cell running (0-based) and how many there are
         self.output_dir = output_dir
         self.output_path = output_dir / notebook.name
         self.kernel_name = kernel_name
@@ -361,6 +373,13 @@ class Runner:
         if self._task is not None:
             self._task.cancel()
 
+    def _on_timeout(self) -> None:
+        """``--timeout`` reached: stop the notebook as a cancel does, and say so."""
+        if self.cancel_signal is not None:
+            return
+        self.timed_out = True
+        self._on_signal(signal.SIGTERM)
+
     def _install_signal_handlers(self) -> None:
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGTERM, signal.SIGINT):
@@ -375,15 +394,17 @@ class Runner:
         """Execute the notebook; returns the exit code after emitting ``Finished``."""
         self._task = asyncio.current_task()
         self._install_signal_handlers()
+        if self.timeout:
+            asyncio.get_running_loop().call_later(self.timeout, self._on_timeout)
         try:
             return await self._run()
         except asyncio.CancelledError:
-            return self._finish_cancelled()
+            return self._finish_timed_out() if self.timed_out else self._finish_cancelled()
         except RunnerError as exc:
             return self._finish_internal(str(exc), "")
         except Exception as exc:  # noqa: BLE001 - the runner must always say how it ended
             if self.cancel_signal is not None:
-                return self._finish_cancelled()
+                return self._finish_timed_out() if self.timed_out else self._finish_cancelled()
             return self._finish_internal(f"{type(exc).__name__}: {exc}", traceback_module.format_exc())
 
     async def _run(self) -> int:
@@ -432,7 +453,8 @@ class Runner:
                     self.nb,
                     on_output=self._mark_dirty,
                     kernel_name=self.kernel_name,
-                    timeout=None,
+                    timeout=self.cell_timeout,
+                    interrupt_on_timeout=True,
                     allow_errors=False,
                     record_timing=True,
                     on_cell_error=self._on_cell_error,
@@ -481,16 +503,21 @@ class Runner:
         assert self.client is not None
         cell = self.nb.cells[nb_index]
         first_line = next((ln for ln in cell.source.splitlines() if ln.strip()), "")
+        self._position = (position, total)
         emit("CellStarted", index=position, total=total, source_first_line=first_line[:200])
         started, started_at = time.monotonic(), papermill_record.now()
         self._last_error = None
+        self.client.cell_timed_out = False
         failure: tuple[str, str] | None = None  # (error, traceback)
         try:
             await self.client.async_execute_cell(
                 cell, nb_index, execution_count=self.client.code_cells_executed + 1
             )
-        except CellExecutionError as exc:
-            failure = self._describe_error(exc)
+        except (CellExecutionError, CellTimeoutError) as exc:
+            failure = self._describe_error(exc) if isinstance(exc, CellExecutionError) else ("", "")
+            if self.client.cell_timed_out:  # interrupted at the limit: say so, not KeyboardInterrupt
+                failure = (f"timed out after {_duration(self.cell_timeout or 0)} at cell {position + 1} of {total} "
+                           "(--cell-timeout)", failure[1])
         except DeadKernelError:
             if self.cancel_signal is not None:
                 raise asyncio.CancelledError from None
@@ -515,7 +542,7 @@ class Runner:
         if failure is None:
             return None
         error, tb = failure
-        emit_log((tb + "\n" if tb else "") + error + "\n", "stderr")  # the traceback too, as papermill prints it
+        emit_log(_traceback_then_error(tb, error), "stderr")  # the traceback too, as papermill prints it
         emit("Finished", status="failed", exit_code=EXIT_CELL_FAILED, error=error, failing_cell=position,
              traceback=tb, outputs=self.list_outputs())
         return EXIT_CELL_FAILED
@@ -571,6 +598,19 @@ class Runner:
              failing_cell=None, traceback="", outputs=self.list_outputs() if self.output_dir.is_dir() else [])
         return code
 
+    def _finish_timed_out(self) -> int:
+        position, total = self._position
+        where = f" at cell {position + 1} of {total}" if total else " before the first cell"
+        error = f"timed out after {_duration(self.timeout or 0)}{where} (--timeout)"
+        if self.nb is not None:
+            self._end_papermill(exception=True)
+        self._save_quietly(final=True)
+        emit_log(f"jupyter-containerize: {error}; the notebook so far is saved.\n", "stderr")
+        emit("Finished", status="failed", exit_code=EXIT_CELL_FAILED, error=error,
+             failing_cell=position if total else None, traceback="",
+             outputs=self.list_outputs() if self.output_dir.is_dir() else [])
+        return EXIT_CELL_FAILED
+
     def _finish_internal(self, message: str, tb: str) -> int:
         if self.nb is not None:
             self._save_quietly(final=True)
@@ -578,6 +618,33 @@ class Runner:
         emit("Finished", status="failed", exit_code=EXIT_INTERNAL, error=f"jupyter-containerize runner: {message}",
              failing_cell=None, traceback=tb, outputs=outputs)
         return EXIT_INTERNAL
+
+
+def _seconds(text: str | None) -> float | None:
+    """A positive number of seconds from the environment, else None (no limit)."""
+    try:
+        value = float(text) if text else 0.0
+    except ValueError:
+        return None
+    return value if value > 0 and math.isfinite(value) else None
+
+
+def _duration(seconds: float) -> str:
+    """``2h``, ``30m``, ``1h30m``, ``45s``: a limit as the user wrote it."""
+    whole = int(round(seconds))
+    hours, rest = divmod(whole, 3600)
+    minutes, secs = divmod(rest, 60)
+    parts = [f"{hours}h" if hours else "", f"{minutes}m" if minutes else "", f"{secs}s" if secs else ""]
+    return "".join(parts) or "0s"
+
+
+def _traceback_then_error(tb: str, error: str) -> str:
+    """The traceback, then the error line unless the traceback already ends with it, then any hint."""
+    head, _, hint = error.partition("\n")
+    text = tb.rstrip("\n")
+    if not text.endswith(head):
+        text = f"{text}\n{head}" if text else head
+    return text + (f"\n{hint}" if hint else "") + "\n"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -593,7 +660,8 @@ def main(argv: list[str] | None = None) -> int:
         emit("Finished", status="failed", exit_code=EXIT_INTERNAL, error=f"jupyter-containerize runner: {exc}",
              failing_cell=None, traceback="", outputs=[])
         return EXIT_INTERNAL
-    runner = Runner(args.notebook.absolute(), args.output_dir.absolute(), args.kernel, parameters)
+    runner = Runner(args.notebook.absolute(), args.output_dir.absolute(), args.kernel, parameters,
+                    timeout=_seconds(os.environ.get(TIMEOUT_ENV)), cell_timeout=_seconds(os.environ.get(CELL_TIMEOUT_ENV)))
     return asyncio.run(runner.run())
 
 

@@ -264,3 +264,43 @@ def test_a_kernel_that_dies_at_start_is_replaced(tmp_path: Path, jupyter_path: P
     assert marker.exists()
     assert any("kernel did not start" in e["text"] for e in run.of("Log"))
     assert [e["index"] for e in run.of("CellStarted")] == [0, 1, 2]
+
+
+def _sleepy(folder: Path) -> Path:
+    from tests.support.notebooks import write_notebook
+
+    return write_notebook(folder / "sleepy.ipynb", "print('before', flush=True)",
+                          "import time\nfor _ in range(600):\n    time.sleep(0.1)", "print('never')")
+
+
+def test_a_cell_over_its_cell_timeout_fails_the_job_and_keeps_the_notebook_so_far(tmp_path: Path,
+                                                                                   jupyter_path: Path) -> None:
+    run = run_runner(_sleepy(tmp_path), tmp_path / "out", jupyter_path, JC_CELL_TIMEOUT="3")
+    assert run.code == 1
+    fin = run.finished
+    assert fin["status"] == "failed" and fin["failing_cell"] == 1
+    assert fin["error"] == "timed out after 3s at cell 2 of 3 (--cell-timeout)"
+    nb = run.notebook("sleepy.ipynb")
+    code = [c for c in nb.cells if c.cell_type == "code"]
+    assert code[0].outputs[0]["text"] == "before\n" and code[2].metadata["papermill"]["status"] == "pending"
+    assert nb.metadata["papermill"]["exception"] is True
+
+
+def test_a_notebook_over_its_timeout_ends_failed_saying_where(tmp_path: Path, jupyter_path: Path) -> None:
+    started = time.monotonic()
+    run = run_runner(_sleepy(tmp_path), tmp_path / "out", jupyter_path, JC_TIMEOUT="8")
+    assert run.code == 1 and time.monotonic() - started < 60  # not the cell's full minute
+    fin = run.finished
+    assert fin["status"] == "failed" and fin["error"] == "timed out after 8s at cell 2 of 3 (--timeout)"
+    assert fin["failing_cell"] == 1
+    code = [c for c in run.notebook("sleepy.ipynb").cells if c.cell_type == "code"]
+    assert code[0].outputs[0]["text"] == "before\n"  # the notebook so far is kept
+
+
+def test_the_traceback_ends_with_the_error_once(tmp_path: Path, jupyter_path: Path) -> None:
+    run = run_runner(FIXTURES / "broken.ipynb", tmp_path, jupyter_path)
+    stderr = "".join(e["text"] for e in run.of("Log") if e["stream"] == "stderr")
+    assert stderr.count("ValueError: boom") == 1
+    assert runner_main._traceback_then_error("Traceback…\nKeyError: 'x'", "KeyError: 'x'\nHint: y") == \
+        "Traceback…\nKeyError: 'x'\nHint: y\n"
+    assert runner_main._duration(5400) == "1h30m" and runner_main._duration(7200) == "2h"
