@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 
 from .errors import ContainerizeError
 from .jobs import commands
+from .jobs.queries import compare_sweep, list_jobs
 from .options import HelpShown, ParsedCommand, parse
 from .textview import TextProgress
 
@@ -72,11 +73,17 @@ def cmd_run(cmd: ParsedCommand) -> int:
     progress = TextProgress()
     if cmd.spec.sweep:
         jobs = manager.submit_sweep(cmd.spec)
-        print(f"sweep of {len(jobs)} jobs: " + " ".join(j.id for j in jobs))
+        sweep_id = jobs[0].record.sweep_id
+        print(f"sweep {sweep_id} of {len(jobs)} jobs: " if sweep_id else f"sweep of {len(jobs)} jobs: ", end="")
+        print(" ".join(j.id for j in jobs))
         if cmd.spec.detach:
             return 0
         records = [j.wait() for j in jobs]
-        _print_table(records)
+        if sweep_id:
+            print(compare_sweep(manager.store, sweep_id).text())
+            print(f"\n(jupyter containerize jobs --sweep {sweep_id} [--metric M] [--csv | --json])")
+        else:
+            _print_table(records)
         return 0 if all(r.status == "succeeded" for r in records) else 1
     job = manager.submit(cmd.spec)
     print(f"job {job.id}")
@@ -101,10 +108,23 @@ def _follow(job: Job, progress: TextProgress, detach: bool = False) -> int:
 
 
 def cmd_jobs(cmd: ParsedCommand) -> int:
+    """The job list (filtered), or with ``--sweep`` the comparison of a sweep's jobs."""
     from .jobs.manager import JobManager
 
-    records = commands.jobs(JobManager(), limit=cmd.args["limit"])
-    if cmd.args.get("json"):
+    args = cmd.args
+    if args.get("sweep") is not None:
+        comparison = compare_sweep(JobManager().store, args["sweep"], metric=args.get("metric"),
+                                   direction=args.get("direction"))
+        if args.get("json"):
+            print(json.dumps(comparison.to_dict(), indent=1, default=str))
+        elif args.get("csv"):
+            print(comparison.csv(), end="")
+        else:
+            print(comparison.text())
+        return 0
+    records = list_jobs(JobManager(), limit=args["limit"], status=args.get("status"),
+                        notebook=args.get("notebook_path"), name=args.get("name"))
+    if args.get("json"):
         print(json.dumps([r.to_dict() for r in records], indent=1, default=str))
     else:
         _print_table(records)
@@ -112,12 +132,20 @@ def cmd_jobs(cmd: ParsedCommand) -> int:
 
 
 def _print_table(records: Sequence[JobRecord]) -> None:
-    print(f"{'JOB':12}  {'STATUS':9}  {'DURATION':>8}  {'NOTEBOOK':24}  PARAMETERS / METRICS")
+    """The job list as text: a NAME column when a job has a name, SWEEP when one belongs to a sweep."""
+    names = max((len(r.name) for r in records), default=0)
+    sweeps = any(r.sweep_id for r in records)
+    name_head = f"{'NAME':{min(max(names, 4), 32)}}  " if names else ""
+    sweep_head = f"{'SWEEP':14}  " if sweeps else ""
+    print(f"{'JOB':12}  {'STATUS':9}  {'DURATION':>8}  {'NOTEBOOK':24}  {name_head}{sweep_head}PARAMETERS / METRICS")
     for r in records:
         duration = f"{r.duration:.1f}s" if r.duration is not None else "-"
         extra = " ".join(f"{k}={v}" for k, v in r.parameters.items())
         metrics = " ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in r.metrics.items())
-        print(f"{r.id:12}  {r.status:9}  {duration:>8}  {Path(r.notebook).name[:24]:24}  {extra}  {metrics}".rstrip())
+        name = f"{r.name[:32]:{min(max(names, 4), 32)}}  " if names else ""
+        sweep = f"{r.sweep_id:14}  " if sweeps else ""
+        print(f"{r.id:12}  {r.status:9}  {duration:>8}  {Path(r.notebook).name[:24]:24}  {name}{sweep}{extra}  "
+              f"{metrics}".rstrip())
 
 
 def cmd_logs(cmd: ParsedCommand) -> int:
@@ -171,9 +199,45 @@ def cmd_verify(cmd: ParsedCommand) -> int:
     return 0 if report.ok else 1
 
 
+def cmd_prune(cmd: ParsedCommand) -> int:
+    """The plan (``--dry-run``: only that), a question unless ``--yes``, then what was removed and freed."""
+    from .errors import OptionError
+    from .jobs.manager import JobManager
+    from .jobs.retention import Retention
+
+    args = cmd.args
+    asks = not (args["dry_run"] or args["yes"])
+    if asks and not sys.stdin.isatty():
+        raise OptionError("prune asks before it removes anything, and there is no terminal to ask in",
+                          "Pass --yes to remove without asking, or --dry-run to see what would go.")
+    manager = JobManager()
+    plan = commands.prune_plan(manager, Retention(keep_last=args["keep_last"], older_than=args["older_than_seconds"]),
+                               all_images=args["all_images"], build_cache=args["build_cache"])
+    if args["dry_run"] or plan.empty:
+        print(json.dumps(plan.to_dict(), indent=1, default=str) if args["json"] else plan.text())
+        return 0
+    if asks:
+        print(plan.text())
+        if input("remove all of this? [y/N] ").strip().lower() not in ("y", "yes"):
+            print("nothing removed")
+            return 1
+    result = commands.prune_apply(manager, plan)
+    print(json.dumps(result.to_dict(), indent=1, default=str) if args["json"] else result.text())
+    return 1 if result.failures else 0
+
+
+def cmd_du(cmd: ParsedCommand) -> int:
+    from .jobs.manager import JobManager
+
+    usage = commands.disk_usage(JobManager())
+    print(json.dumps(usage.to_dict(), indent=1, default=str) if cmd.args.get("json") else usage.text())
+    return 0
+
+
 COMMANDS = {
     "dockerfile": cmd_dockerfile, "build": cmd_build, "run": cmd_run, "jobs": cmd_jobs, "logs": cmd_logs,
     "stop": cmd_stop, "rm": cmd_rm, "base-image": cmd_base_image, "export": cmd_export, "verify": cmd_verify,
+    "prune": cmd_prune, "du": cmd_du,
 }
 
 if __name__ == "__main__":

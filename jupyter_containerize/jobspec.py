@@ -6,6 +6,7 @@ option parser (``options.py``) is the only place that creates one from text.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, Literal
@@ -115,6 +116,7 @@ class JobSpec:
     max_parallel: int = 2
     auto_mount: bool = True  # mount the data files the notebook reads, read-only, where it reads them
     inject_top: bool = False  # parameters without a 'parameters' cell go to the top (papermill) instead of refused
+    name: str = ""  # the user's name for the job (--name), shown wherever jobs are listed; "" when none
 
     def with_changes(self, **changes: Any) -> JobSpec:
         return replace(self, **changes)
@@ -144,6 +146,19 @@ class JobSpec:
         d["sweep"] = {k: tuple(v) for k, v in d.get("sweep", {}).items()}
         known = {f.name for f in fields(cls)}
         return cls(**{k: v for k, v in d.items() if k in known})
+
+
+def sweep_job_name(name: str, parameters: Mapping[str, Any], swept: Iterable[str]) -> str:
+    """A sweep job's name: the sweep's ``name`` and the job's swept values (``NAME lr=0.1 batch=32``); "" without a name."""
+    if not name:
+        return ""
+    values = " ".join(f"{k}={format_value(parameters[k])}" for k in swept if k in parameters)
+    return f"{name} {values}".rstrip()
+
+
+def format_value(value: Any) -> str:
+    """A parameter value as the user wrote it: strings bare, everything else as a Python literal."""
+    return value if isinstance(value, str) else repr(value)
 
 
 def _to_jsonable(value: Any) -> Any:

@@ -13,6 +13,7 @@ import json
 import sys
 import time
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -21,8 +22,9 @@ from IPython.core.magic import Magics, line_cell_magic, magics_class
 from .errors import ContainerizeError, JobError, NotebookError, OptionError, RemoteCellError
 from .events import Finished, StatusChanged
 from .jobs import commands
+from .jobs.queries import compare_sweep, list_jobs
 from .options import HelpShown, ParsedCommand, build_parser, parse, split_line
-from .widgets import AnyView, JobsTable, make_view, widgets_available
+from .widgets import AnyView, JobsTable, SweepView, display_comparison, make_view, widgets_available
 
 if TYPE_CHECKING:
     from .jobs.manager import Job, JobManager
@@ -152,6 +154,7 @@ class ContainerizeMagics(Magics):
         self._manager: JobManager | None = None
         self.views: dict[str, AnyView] = {}
         self.last_view: AnyView | None = None
+        self.last_sweep: SweepView | None = None
         self.last_cell_time: float | None = None
 
     # -- plumbing -----------------------------------------------------------------------------
@@ -234,8 +237,8 @@ class ContainerizeMagics(Magics):
         return cmd
 
     # -- run ---------------------------------------------------------------------------------------
-    def _show(self, job: Job, use_widgets: bool, backend: str) -> AnyView:
-        view = make_view(job, use_widgets, backend=backend)
+    def _show(self, job: Job, use_widgets: bool, backend: str, name: str = "") -> AnyView:
+        view = make_view(job, use_widgets, backend=backend, name=name)
         self.views[job.id] = view
         self.last_view = view
         return view
@@ -259,35 +262,54 @@ class ContainerizeMagics(Magics):
         if spec.sweep:
             return self._sweep(spec, use_widgets)
         job = self.manager.submit(spec, in_process=True)
-        view = self._show(job, use_widgets, spec.backend)
+        view = self._show(job, use_widgets, spec.backend, spec.name)
         if not spec.wait:
             if not use_widgets:
-                print(f"job {job.id} started; it keeps running while you work "
+                named = f" ({spec.name})" if spec.name else ""
+                print(f"job {job.id}{named} started; it keeps running while you work "
                       f"(follow with %containerize logs -f {job.id})")
             return None
         return JobResult(self._wait(job, view))
 
     def _sweep(self, spec: JobSpec, use_widgets: bool) -> Any:
-        """One job per combination; the image is built once (the manager's coordinator thread)."""
+        """One job per combination; the image is built once (the manager's coordinator thread).
+
+        Once every job ended, the sweep's comparison (table and plot) shows under the job views; in
+        text mode it is displayed when ``--wait`` waited for them, else the line to ask for it is printed.
+        """
         jobs = self.manager.submit_sweep(spec, in_process=True)
-        title = f"sweep of {len(jobs)} jobs (one shared image)"
-        if use_widgets:
-            import ipywidgets as w
+        records = [self.manager.store.get(j.id) for j in jobs]
+        sweep_id = records[0].sweep_id
+        title = f"sweep {sweep_id} of {len(jobs)} jobs (one shared image)" if sweep_id else "one job"
+        sweep_view: SweepView | None = None
+        if use_widgets and sweep_id:
             from IPython.display import display
 
-            from .widgets import JobView
-
-            widget_views = [JobView(j) for j in jobs]
-            for job, view in zip(jobs, widget_views, strict=True):
+            sweep_view = SweepView(jobs, partial(compare_sweep, self.manager.store, sweep_id), backend=spec.backend,
+                                   title=title, names={r.id: r.name for r in records})
+            for job, view in zip(jobs, sweep_view.views, strict=True):
                 self.views[job.id] = view
-            display(w.VBox([w.HTML(f"<b>{title}</b>"), *(v.widget for v in widget_views)]))  # type: ignore[no-untyped-call]
-            views: list[AnyView] = list(widget_views)
+            display(sweep_view.widget)  # type: ignore[no-untyped-call]
+            views: list[AnyView] = list(sweep_view.views)
+            self.last_sweep = sweep_view
         else:
-            print(title)
-            views = [self._show(j, False, spec.backend) for j in jobs]
+            if not use_widgets:
+                print(title)
+            views = [self._show(j, use_widgets, spec.backend, r.name) for j, r in zip(jobs, records, strict=True)]
         if not spec.wait:
+            if not use_widgets and sweep_id:
+                print(f"compare them once they ended: %containerize jobs --sweep {sweep_id}")
             return None
-        return [JobResult(self._wait(j, v)) for j, v in zip(jobs, views, strict=True)]
+        results = [JobResult(self._wait(j, v)) for j, v in zip(jobs, views, strict=True)]
+        if sweep_view is not None:
+            sweep_view.wait(FINISH_GRACE_SECONDS)
+        elif sweep_id:
+            display_comparison(compare_sweep(self.manager.store, sweep_id), plot=self._has_front_end())
+        return results
+
+    def _has_front_end(self) -> bool:
+        """A kernel with a front end that may draw rich output (not terminal IPython)."""
+        return getattr(self.shell, "kernel", None) is not None
 
     # -- build / dockerfile / export / verify --------------------------------------------------------
     def do_build(self, cmd: ParsedCommand, text: bool) -> str:
@@ -342,8 +364,20 @@ class ContainerizeMagics(Magics):
 
     # -- jobs / logs / stop / rm --------------------------------------------------------------------
     def do_jobs(self, cmd: ParsedCommand, text: bool) -> Any:
-        """Recent jobs: a table with cancel / re-run / open-output actions."""
-        records = commands.jobs(self.manager, limit=cmd.args.get("limit", 20))
+        """Recent jobs: a table with cancel / re-run / open-output actions; ``--sweep ID``: the sweep compared."""
+        args = cmd.args
+        if args.get("sweep") is not None:
+            comparison = compare_sweep(self.manager.store, args["sweep"], metric=args.get("metric"),
+                                       direction=args.get("direction"))
+            if args.get("json"):
+                print(json.dumps(comparison.to_dict(), indent=1, default=str))
+            elif args.get("csv"):
+                print(comparison.csv(), end="")
+            else:
+                display_comparison(comparison, plot=self._has_front_end())
+            return None
+        records = list_jobs(self.manager, limit=args.get("limit", 20), status=args.get("status"),
+                            notebook=args.get("notebook_path"), name=args.get("name"))
         if cmd.args.get("json"):
             print(json.dumps([r.to_dict() for r in records], indent=1, default=str))
             return None

@@ -19,6 +19,7 @@ from typing import Any, NoReturn, get_args
 
 from . import validators
 from .errors import OptionError
+from .events import JobStatus
 from .jobspec import (
     BuildOptions,
     FreezeMode,
@@ -37,7 +38,7 @@ _DANGEROUS_SOURCES = ("/", "/var/run/docker.sock", "/run/docker.sock", "/etc", "
 
 SUBCOMMANDS = (
     "run", "build", "dockerfile", "export", "jobs", "logs", "stop", "rm",
-    "base-image", "verify",
+    "base-image", "verify", "prune", "du",
 )
 
 
@@ -124,6 +125,8 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
                    help="list the notebook's parameters with their inferred types and defaults, and stop")
     g.add_argument("--sweep", metavar="NAME=V1,V2", action="append", default=[], nargs="+",
                    help="one job per combination of the listed values")
+    g.add_argument("--name", metavar="NAME",
+                   help="a name for the job, shown wherever jobs are listed (a sweep's jobs: NAME lr=0.1 …)")
     g.add_argument("-v", "--volume", metavar="SRC:DST[:ro]", action="append", default=[],
                    help="bind mount (paths relative to the notebook) or named volume")
     g.add_argument("--no-auto-mount", action="store_true",
@@ -192,9 +195,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="environment variable, in both runs")
     _add_capture_options(p)
 
-    p = sub.add_parser("jobs", help="list recent jobs")
-    p.add_argument("-n", "--limit", type=int, default=20)
-    p.add_argument("--json", action="store_true")
+    _add_jobs_parser(sub)
 
     p = sub.add_parser("logs", help="show a job's log")
     p.add_argument("job", metavar="JOB")
@@ -208,7 +209,95 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--python", metavar="X.Y.Z|PATH", help="Python version or interpreter (default: this one)")
     p.add_argument("--tag", metavar="T", help="image tag (default: python:X.Y.Z-slim-bookworm)")
     p.add_argument("--force", action="store_true", help="rebuild even if the tag exists")
+
+    _add_disk_parsers(sub)
     return parser
+
+
+def _add_disk_parsers(sub: Any) -> None:
+    """``prune`` and ``du`` (disk hygiene; the rules are in jobs/retention.py)."""
+    p = sub.add_parser("prune", help="remove old jobs (records and output folders) and the images no kept job needs")
+    g = p.add_argument_group("retention (give one or both: a run either keeps stays; unfinished jobs always stay)")
+    g.add_argument("--keep-last", type=int, metavar="N",
+                   help="keep the N newest finished runs of each notebook (a sweep's jobs are one run)")
+    g.add_argument("--older-than", metavar="AGE",
+                   help="remove runs that ended, and images no job uses that were built, more than AGE ago "
+                        "(30d, 12h, 2w, 90m)")
+    g = p.add_argument_group("what else")
+    g.add_argument("--all-images", action="store_true",
+                   help="with --older-than, also this tool's images of notebooks with no job in this store "
+                        "(on an engine other users share, theirs too)")
+    g.add_argument("--build-cache", action="store_true",
+                   help="also the engine's BuildKit cache unused for --older-than (every build's, not only this "
+                        "tool's; uv's download cache stays)")
+    p.add_argument("--dry-run", action="store_true", help="list what would go and the space it would free; "
+                                                          "remove nothing")
+    p.add_argument("--yes", action="store_true", help="remove without asking")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p = sub.add_parser("du", help="disk space per notebook and per environment (image), and the build cache")
+    p.add_argument("--json", action="store_true", help="print JSON")
+
+
+def _check_prune(values: dict[str, Any]) -> None:
+    """``prune``: a retention is required (nothing is removed by default); --build-cache goes by age."""
+    keep, older = values.get("keep_last"), values.get("older_than")
+    if keep is None and older is None:
+        raise OptionError("prune needs a retention",
+                          "Give --keep-last N (each notebook's N newest runs stay) or --older-than AGE (e.g. 30d), "
+                          "and --dry-run to see what would go first.")
+    if keep is not None:
+        validators.keep_count(keep, "--keep-last")
+    values["older_than_seconds"] = None if older is None else validators.age_seconds(older, "--older-than")
+    for flag, key in (("--build-cache", "build_cache"), ("--all-images", "all_images")):
+        if values.get(key) and older is None:
+            raise OptionError(f"{flag} removes by age", "Add --older-than AGE, e.g. 30d.")
+
+
+def _add_jobs_parser(sub: Any) -> None:
+    p = sub.add_parser("jobs", help="list recent jobs, or compare the jobs of a sweep (--sweep ID)")
+    p.add_argument("-n", "--limit", type=int, metavar="N", help="how many of the newest jobs (default 20)")
+    out = p.add_mutually_exclusive_group()
+    out.add_argument("--json", action="store_true", help="print JSON")
+    out.add_argument("--csv", action="store_true", help="(--sweep) print the comparison as CSV")
+    g = p.add_argument_group("filters (the job list)")
+    g.add_argument("--status", choices=get_args(JobStatus), help="only jobs in this state")
+    g.add_argument("--notebook", metavar="NOTEBOOK", dest="notebook_path", help="only jobs of this notebook")
+    g.add_argument("--name", metavar="NAME", help="only jobs named NAME, and the jobs of a sweep named NAME")
+    g = p.add_argument_group("compare a sweep")
+    g.add_argument("--sweep", metavar="ID", help="compare the jobs of sweep ID (printed by run --sweep; a unique "
+                                                 "prefix will do): table, best run, CSV, JSON with a Vega-Lite plot")
+    g.add_argument("--metric", metavar="NAME", help="the metric to compare (default: the first number every "
+                                                    "succeeded job of the sweep recorded)")
+    d = g.add_mutually_exclusive_group()
+    d.add_argument("--minimize", action="store_true", help="lower is better (default for a name with the word "
+                                                           "loss or error, also err, mse, rmse, mae)")
+    d.add_argument("--maximize", action="store_true", help="higher is better (default for any other name)")
+
+
+def _check_jobs(values: dict[str, Any]) -> None:
+    """``jobs``: filters list jobs, --metric/--minimize/--maximize/--csv compare a sweep; never both."""
+    limit = values.get("limit")
+    if limit is not None and limit < 1:
+        raise OptionError(f"--limit {limit} is not a number of jobs", "Give 1 or more.")
+    compare_flags = [f for f, key in (("--metric", "metric"), ("--minimize", "minimize"), ("--maximize", "maximize"),
+                                      ("--csv", "csv")) if values.get(key)]
+    list_flags = [f for f, key in (("--status", "status"), ("--notebook", "notebook_path"), ("--name", "name"),
+                                   ("--limit", "limit")) if values.get(key) is not None]
+    if values.get("sweep") is None and compare_flags:
+        raise OptionError(f"{compare_flags[0]} compares the jobs of a sweep",
+                          "Add --sweep ID (the id that run --sweep printed).")
+    if values.get("sweep") is not None and list_flags:
+        raise OptionError(f"{list_flags[0]} filters the job list, and a sweep's comparison takes every job of it",
+                          f"Drop {list_flags[0]} or --sweep.")
+    minimize, maximize = values.pop("minimize"), values.pop("maximize")
+    values["direction"] = "minimize" if minimize else "maximize" if maximize else None
+    if values.get("name") is not None:
+        values["name"] = validators.job_name(values["name"], "--name")
+    if values.get("notebook_path"):
+        text = values["notebook_path"]
+        values["notebook_path"] = str(_host_path(lambda: Path(text).expanduser().resolve(), "--notebook", text))
+    if values.get("limit") is None:
+        values["limit"] = 20
 
 
 def split_line(line: str) -> list[str]:
@@ -230,6 +319,10 @@ def parse(argv: Sequence[str] | str, *, default_notebook: Path | None = None) ->
     values = vars(ns)
     command: str = values.pop("command")
     notebook_arg = values.pop("notebook", None)
+    if command == "jobs":
+        _check_jobs(values)
+    if command == "prune":
+        _check_prune(values)
     if command == "verify" and values["runs"] < 1:
         raise OptionError(f"--runs {values['runs']} is not a number of runs",
                           "Give 1 or more (2 finds the cells whose outputs differ from run to run).")
@@ -313,6 +406,7 @@ def spec_from_values(notebook: Path, v: dict[str, Any]) -> JobSpec:
         max_parallel=max_parallel,
         auto_mount=not v.get("no_auto_mount", False),
         inject_top=bool(v.get("inject_top", False)),
+        name=_optional(validators.job_name, v.get("name"), "--name") or "",
     )
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import re
+import unicodedata
 
 from .errors import OptionError
 
@@ -28,6 +29,7 @@ _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
 _VERSION = re.compile(r"^[0-9A-Za-z][0-9A-Za-z.+!-]*$")
 _PYTHON_VERSION = re.compile(r"^\d+\.\d+\.\d+$")
 MAX_UID = 2**31 - 2
+MAX_JOB_NAME = 100
 
 
 def image_ref(ref: str, what: str, *, pinned: bool = False) -> str:
@@ -85,6 +87,35 @@ def duration_seconds(value: str, flag: str = "--time") -> int:
     return (a or 0) * 60
 
 
+_AGE = re.compile(r"^(\d{1,9}(?:\.\d{1,6})?)([smhdw])$", re.IGNORECASE)
+_AGE_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
+MAX_AGE_SECONDS = 100 * 365 * 86400
+
+
+def age_seconds(value: str, flag: str = "--older-than") -> float:
+    """An age in seconds: ``30d``, ``12h``, ``2w``, ``90m``, ``45s`` (``m`` is minutes, as in Docker's
+    ``until``), or a wall time with a ``-`` or ``:`` (``1-12``, ``36:00:00``: :func:`duration_seconds`)."""
+    text = value.strip()
+    m = _AGE.match(text)
+    if m is not None:
+        seconds = float(m.group(1)) * _AGE_UNIT_SECONDS[m.group(2).lower()]
+    elif ("-" in text or ":" in text) and _TIME.match(text):
+        seconds = float(duration_seconds(text, flag))
+    else:
+        raise OptionError(f"{flag} {value!r} is not an age", f"Write it like {flag} 30d (units s, m, h, d, w).")
+    if seconds > MAX_AGE_SECONDS:
+        raise OptionError(f"{flag} {value!r} is more than 100 years", f"Give a shorter age, e.g. {flag} 365d.")
+    return seconds
+
+
+def keep_count(value: int, flag: str = "--keep-last") -> int:
+    """How many of the newest jobs of each notebook to keep: 1 or more (0 would keep none of them)."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise OptionError(f"{flag} {value!r} is not a number of jobs to keep",
+                          f"Give 1 or more (to keep jobs by age alone, give --older-than without {flag}).")
+    return value
+
+
 def uid(value: int, flag: str = "--uid") -> int:
     """An unprivileged user id: 1 to 2147483646 (0, root, is never used)."""
     if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_UID:
@@ -98,6 +129,15 @@ def name(value: str, what: str) -> str:
     if not _NAME.match(value):
         raise OptionError(f"{what} {value!r} is not a valid name", "Use letters, digits, '.', '_' and '-'.")
     return value
+
+
+def job_name(value: str, what: str = "--name") -> str:
+    """A job's name as people write it (spaces allowed): at most 100 printable characters, trimmed."""
+    text = value.strip()
+    if not text or len(text) > MAX_JOB_NAME or any(unicodedata.category(c).startswith("C") for c in text):
+        raise OptionError(f"{what} {value[:120]!r} is not a job name",
+                          f"Give 1 to {MAX_JOB_NAME} printable characters, e.g. {what} baseline.")
+    return text
 
 
 def version(value: str, what: str) -> str:

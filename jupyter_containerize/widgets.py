@@ -20,6 +20,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
+from .comparison import VEGA_LITE_MIME, Comparison
 from .events import BuildLog, Event, Finished, Log
 from .progress import JobProgress, fold
 from .textview import TextProgress
@@ -36,6 +37,8 @@ STATUS_COLOURS = {
     "queued": "#757575", "building": "#1976d2", "pushing": "#1976d2", "running": "#7b1fa2",
     "succeeded": "#2e7d32", "failed": "#c62828", "cancelled": "#ef6c00",
 }
+# How JupyterLab's Vega renderer draws the plot: SVG (crisp, and each point carries an aria-label), no menu.
+PLOT_METADATA = {VEGA_LITE_MIME: {"embed_options": {"renderer": "svg", "actions": False}}}
 
 
 # -- feeding a view from a job ---------------------------------------------------------------------
@@ -131,11 +134,12 @@ class JobView:
         title: Header text when there is no job.
     """
 
-    def __init__(self, job: Job | None = None, backend: str = "docker", title: str = "") -> None:
+    def __init__(self, job: Job | None = None, backend: str = "docker", title: str = "", name: str = "") -> None:
         import ipywidgets as w
 
         self.job = job
         self.job_id = job.id if job else ""
+        self.name = name
         self.backend = backend
         self.model = JobProgress()
         self.output_dir = ""  # from the job's record at the end: not an event
@@ -220,6 +224,8 @@ class JobView:
             m = self.model
             who = (f"job <code>{html.escape(self.job_id)}</code>" if self.job_id
                    else html.escape(self.title or "build"))
+            if self.name:
+                who += f" <i>{html.escape(self.name)}</i>"
             image = f" · image <code>{html.escape(m.image_tag)}</code>" if m.image_tag else ""
             self.header.value = f"<b>{who}</b>{image} · backend {html.escape(self.backend)} · {badge_html(m.status)}"
             self.build_bar.max = max(m.build_total, 1)
@@ -309,15 +315,96 @@ class TextJobView:
 AnyView = JobView | TextJobView
 
 
-def make_view(job: Job | None, use_widgets: bool, backend: str = "docker", title: str = "") -> AnyView:
+def make_view(job: Job | None, use_widgets: bool, backend: str = "docker", title: str = "", name: str = "") -> AnyView:
     """A widget view (displayed) or a text view."""
     if use_widgets:
-        view = JobView(job, backend=backend, title=title)
+        view = JobView(job, backend=backend, title=title, name=name)
         from IPython.display import display
 
         display(view.widget)  # type: ignore[no-untyped-call]
         return view
     return TextJobView(job)
+
+
+# -- a sweep's comparison --------------------------------------------------------------------------
+def plot_bundle(comparison: Comparison) -> dict[str, Any] | None:
+    """The comparison's plot as a display bundle (Vega-Lite v5, which JupyterLab renders); None: nothing to plot."""
+    spec = comparison.vega_lite()
+    if spec is None:
+        return None
+    best = comparison.best
+    text = f"Vega-Lite plot: {spec['title']['text']}" + (f" (best: job {best.job_id})" if best else "")
+    return {VEGA_LITE_MIME: spec, "text/plain": text}
+
+
+def display_comparison(comparison: Comparison, plot: bool = True) -> None:
+    """Display the comparison: its table (HTML, or the text table where HTML is not shown) and, with ``plot``, the plot."""
+    from IPython.display import display
+
+    display({"text/html": comparison.html(), "text/plain": comparison.text()}, raw=True)  # type: ignore[no-untyped-call]
+    bundle = plot_bundle(comparison) if plot else None
+    if bundle is not None:
+        display(bundle, raw=True, metadata=PLOT_METADATA)  # type: ignore[no-untyped-call]
+
+
+class SweepView:
+    """A sweep in the notebook: one job view per job, then, once every job ended, the comparison.
+
+    The comparison is ``compare()`` (the store's, read when the last job ended): kept in
+    ``comparison``, drawn in ``table`` (HTML, the best run marked) and ``plot`` (an Output holding
+    the Vega-Lite bundle). Updated from a thread of its own, so the kernel stays free.
+
+    Args:
+        jobs: The sweep's jobs.
+        compare: Makes the comparison once they all ended.
+        names: Each job's name (job id -> name), shown in its view.
+    """
+
+    def __init__(self, jobs: Sequence[Job], compare: Callable[[], Comparison], backend: str = "docker",
+                 title: str = "", names: dict[str, str] | None = None) -> None:
+        import ipywidgets as w
+
+        self.jobs = list(jobs)
+        self.views = [JobView(j, backend=backend, name=(names or {}).get(j.id, "")) for j in self.jobs]
+        self.comparison: Comparison | None = None
+        self.error = ""
+        self.compared = threading.Event()
+        self.header = w.HTML(f"<b>{html.escape(title)}</b>")
+        self.table = w.HTML(f"<i>the comparison shows here when the {len(self.jobs)} jobs have ended</i>")
+        self.plot = w.Output()
+        self.widget = w.VBox([self.header, *(v.widget for v in self.views), self.table, self.plot])
+        self.widget.add_class("jc-sweep-view")
+        threading.Thread(target=self._compare_when_done, args=(compare,), name="jc-sweep-view", daemon=True).start()
+
+    def _ipython_display_(self) -> None:
+        from IPython.display import display
+
+        display(self.widget)  # type: ignore[no-untyped-call]
+
+    def _compare_when_done(self, compare: Callable[[], Comparison]) -> None:
+        try:
+            for job in self.jobs:
+                job.wait()
+            for view in self.views:  # the views draw the end just after the store records it
+                view.wait(5)
+            self.show(compare())
+        except Exception as e:  # noqa: BLE001 - the view says what went wrong instead of a silent thread
+            self.error = str(e)
+            self.table.value = f'<span class="jc-error">the sweep could not be compared: {html.escape(str(e))}</span>'
+        finally:
+            self.compared.set()
+
+    def show(self, comparison: Comparison) -> None:
+        """Draw ``comparison``: the table, and the plot when there is one."""
+        self.comparison = comparison
+        self.table.value = comparison.html()
+        bundle = plot_bundle(comparison)
+        # Output.outputs, not the context manager: this runs in a thread, outside any cell.
+        self.plot.outputs = ({"output_type": "display_data", "data": bundle, "metadata": PLOT_METADATA},) if bundle else ()
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Block until the comparison is drawn (or failed)."""
+        return self.compared.wait(timeout)
 
 
 # -- the jobs table ------------------------------------------------------------------------------
@@ -332,12 +419,12 @@ def _values(values: dict[str, Any]) -> str:
 def jobs_html(records: Sequence[JobRecord]) -> str:
     """A static HTML table of jobs (for front ends without widgets)."""
     rows = "".join(
-        f"<tr><td><code>{html.escape(r.id)}</code></td><td>{badge_html(r.status)}</td>"
+        f"<tr><td><code>{html.escape(r.id)}</code></td><td>{html.escape(r.name)}</td><td>{badge_html(r.status)}</td>"
         f"<td>{html.escape(Path(r.notebook).name)}</td><td>{html.escape(_values(r.parameters))}</td>"
         f"<td>{_duration(r)}</td><td>{html.escape(_values(r.metrics))}</td></tr>"
         for r in records
     )
-    return ("<table class='jc-jobs'><thead><tr><th>job</th><th>status</th><th>notebook</th><th>parameters</th>"
+    return ("<table class='jc-jobs'><thead><tr><th>job</th><th>name</th><th>status</th><th>notebook</th><th>parameters</th>"
             f"<th>duration</th><th>metrics</th></tr></thead><tbody>{rows}</tbody></table>")
 
 
@@ -357,7 +444,7 @@ class JobsTable:
         self.records = list(records)
         self.detail = w.Output()
         cells: list[Any] = [w.HTML(f"<b>{h}</b>") for h in
-                            ("job", "status", "notebook", "parameters", "duration", "metrics", "")]
+                            ("job", "name", "status", "notebook", "parameters", "duration", "metrics", "")]
         self.buttons: dict[str, dict[str, Any]] = {}
         for r in self.records:
             cancel = w.Button(description="Cancel", icon="stop", disabled=r.done, layout=w.Layout(width="auto"))
@@ -368,10 +455,10 @@ class JobsTable:
             rerun.on_click(lambda _b, job_id=r.id: self._act(on_rerun, job_id))
             output.on_click(lambda _b, rec=r: self.show_output(rec))
             self.buttons[r.id] = {"cancel": cancel, "rerun": rerun, "output": output}
-            cells += [w.HTML(f"<code>{html.escape(r.id)}</code>"), w.HTML(badge_html(r.status)),
+            cells += [w.HTML(f"<code>{html.escape(r.id)}</code>"), w.HTML(html.escape(r.name)), w.HTML(badge_html(r.status)),
                       w.HTML(html.escape(Path(r.notebook).name)), w.HTML(html.escape(_values(r.parameters))),
                       w.HTML(_duration(r)), w.HTML(html.escape(_values(r.metrics))), w.HBox([cancel, rerun, output])]
-        grid = w.GridBox(cells, layout=w.Layout(grid_template_columns="auto auto auto auto auto auto auto",
+        grid = w.GridBox(cells, layout=w.Layout(grid_template_columns=" ".join(["auto"] * 8),
                                                 grid_gap="2px 12px"))
         self.widget = w.VBox([grid, self.detail])
         self.widget.add_class("jc-jobs-table")

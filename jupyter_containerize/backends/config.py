@@ -15,6 +15,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from .. import validators
 from ..errors import OptionError
 
 DEFAULT_SLURM_DIR = Path.home() / ".local" / "share" / "jupyter-containerize" / "slurm"
@@ -22,6 +23,20 @@ DEFAULT_SLURM_DIR = Path.home() / ".local" / "share" / "jupyter-containerize" / 
 
 def _env(name: str, parse: Callable[[str], Any] = str) -> dict[str, Any]:
     return {"env": name, "parse": parse}
+
+
+def _keep_last(value: Any) -> int:
+    try:
+        number = int(value)
+    except (TypeError, ValueError):
+        raise OptionError(f"retention_keep_last {value!r} is not a whole number", "Give 1 or more.") from None
+    return validators.keep_count(number, "retention_keep_last")
+
+
+def _age(value: Any) -> float:
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and value >= 0:
+        return float(value)
+    return validators.age_seconds(str(value), "retention_older_than")
 
 
 @dataclass(frozen=True)
@@ -51,6 +66,11 @@ class Config:
     """The Kubernetes Job's ``backoffLimit`` (0: a failed notebook is not retried)."""
     k8s_poll: float = field(default=2.0, metadata=_env("JC_K8S_POLL", float))
     """Seconds between Kubernetes status polls."""
+    retention_keep_last: int | None = field(default=None, metadata=_env("JC_RETENTION_KEEP_LAST", _keep_last))
+    """After each job's end, keep each notebook's newest N finished runs (as ``prune --keep-last N``); None: all."""
+    retention_older_than: float | None = field(default=None, metadata=_env("JC_RETENTION_OLDER_THAN", _age))
+    """After each job's end, remove runs, and images no job uses, older than this (seconds, or text such as
+    ``30d``, as ``prune --older-than``); None: keep them. With both, a run either keeps stays."""
     backend_options: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
     """Settings of third-party backends, by backend name (their ``from_config`` reads them)."""
 

@@ -10,7 +10,7 @@ project's errors; progress goes to the ``on_event`` callback they are given, war
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -21,6 +21,7 @@ from ..jobspec import JobSpec
 if TYPE_CHECKING:  # the pipeline (and docker-py) load when a command runs, not when a front end starts
     from ..backends.base import ImageRef
     from .manager import Job, JobManager
+    from .retention import DiskUsage, ImageRemoval, JobRemoval, PrunePlan, PruneResult, Retention
     from .store import JobRecord
 
 EventCallback = Callable[[Event], None]
@@ -177,3 +178,164 @@ def remove(manager: JobManager, job_id: str) -> str:
     record = manager.store.get(job_id)
     manager.remove(record.id)
     return record.id
+
+
+# -- prune / du ---------------------------------------------------------------------------------------------
+
+EVERY_JOB = 2**62  # the store's list limit that means all of them
+
+
+def prune_plan(manager: JobManager, retention: Retention, *, all_images: bool = False, build_cache: bool = False,
+               protected: Collection[str] = (), sizes: bool = True, engine_required: bool = True) -> PrunePlan:
+    """What ``prune`` removes under ``retention`` (nothing is removed here): see :mod:`.retention` for the rules.
+
+    Args:
+        all_images: Also this tool's images of notebooks with no job in this store (an engine one user has).
+        build_cache: Also the engine's BuildKit cache unused for ``retention.older_than`` (uv's cache mounts stay).
+        protected: Image tags or ids that never go (schedules pass the images they will run).
+        sizes: Measure what it frees (image sizes, folders); the automatic retention skips that.
+        engine_required: Without an engine, fail (the CLI) or plan the jobs and folders alone (after a job).
+
+    Raises:
+        OptionError: no retention, or ``build_cache`` without an age.
+        EngineError: no engine answers (``engine_required``), or it would not list its images.
+    """
+    from ..backends.disk import EngineFacts, folder_bytes, read_engine
+    from ..backends.engine import connect
+    from ..errors import EngineError, OptionError
+    from .retention import plan
+
+    if not retention.given:
+        raise OptionError("A prune needs a retention", "Give keep_last (runs per notebook) or older_than (seconds).")
+    if build_cache and retention.older_than is None:
+        raise OptionError("The build cache is pruned by age", "Give older_than as well.")
+    jobs = manager.store.list(limit=EVERY_JOB)
+    try:
+        client = connect(timeout=60)
+    except EngineError:
+        if engine_required:
+            raise
+        facts = EngineFacts(reachable=False)
+    else:
+        try:
+            facts = read_engine(client, sizes=sizes or build_cache)
+        finally:
+            client.close()
+    found = plan(jobs, facts, retention, owned_folder=_own_folder, repos=_repos(jobs), all_images=all_images,
+                 protected=protected, build_cache=build_cache)
+    if sizes:
+        found = found.with_folder_sizes({j.folder: folder_bytes(Path(j.folder)) for j in found.jobs if j.folder})
+    return found
+
+
+def prune_apply(manager: JobManager, planned: PrunePlan) -> PruneResult:
+    """Carry out ``planned``, keeping to what a fresh plan still removes (a job may have started since).
+
+    Order: images (their removed jobs' stopped containers first), then each job's own output folder and
+    then its record (a prune stopped half-way leaves records a later prune finishes), then the build cache.
+    What the engine or the filesystem refuses is reported in the result's failures, never forced.
+
+    Raises:
+        EngineError: no engine answers when images or build cache were to go.
+    """
+    from ..backends.disk import prune_build_cache, remove_container, remove_image, remove_output_folder
+    from ..backends.engine import connect
+    from ..errors import ContainerizeError
+    from .retention import PruneResult, freed_bytes
+
+    fresh = prune_plan(manager, planned.retention, all_images=planned.all_images, build_cache=False,
+                       protected=planned.protected, sizes=False, engine_required=not planned.notes)
+    still = {(i.image_id, i.refs) for i in fresh.images}
+    images = [i for i in planned.images if (i.image_id, i.refs) in still]
+    going_jobs = {j.id for j in fresh.jobs}
+    failures: list[str] = []
+    removed: list[ImageRemoval] = []
+    deleted: list[str] = []
+    cache = (0, 0)
+    client = connect(timeout=120) if images or planned.cache is not None else None
+    try:
+        for removal in images:
+            assert client is not None
+            try:
+                for container in removal.containers:
+                    remove_container(client, container)
+                for ref in removal.refs:
+                    deleted += remove_image(client, ref)
+            except ContainerizeError as e:
+                failures.append(str(e))
+                continue
+            removed.append(removal)
+        jobs, folders = _remove_jobs(manager, [j for j in planned.jobs if j.id in going_jobs], remove_output_folder,
+                                     failures)
+        if client is not None and planned.cache is not None and planned.retention.older_than is not None:
+            try:
+                cache = prune_build_cache(client, planned.retention.older_than)
+            except ContainerizeError as e:
+                failures.append(str(e))
+    finally:
+        if client is not None:
+            client.close()
+    gone = {r.image_id for r in removed if r.deleted and r.image_id in deleted}
+    image_bytes = freed_bytes(planned.facts, gone)[0] if planned.image_bytes >= 0 else -1
+    return PruneResult(plan=planned, jobs=tuple(jobs), images=tuple(removed), deleted=tuple(deleted),
+                       failures=tuple(failures), image_bytes=image_bytes, folder_bytes=folders,
+                       cache_records=cache[0], cache_bytes=cache[1])
+
+
+def _remove_jobs(manager: JobManager, jobs: Sequence[JobRemoval], remove_folder: Callable[[Path], None],
+                 failures: list[str]) -> tuple[list[str], int]:
+    """Each job's own folder, then its record; the ids removed and the folders' bytes."""
+    from ..errors import ContainerizeError
+
+    done: list[str] = []
+    freed = 0
+    for job in jobs:
+        if job.folder:
+            try:
+                remove_folder(Path(job.folder))
+            except OSError as e:
+                failures.append(f"the folder {job.folder} of job {job.id} ({e.strerror or e}); its record stays")
+                continue
+            freed += job.folder_bytes
+        try:
+            manager.store.delete(job.id)
+        except ContainerizeError as e:
+            failures.append(f"the record of job {job.id} ({e})")
+            continue
+        done.append(job.id)
+    return done, freed
+
+
+def disk_usage(manager: JobManager) -> DiskUsage:
+    """``du``: the space of each notebook of the store (jobs' output folders, images) and each image of this tool,
+    and the engine's build cache.
+
+    Raises:
+        EngineError: no engine answers, or it would not list its images.
+    """
+    from ..backends.disk import folder_bytes, read_engine
+    from ..backends.engine import connect
+    from .retention import usage
+
+    jobs = manager.store.list(limit=EVERY_JOB)
+    client = connect(timeout=60)
+    try:
+        facts = read_engine(client, sizes=True)
+    finally:
+        client.close()
+    folders = {r.output_dir for r in jobs if r.output_dir}
+    return usage(jobs, facts, {f: folder_bytes(Path(f)) for f in folders}, _repos(jobs))
+
+
+def _own_folder(record: JobRecord) -> bool:
+    """Whether the job's output folder is the one this tool made for it (``--output`` folders are the user's)."""
+    from .pipeline import default_output_dir
+
+    return Path(record.output_dir) == default_output_dir(Path(record.notebook), record.id)
+
+
+def _repos(jobs: Sequence[JobRecord]) -> dict[str, str]:
+    """The image repository of each notebook of ``jobs`` (render/context.py names it after the notebook)."""
+    from ..render.context import slug
+
+    return {r.notebook: f"jupyter-containerize/{slug(Path(r.notebook).stem)}" for r in jobs}

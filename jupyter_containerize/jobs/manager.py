@@ -29,7 +29,7 @@ from ..events import (
     Log,
     StatusChanged,
 )
-from ..jobspec import JobSpec
+from ..jobspec import JobSpec, sweep_job_name
 from .ownership import give_outputs_to_notebook_owner
 from .pipeline import (
     Prepared,
@@ -51,6 +51,7 @@ CANCEL_POLL_SECONDS = 0.3
 CANCEL_GRACE_SECONDS = 30.0  # after the backend's cancel, how long its follow may take to see the end
 CLOSE_TIMEOUT_SECONDS = 10.0
 SERVER_STOPPED = "the Jupyter server stopped before the job started; run it again"
+_RETAINING = threading.Lock()  # the automatic retention runs once at a time in a process
 
 
 class _Control:
@@ -150,6 +151,9 @@ class JobManager:
     (default: the ``JC_*`` environment's), unless ``backends`` already holds one of that name.
     Each job's threads end with it; a long-lived owner (the server) calls :meth:`close` when it stops.
     """
+
+    # Image tags or ids the automatic retention never removes (a scheduler adds the images it will run).
+    protected_images: frozenset[str] = frozenset()
 
     def __init__(self, store: JobStore | None = None, backends: dict[str, Backend] | None = None,
                  config: Config | None = None) -> None:
@@ -266,7 +270,7 @@ class JobManager:
         shows that build on every job, then starts at most ``max_parallel`` jobs at a time.
         """
         spec = checked_spec(spec)
-        specs = sweep_specs(spec)
+        specs = [s.with_changes(name=sweep_job_name(spec.name, s.parameters, spec.sweep)) for s in sweep_specs(spec)]
         self.backend(spec.backend).preflight(spec)
         if len(specs) == 1:
             return [self.submit(specs[0], in_process=in_process)]
@@ -279,7 +283,7 @@ class JobManager:
         if self._closed.is_set():
             raise JobError("This job manager is closed (the server is stopping)", "Start the job again once it is up.")
         record = self.store.create(str(spec.notebook.resolve()), spec=spec.to_dict(), parameters=spec.parameters,
-                                   backend=spec.backend, sweep_id=sweep_id, owner_pid=os.getpid())
+                                   backend=spec.backend, sweep_id=sweep_id, owner_pid=os.getpid(), name=spec.name)
         self._control(record.id)
         self._emit(record.id, StatusChanged(status="queued"))
         return Job(self, record.id)
@@ -469,6 +473,30 @@ class JobManager:
                           finished=time.time(), metrics=metrics, outputs=outputs)
         self._emit(job_id, end)  # before the status: views see the end before wait() returns
         self.store.update(job_id, status=end.status)
+        self._apply_retention()
+
+    def _apply_retention(self) -> None:
+        """The config's automatic retention (``retention_keep_last``/``retention_older_than``), after a job's end:
+        a ``prune`` without sizes, one at a time per process; a failure never fails the job."""
+        try:
+            config = self.config
+        except ContainerizeError:  # a malformed JC_* variable: the backends report it
+            return
+        if config.retention_keep_last is None and config.retention_older_than is None:
+            return
+        if not _RETAINING.acquire(blocking=False):
+            return  # another job's end is applying it now
+        try:
+            from .commands import prune_apply, prune_plan
+            from .retention import Retention
+
+            retention = Retention(config.retention_keep_last, config.retention_older_than)
+            prune_apply(self, prune_plan(self, retention, protected=self.protected_images, sizes=False,
+                                         engine_required=False))
+        except Exception:  # noqa: BLE001 - disk hygiene is best effort; the next job's end tries again
+            pass
+        finally:
+            _RETAINING.release()
 
     # -- control -----------------------------------------------------------------------------
     def cancel(self, job_id: str) -> None:

@@ -47,7 +47,8 @@ CREATE TABLE IF NOT EXISTS jobs (
     sweep_id TEXT NOT NULL DEFAULT '',
     owner_pid INTEGER,
     last_log_time TEXT NOT NULL DEFAULT '',
-    cancel_requested INTEGER NOT NULL DEFAULT 0
+    cancel_requested INTEGER NOT NULL DEFAULT 0,
+    name TEXT NOT NULL DEFAULT ''
 );
 CREATE TABLE IF NOT EXISTS events (
     job_id TEXT NOT NULL REFERENCES jobs(id) ON DELETE CASCADE,
@@ -58,13 +59,17 @@ CREATE TABLE IF NOT EXISTS events (
     PRIMARY KEY (job_id, seq)
 );
 CREATE INDEX IF NOT EXISTS jobs_created ON jobs(created);
+CREATE INDEX IF NOT EXISTS jobs_sweep ON jobs(sweep_id);
 """
+# Columns added since the first store: a store file written before gets them (ALTER TABLE) when opened.
+# Each has a default, so processes of an older version keep writing rows without naming it.
+_ADDED_COLUMNS = (("name", "TEXT NOT NULL DEFAULT ''"),)
 
 _JSON_FIELDS = ("spec", "parameters", "outputs", "metrics")
 _UPDATABLE = {
     "started", "finished", "status", "backend", "backend_ref", "spec", "parameters", "image_tag", "image_id",
     "digest", "lock_hash", "exit_code", "failing_cell", "error", "output_dir", "outputs", "metrics",
-    "sweep_id", "owner_pid", "last_log_time", "cancel_requested",
+    "sweep_id", "owner_pid", "last_log_time", "cancel_requested", "name",
 }
 
 
@@ -95,6 +100,7 @@ class JobRecord:
     owner_pid: int | None = None
     last_log_time: str = ""
     cancel_requested: int = 0
+    name: str = ""
     started: float | None = None
     finished: float | None = None
 
@@ -146,6 +152,7 @@ class JobStore:
         with self._connect() as db:
             db.execute("PRAGMA journal_mode=WAL")
             db.executescript(_SCHEMA)
+            _add_columns(db)
 
     @contextmanager
     def _connect(self) -> Iterator[sqlite3.Connection]:
@@ -204,10 +211,17 @@ class JobStore:
         return _decode(row)
 
     def list(self, limit: int = 50, status: str | None = None, sweep_id: str | None = None,
-             notebook: str | None = None) -> builtins.list[JobRecord]:
-        """The newest ``limit`` jobs matching every filter given (``notebook``: its absolute path as stored)."""
+             notebook: str | None = None, name: str | None = None) -> builtins.list[JobRecord]:
+        """The newest ``limit`` jobs matching every filter given.
+
+        ``notebook``: its absolute path as stored. ``name``: the jobs named so, and the jobs of a sweep
+        named so (theirs is ``NAME lr=0.1 …``).
+        """
         sql, args = "SELECT * FROM jobs", []
         where = []
+        if name:
+            where.append("(name = ? OR substr(name, 1, ?) = ?)")
+            args += [name, len(name) + 1, name + " "]
         if status:
             where.append("status = ?")
             args.append(status)
@@ -222,6 +236,45 @@ class JobStore:
         sql += " ORDER BY created DESC LIMIT ?"
         with self._connect() as db:
             return [_decode(r) for r in db.execute(sql, (*args, limit)).fetchall()]
+
+    def sweep(self, sweep_id: str) -> builtins.list[JobRecord]:
+        """The jobs of a sweep, oldest first; ``sweep_id`` may be a unique prefix, with or without ``sweep-``.
+
+        Raises:
+            JobNotFound: no sweep has that id.
+            JobError: the prefix names several sweeps.
+        """
+        with self._connect() as db:
+            ids = [sweep_id] if sweep_id and db.execute(
+                "SELECT 1 FROM jobs WHERE sweep_id = ? LIMIT 1", (sweep_id,)).fetchone() else []
+            if not ids and sweep_id:
+                prefixes = {sweep_id, sweep_id if sweep_id.startswith("sweep-") else "sweep-" + sweep_id}
+                ids = sorted({r[0] for p in prefixes for r in db.execute(
+                    "SELECT DISTINCT sweep_id FROM jobs WHERE sweep_id != '' AND substr(sweep_id, 1, ?) = ?",
+                    (len(p), p))})
+            if len(ids) > 1:
+                raise JobError(f"{sweep_id!r} is the start of {len(ids)} sweeps' ids ({', '.join(ids[:5])})",
+                               "Give more of the id.")
+            if not ids:
+                raise JobNotFound(f"No sweep {sweep_id!r} in the store",
+                                  "Its id is printed by `run --sweep`; `jupyter containerize jobs` lists jobs.")
+            rows = db.execute("SELECT * FROM jobs WHERE sweep_id = ? ORDER BY created, rowid", (ids[0],)).fetchall()
+        return [_decode(r) for r in rows]
+
+    def build_seconds(self, job_ids: builtins.list[str]) -> dict[str, float]:
+        """How long each job's image took to build (its ``BuildFinished``; a sweep's one build shows on each job)."""
+        if not job_ids:
+            return {}
+        marks = ", ".join("?" for _ in job_ids)
+        with self._connect() as db:
+            rows = db.execute(f"SELECT job_id, data FROM events WHERE type = 'BuildFinished' AND job_id IN ({marks}) "
+                              "ORDER BY job_id, seq", tuple(job_ids)).fetchall()
+        seconds: dict[str, float] = {}
+        for row in rows:
+            value = json.loads(row["data"]).get("seconds")
+            if isinstance(value, (int, float)) and not isinstance(value, bool):
+                seconds[row["job_id"]] = float(value)
+        return seconds
 
     def delete(self, job_id: str) -> None:
         with self._connect() as db:
@@ -250,6 +303,19 @@ class JobStore:
 def _encode(values: dict[str, Any]) -> dict[str, Any]:
     # Insertion order is kept: parameters are injected in the order the user gave them (papermill's rule).
     return {k: (json.dumps(v, default=str) if k in _JSON_FIELDS else v) for k, v in values.items()}
+
+
+def _add_columns(db: sqlite3.Connection) -> None:
+    """Bring a store file of an earlier version up to the schema (another process may be doing the same)."""
+    have = {row["name"] for row in db.execute("PRAGMA table_info(jobs)")}
+    for column, declaration in _ADDED_COLUMNS:
+        if column in have:
+            continue
+        try:
+            db.execute(f"ALTER TABLE jobs ADD COLUMN {column} {declaration}")
+        except sqlite3.OperationalError as e:
+            if "duplicate column" not in str(e):
+                raise
 
 
 def _decode(row: sqlite3.Row) -> JobRecord:

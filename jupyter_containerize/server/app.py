@@ -42,6 +42,14 @@ class ContainerizeApp(ExtensionApp):
                             help="backoffLimit of each Kubernetes Job; default $JC_K8S_BACKOFF_LIMIT or 0.")
     k8s_poll = Float(None, allow_none=True, config=True,
                      help="Seconds between Kubernetes status polls; default $JC_K8S_POLL or 2.")
+    retention_keep_last = Int(None, allow_none=True, config=True,
+                              help="After each job's end, keep each notebook's newest N finished runs and remove "
+                              "the others with the images no kept job needs (as `prune --keep-last N`); default "
+                              "$JC_RETENTION_KEEP_LAST, else keep everything.")
+    retention_older_than = Unicode("", config=True,
+                                   help="After each job's end, remove runs, and images no job uses, older than this "
+                                   "age, e.g. 30d (as `prune --older-than`); default $JC_RETENTION_OLDER_THAN, else "
+                                   "keep them. With both settings, a run either keeps stays.")
     backend_options = Dict({}, config=True, help="Settings of third-party backends: {backend name: {key: value}}.")
     stop_timeout = Float(10.0, config=True,
                          help="Seconds the server's shutdown waits for the job manager's threads to end.")

@@ -15,6 +15,7 @@ from jupyter_server.base.handlers import APIHandler
 from tornado import web
 from tornado.iostream import StreamClosedError
 
+from ..comparison import Direction
 from ..errors import ContainerizeError, JobNotFound, NotebookError, OptionError
 from ..jobs.manager import JobManager
 from ..jobs.store import JobStore
@@ -22,7 +23,7 @@ from .kernels import notebook_python
 from .parameters import notebook_parameters
 from .paths import api_path_of, resolve_in_root
 from .payload import spec_from_payload
-from .views import context_json, job_json
+from .views import comparison_json, context_json, job_json
 
 AUTH_RESOURCE = "containerize"
 SSE_POLL_S = 0.25
@@ -112,6 +113,8 @@ class JobsHandler(ContainerizeHandler):
     async def get(self) -> None:
         limit = self.int_argument("limit", 50)
         status = self.get_query_argument("status", None) or None
+        name = self.get_query_argument("name", None) or None
+        sweep = self.get_query_argument("sweep", None) or None
         path = self.get_query_argument("path", None)
         notebook = None
         if path:
@@ -121,7 +124,7 @@ class JobsHandler(ContainerizeHandler):
                 return
             # Filtered in the query, so ?limit counts this notebook's jobs; notebooks are stored resolved.
             notebook = str(self.root.resolve().joinpath(*parts))
-        records = await asyncio.to_thread(self.store.list, min(max(limit, 1), 500), status, None, notebook)
+        records = await asyncio.to_thread(self.store.list, min(max(limit, 1), 500), status, sweep, notebook, name)
         self.send({"jobs": [job_json(r, self.root) for r in records]})
 
     @web.authenticated
@@ -246,6 +249,31 @@ class EventsHandler(ContainerizeHandler):
                 self.finish()
 
 
+class SweepHandler(ContainerizeHandler):
+    """``GET /containerize/sweeps/<id>?metric=&direction=``: the sweep's jobs compared.
+
+    The rows (best first), the metric and direction chosen, the best run and a Vega-Lite v5 spec
+    of the plot (``jupyter containerize jobs --sweep ID --json``). ``direction``: minimize or
+    maximize (default: from the metric's name).
+    """
+
+    @web.authenticated
+    @authorized
+    @reports_errors
+    async def get(self, sweep_id: str) -> None:
+        from ..jobs.queries import compare_sweep
+
+        metric = self.get_query_argument("metric", "") or None
+        text = self.get_query_argument("direction", "")
+        directions: dict[str, Direction | None] = {"": None, "minimize": "minimize", "maximize": "maximize"}
+        if text not in directions:
+            raise OptionError(f"The direction parameter must be minimize or maximize, not {text[:40]!r}",
+                              "Send ?direction=minimize, or leave it out to infer it from the metric's name.")
+        comparison = await asyncio.to_thread(compare_sweep, self.store, sweep_id, metric=metric,
+                                             direction=directions[text])
+        self.send(comparison_json(comparison))
+
+
 class PreviewHandler(ContainerizeHandler):
     """``POST /containerize/preview``: the Dockerfile and context files for a notebook (no engine needed)."""
 
@@ -295,6 +323,7 @@ HANDLERS: list[tuple[str, type[ContainerizeHandler]]] = [
     (rf"/containerize/jobs/{_JOB_ID}/cancel", CancelHandler),
     (rf"/containerize/jobs/{_JOB_ID}/rerun", RerunHandler),
     (rf"/containerize/jobs/{_JOB_ID}/events", EventsHandler),
+    (r"/containerize/sweeps/(?P<sweep_id>[A-Za-z0-9_-]+)", SweepHandler),
     (r"/containerize/preview", PreviewHandler),
     (r"/containerize/engine", EngineHandler),
     (r"/containerize/notebook-parameters", ParametersHandler),

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..capture.references import in_work
+from ..comparison import Comparison
 from ..jobs.store import JobRecord
 from ..jobspec import WORK_DIR_IN_CONTAINER, JobSpec
 from .paths import api_path_of
@@ -28,6 +29,11 @@ def job_json(record: JobRecord, root: Path) -> dict[str, Any]:
     notebooks = [p for p in data["output_paths"] if p.endswith(".ipynb")]
     data["output_notebook"] = notebooks[0] if notebooks else None
     return data
+
+
+def comparison_json(comparison: Comparison) -> dict[str, Any]:
+    """A sweep's comparison: rows best first, the metric and direction, the best run and the Vega-Lite spec."""
+    return comparison.to_dict(vega_lite=True)
 
 
 def context_json(prepared: Prepared, spec: JobSpec | None = None) -> dict[str, Any]:

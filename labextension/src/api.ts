@@ -5,6 +5,7 @@ import { ServerConnection } from '@jupyterlab/services';
 
 import { JobEvent } from './events.generated';
 import { JobRecord, parseSse } from './state';
+import { SweepComparison } from './sweeps';
 
 export interface EngineStatus {
   reachable: boolean;
@@ -86,12 +87,17 @@ export const api = {
   engine: () => request<EngineStatus>('engine'),
   jobs: (limit = 30) => request<{ jobs: JobRecord[] }>('jobs', {}, { limit: String(limit) }),
   job: (id: string) => request<JobRecord>(`jobs/${id}`),
-  create: (path: string, options: Record<string, unknown>) => request<JobRecord>('jobs', post({ path, options })),
+  /** One job, or with a `sweep` option the jobs of the sweep. */
+  create: (path: string, options: Record<string, unknown>) =>
+    request<JobRecord | { jobs: JobRecord[] }>('jobs', post({ path, options })),
   cancel: (id: string) => request<JobRecord>(`jobs/${id}/cancel`, post({})),
   rerun: (id: string) => request<JobRecord>(`jobs/${id}/rerun`, post({})),
   remove: (id: string) => request<null>(`jobs/${id}`, { method: 'DELETE' }),
   preview: (path: string, options: Record<string, unknown>) => request<Preview>('preview', post({ path, options })),
-  parameters: (path: string) => request<NotebookParameters>('notebook-parameters', {}, { path })
+  parameters: (path: string) => request<NotebookParameters>('notebook-parameters', {}, { path }),
+  /** A sweep's jobs compared (rows best first, the best run, a Vega-Lite spec); `metric`: '' for the default. */
+  sweep: (id: string, metric = '') =>
+    request<SweepComparison>(`sweeps/${encodeURIComponent(id)}`, {}, metric ? { metric } : undefined)
 };
 
 /**

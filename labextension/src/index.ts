@@ -4,6 +4,7 @@ import { ILabShell, JupyterFrontEnd, JupyterFrontEndPlugin } from '@jupyterlab/a
 import { ICommandPalette, ToolbarButton } from '@jupyterlab/apputils';
 import { IFileBrowserFactory } from '@jupyterlab/filebrowser';
 import { INotebookTracker, NotebookPanel } from '@jupyterlab/notebook';
+import { IRenderMimeRegistry } from '@jupyterlab/rendermime';
 import { LabIcon } from '@jupyterlab/ui-components';
 
 import { ContainersPanel } from './panel';
@@ -28,16 +29,18 @@ const plugin: JupyterFrontEndPlugin<void> = {
   description: 'Run a notebook as a reproducible container job.',
   autoStart: true,
   requires: [INotebookTracker],
-  optional: [ILabShell, ICommandPalette, IFileBrowserFactory],
+  optional: [ILabShell, ICommandPalette, IFileBrowserFactory, IRenderMimeRegistry],
   activate: (
     app: JupyterFrontEnd,
     tracker: INotebookTracker,
     labShell: ILabShell | null,
     palette: ICommandPalette | null,
-    browsers: IFileBrowserFactory | null
+    browsers: IFileBrowserFactory | null,
+    rendermime: IRenderMimeRegistry | null
   ) => {
     const panel = new ContainersPanel({
-      open: path => void app.commands.execute('docmanager:open', { path })
+      open: path => void app.commands.execute('docmanager:open', { path }),
+      rendermime // the sweep comparison's plot: JupyterLab's own Vega renderer
     });
     panel.title.icon = containerIcon;
     app.shell.add(panel, 'left', { rank: 600 });

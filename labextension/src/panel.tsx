@@ -1,11 +1,13 @@
 /** The "Containers" sidebar: options form, Dockerfile preview, Build & Run, live job list. */
 
 import { Notification } from '@jupyterlab/apputils';
+import { IRenderMimeRegistry } from '@jupyterlab/rendermime';
 import { ReactWidget } from '@jupyterlab/ui-components';
 import { Signal } from '@lumino/signaling';
 import * as React from 'react';
 
 import { api, ApiError, EngineStatus, followEvents, NotebookParameters, Preview } from './api';
+import { CompareView } from './compare';
 import { ReferencesView } from './references';
 import {
   baseName,
@@ -27,10 +29,13 @@ import {
   newlyFinished,
   VolumeRow
 } from './state';
+import { groupJobs, summaryText, sweepName, sweepSummary, sweepVersion } from './sweeps';
 
 export interface IPanelHost {
   /** Open a file in JupyterLab (the output notebook). */
   open(path: string): void;
+  /** JupyterLab's renderers: the sweep comparison's plot is drawn by its Vega renderer. */
+  rendermime?: IRenderMimeRegistry | null;
 }
 
 const LIST_REFRESH_MS = 4000;
@@ -136,9 +141,13 @@ function PanelView({ panel, host }: { panel: ContainersPanel; host: IPanelHost }
       setError('');
       try {
         const options = target === path ? formToOptions(form, defaults) : {};
-        const record = await api.create(target, options);
-        dispatch({ kind: 'record', record });
-        setExpanded(record.id);
+        const created = await api.create(target, options);
+        if ('jobs' in created) {
+          dispatch({ kind: 'records', records: created.jobs });
+        } else {
+          dispatch({ kind: 'record', record: created });
+          setExpanded(created.id);
+        }
       } catch (e) {
         setError(message(e));
       } finally {
@@ -165,7 +174,18 @@ function PanelView({ panel, host }: { panel: ContainersPanel; host: IPanelHost }
   };
 
   const reachable = !!engine?.reachable;
-  const visible = jobs.order.map(id => jobs.jobs[id]);
+  const items = groupJobs(jobs);
+  const card = (job: JobView) => (
+    <JobItem
+      key={job.id}
+      job={job}
+      expanded={expanded === job.id}
+      toggle={() => setExpanded(expanded === job.id ? null : job.id)}
+      host={host}
+      dispatch={dispatch}
+      setError={setError}
+    />
+  );
   return (
     <div className="jc-Panel-body">
       <header className="jc-Header">
@@ -207,18 +227,20 @@ function PanelView({ panel, host }: { panel: ContainersPanel; host: IPanelHost }
       </section>
       <section className="jc-Section jc-Jobs">
         <h3>Jobs</h3>
-        {visible.length === 0 && <div className="jc-Muted">No jobs yet.</div>}
-        {visible.map(job => (
-          <JobItem
-            key={job.id}
-            job={job}
-            expanded={expanded === job.id}
-            toggle={() => setExpanded(expanded === job.id ? null : job.id)}
-            host={host}
-            dispatch={dispatch}
-            setError={setError}
-          />
-        ))}
+        {items.length === 0 && <div className="jc-Muted">No jobs yet.</div>}
+        {items.map(item =>
+          item.kind === 'job' ? (
+            card(jobs.jobs[item.id])
+          ) : (
+            <SweepGroup
+              key={item.sweepId}
+              sweepId={item.sweepId}
+              jobs={item.ids.map(id => jobs.jobs[id])}
+              rendermime={host.rendermime ?? null}
+              card={card}
+            />
+          )
+        )}
       </section>
     </div>
   );
@@ -299,8 +321,48 @@ function useJobs(host: IPanelHost): [JobsState, (a: JobsAction) => void] {
   return [state, dispatch];
 }
 
+/** A sweep's jobs under one header, with a Compare button that shows their comparison (table and plot). */
+function SweepGroup(props: {
+  sweepId: string;
+  jobs: JobView[];
+  rendermime: IRenderMimeRegistry | null;
+  card: (job: JobView) => JSX.Element;
+}): JSX.Element {
+  const { sweepId, jobs, rendermime, card } = props;
+  const [comparing, setComparing] = React.useState(false);
+  const name = sweepName(jobs);
+  return (
+    <div className="jc-Sweep" data-sweep-id={sweepId}>
+      <div className="jc-SweepTitle" title={`sweep ${sweepId}`}>
+        {name && <strong>{name} </strong>}
+        <span className="jc-Muted">sweep</span> <code>{sweepId}</code>
+      </div>
+      <div className="jc-SweepHead">
+        <span className="jc-Muted jc-SweepSummary">{summaryText(sweepSummary(jobs))}</span>
+        <button
+          className="jp-Button jp-mod-styled jc-CompareButton"
+          data-action="compare"
+          onClick={() => setComparing(!comparing)}
+          title="The jobs side by side: a table with the best run marked, and a plot of the metric"
+        >
+          {comparing ? 'Hide comparison' : 'Compare'}
+        </button>
+      </div>
+      {comparing && (
+        <CompareView
+          sweepId={sweepId}
+          version={sweepVersion(jobs)}
+          rendermime={rendermime}
+          onClose={() => setComparing(false)}
+        />
+      )}
+      {jobs.map(card)}
+    </div>
+  );
+}
+
 function notify(job: JobView, host: IPanelHost): void {
-  const name = job.notebookName;
+  const name = job.name ? `${job.name}, ${job.notebookName}` : job.notebookName;
   const actions = job.outputNotebook
     ? [{ label: 'Open output', callback: () => host.open(job.outputNotebook as string) }]
     : [];
@@ -344,6 +406,16 @@ function OptionsForm(props: {
   const choices = gpuChoices(engine);
   return (
     <div className="jc-Form">
+      <label className="jc-Row">
+        <span className="jc-Label">Name</span>
+        <input
+          className="jp-mod-styled jc-Input"
+          name="job-name"
+          value={form.name}
+          placeholder="optional, shown on the job's card"
+          onChange={e => set('name', e.target.value)}
+        />
+      </label>
       <fieldset>
         <legend>Parameters</legend>
         {!params && <div className="jc-Muted">reading the notebook…</div>}
@@ -619,9 +691,13 @@ function JobItem(props: {
       <div className="jc-JobHead" onClick={toggle}>
         <span className={`jc-Status jc-Status-${job.status}`}>{job.status}</span>
         <span className="jc-JobName" title={`${job.path ?? job.notebookName} · job ${job.id}`}>
-          {baseName(job.notebookName)}
+          {job.name || baseName(job.notebookName)}
         </span>
-        <span className="jc-Muted jc-JobTime">{new Date(job.created * 1000).toLocaleTimeString()}</span>
+      </div>
+      <div className="jc-Muted jc-JobMeta">
+        job <code className="jc-JobId">{job.id}</code>
+        {job.name && <> · {baseName(job.notebookName)}</>} ·{' '}
+        <span className="jc-JobTime">{new Date(job.created * 1000).toLocaleTimeString()}</span>
       </div>
       <Bar label="build" value={fraction(job.build)} detail={buildDetail} />
       <Bar label="run" value={fraction(job.run)} detail={runDetail} />

@@ -25,6 +25,10 @@ export interface JobRecord {
   output_paths: string[];
   duration: number | null;
   backend: string;
+  /** The user's name for the job (`--name`; a sweep's jobs: `NAME lr=0.1`); '' or absent when none. */
+  name?: string;
+  /** The sweep the job belongs to; '' or absent when none. */
+  sweep_id?: string;
 }
 
 export interface Progress {
@@ -39,6 +43,8 @@ export interface LogLine {
 
 export interface JobView {
   id: string;
+  name: string;
+  sweepId: string;
   path: string | null;
   notebookName: string;
   status: string;
@@ -60,6 +66,8 @@ export const MAX_LOG_LINES = 400;
 export function viewFromRecord(record: JobRecord, previous?: JobView): JobView {
   const base: JobView = previous ?? {
     id: record.id,
+    name: record.name ?? '',
+    sweepId: record.sweep_id ?? '',
     path: record.path,
     notebookName: baseName(record.path ?? record.notebook),
     status: record.status,
@@ -81,6 +89,8 @@ export function viewFromRecord(record: JobRecord, previous?: JobView): JobView {
       : record.status;
   return {
     ...base,
+    name: record.name ?? base.name,
+    sweepId: record.sweep_id ?? base.sweepId,
     path: record.path,
     status,
     parameters: record.parameters ?? {},
@@ -298,6 +308,8 @@ export interface FormState {
   backend: string;
   /** Mount the data the notebook reads, read-only, where it reads it (off: `--no-auto-mount`). */
   autoMount: boolean;
+  /** A name for the job (`--name`), shown on its card. */
+  name: string;
 }
 
 export const emptyForm: FormState = {
@@ -307,7 +319,8 @@ export const emptyForm: FormState = {
   parameters: {},
   baseImage: '',
   backend: 'docker',
-  autoMount: true
+  autoMount: true,
+  name: ''
 };
 
 /**
@@ -344,6 +357,9 @@ export function formToOptions(form: FormState, defaults: Record<string, string> 
   }
   if (!form.autoMount) {
     options.no_auto_mount = true;
+  }
+  if (form.name.trim()) {
+    options.name = form.name.trim();
   }
   return options;
 }

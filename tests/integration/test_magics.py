@@ -136,3 +136,37 @@ def test_cell_magic_returns_outputs_and_raises_remote_errors(tmp_path: Path, ker
     tb = "\n".join(errors[0].traceback)
     assert "Traceback in the container:" in tb and "boom with 150 rows" in tb and "ValueError" in tb
     assert "still alive" in text_of(nb.cells[5])
+
+
+def test_a_sweep_ends_with_its_comparison_under_the_widgets_and_in_text(tmp_path: Path, kernel_env: Path) -> None:
+    """``%containerize run --sweep``: once both jobs ended, the table (best run marked) and the Vega-Lite plot show,
+    in the widget view (without --wait) and as display data (--text --wait)."""
+    from tests.support.notebooks import write_notebook
+
+    vega = "application/vnd.vegalite.v5+json"
+    write_notebook(tmp_path / "train.ipynb", "from jupyter_containerize import log_metric\nlog_metric('accuracy', 1 - lr)",
+                   parameters="lr = 0.5")
+    nb = execute(
+        tmp_path,
+        "%load_ext jupyter_containerize",
+        "%containerize run --notebook train.ipynb --sweep lr=0.1,0.3 --name kstudy",
+        "from jupyter_containerize.magics import current\nsweep = current().last_sweep\n"
+        "print('compared', sweep.wait(900), sweep.error, sweep.comparison.best.name)",
+        "%containerize run --notebook train.ipynb --sweep lr=0.2,0.4 --text --wait",
+    )
+    assert text_of(nb.cells[2]).strip() == "compared True  kstudy lr=0.1"
+    states = widget_states(nb)
+    tables = [s["value"] for s in states if s.get("_model_name") == "HTMLModel" and "jc-sweep-comparison" in s["value"]]
+    assert len(tables) == 1 and tables[0].count("jc-best") == 1 and "★" in tables[0] and "kstudy lr=0.1" in tables[0]
+    plots = [o for s in states if s.get("_model_name") == "OutputModel" for o in s.get("outputs", [])]
+    assert len(plots) == 1 and plots[0]["metadata"][vega]["embed_options"]["renderer"] == "svg"
+    points = plots[0]["data"][vega]["data"]["values"]
+    assert [(p["p:lr"], p["best"]) for p in points] == [(0.1, True), (0.3, False)]
+    assert [p["value"] for p in points] == pytest.approx([0.9, 0.7])
+
+    shown = [o for o in nb.cells[3].outputs if o["output_type"] == "display_data"]
+    table = next(o for o in shown if "text/html" in o["data"])
+    assert "jc-best" in table["data"]["text/html"] and "metric accuracy, higher is better" in table["data"]["text/plain"]
+    plot = next(o for o in shown if vega in o["data"])
+    assert [(p["p:lr"], p["best"]) for p in plot["data"][vega]["data"]["values"]] == [(0.2, True), (0.4, False)]
+    assert "job succeeded" in text_of(nb.cells[3])

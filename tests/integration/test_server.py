@@ -102,6 +102,13 @@ async def test_bad_options_answer_400_with_the_parsers_sentence(jp_fetch: Any, r
     code, error = await _error(jp_fetch, "jobs", method="POST",
                                body={"path": "nb/quickstart.ipynb", "options": {"python": "/bin/sh"}})
     assert code == 400 and "python" in error
+    for options, words in (({"parameters": {"n_estimator": 5}}, "did you mean n_estimators?"),
+                           ({"parameters": {"n_estimators": "many"}}, "n_estimators is an int"),
+                           ({"sweep": {"n_estimators": [3, "x"]}}, "n_estimators is an int")):
+        code, error = await _error(jp_fetch, "jobs", method="POST", body={"path": "nb/quickstart.ipynb",
+                                                                          "options": options})
+        assert code == 400 and words in error
+    assert (await _json(jp_fetch, "jobs"))["jobs"] == []  # nothing recorded
     code, error = await _error(jp_fetch, "jobs", "nope", method="GET")
     assert code == 404 and "nope" in error
 

@@ -211,6 +211,11 @@ FLAG_CASES = {
     "rm-unknown-job": (["rm", "0123456789ab"], "No job"),
     "logs-injection-id": (["logs", "x' OR '1'='1"], "No job"),
     "jobs-limit-word": (["jobs", "-n", "many"], "invalid int"),
+    "prune-without-retention": (["prune", "--yes"], "--keep-last N"),
+    "prune-older-than-word": (["prune", "--older-than", "soon"], "--older-than 'soon' is not an age"),
+    "prune-keep-last-negative": (["prune", "--keep-last", "-1"], "--keep-last -1 is not a number of jobs"),
+    "prune-keep-last-word": (["prune", "--keep-last", "two"], "invalid int"),
+    "prune-build-cache-without-age": (["prune", "--keep-last", "1", "--build-cache"], "--older-than"),
 }
 
 

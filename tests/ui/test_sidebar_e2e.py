@@ -8,6 +8,7 @@ output notebook. Screenshots land in test-artifacts/ui/.
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
 import shutil
@@ -276,3 +277,94 @@ def test_cancel_and_re_run_from_the_job_card(lab: dict[str, Any], page: Any) -> 
     assert panel.locator(".jc-Job").count() == 2
     assert card.get_attribute("data-status") == "cancelled"  # the job it came from is kept as it was
     _shot(page, "08-re-run-cancelled")
+
+
+def _rest(lab: dict[str, Any], path: str, body: dict[str, Any] | None = None) -> Any:
+    """A call to the server extension with the token, as any REST client makes it."""
+    request = urllib.request.Request(
+        f"{lab['url']}/containerize/{path}", method="POST" if body is not None else "GET",
+        data=json.dumps(body).encode() if body is not None else None,
+        headers={"Authorization": f"token {lab['token']}", "Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=300) as response:
+        return json.load(response)
+
+
+def _aria(label: str) -> dict[str, str]:
+    """Vega's aria-label of a mark, ``lr: 0.1; accuracy: 0.9; …``, as a dict."""
+    return dict(part.split(": ", 1) for part in label.split("; ") if ": " in part)
+
+
+def test_compare_a_sweep_in_the_sidebar(lab: dict[str, Any], page: Any) -> None:
+    """A 2-job sweep (started over REST) shows under one header; Compare draws the table and the plot, whose
+    points (Vega's SVG, through JupyterLab's own renderer) are the jobs' metrics, the best one marked."""
+    from tests.support.notebooks import write_notebook
+
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    write_notebook(lab["root"] / "sweep.ipynb",
+                   "from jupyter_containerize import log_metric\nlog_metric('accuracy', 1 - lr)\n"
+                   "log_metric('loss', 2 * lr)", parameters="lr = 0.5")
+    page.goto(f"{lab['url']}/lab/tree/sweep.ipynb?token={lab['token']}")
+    page.locator(".jp-NotebookPanel .jp-Cell").first.wait_for()
+    page.locator('.jp-SideBar [data-id="jupyter-containerize-panel"]').click()
+    panel = page.locator("#jupyter-containerize-panel")
+    panel.locator(".jc-Badge-on").wait_for()  # the engine answered
+
+    created = _rest(lab, "jobs", {"path": "sweep.ipynb", "options": {"sweep": {"lr": [0.1, 0.3]}, "name": "ui study"}})
+    jobs = created["jobs"]
+    sweep_id = jobs[0]["sweep_id"]
+    assert len(jobs) == 2 and sweep_id
+    group = panel.locator(f'.jc-Sweep[data-sweep-id="{sweep_id}"]')
+    group.wait_for()
+    assert "ui study" in group.locator(".jc-SweepTitle").inner_text() and sweep_id in group.locator(".jc-SweepTitle").inner_text()
+    assert group.locator(".jc-Job").count() == 2
+    for job in jobs:  # each card: its name, its id and its parameter values, from the start
+        card = group.locator(f'.jc-Job[data-job-id="{job["id"]}"]')
+        name = card.locator(".jc-JobName")
+        assert name.inner_text() == job["name"] and name.evaluate("e => e.scrollWidth <= e.clientWidth")  # not cut
+        assert card.locator(".jc-JobId").inner_text() == job["id"] and card.locator(".jc-JobId").is_visible()
+        assert f"lr={job['parameters']['lr']}" in card.locator(".jc-Kv").first.inner_text()
+    group.locator('.jc-Job[data-status="succeeded"]').nth(1).wait_for(timeout=JOB_TIMEOUT_MS)
+    records = {job["id"]: _rest(lab, f"jobs/{job['id']}") for job in jobs}
+    assert all(r["status"] == "succeeded" for r in records.values()), [r["error"] for r in records.values()]
+    best = max(records.values(), key=lambda r: r["metrics"]["accuracy"])
+    _shot(page, "09-sweep-group")
+
+    # A wider sidebar, as one would drag it to read a table (the plot fits its panel when it is drawn).
+    handle = page.locator("#jp-main-split-panel > .lm-SplitPanel-handle").first
+    box = handle.bounding_box()
+    assert box is not None
+    page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+    page.mouse.down()
+    page.mouse.move(620, box["y"] + box["height"] / 2, steps=5)
+    page.mouse.up()
+    group.get_by_role("button", name="Compare").click()
+    compare = group.locator(".jc-Compare")
+    compare.locator(".jc-CompareTable").wait_for()
+    best_row = compare.locator("tr.jc-Best")
+    assert best_row.count() == 1 and best_row.get_attribute("data-job-id") == best["id"]
+    assert "★" in best_row.inner_text() and best["name"] in best_row.inner_text()
+    assert "metric accuracy, higher is better" in compare.locator(".jc-CompareSummary").inner_text()
+
+    points = compare.locator(".jc-ComparePlot svg g.mark-symbol.role-mark > path")  # not the legend's
+    points.nth(1).wait_for()
+    assert points.count() == 2
+    compare.scroll_into_view_if_needed()
+    _shot(page, "10-sweep-compared")
+    drawn = {}
+    for i in range(points.count()):
+        aria = _aria(points.nth(i).get_attribute("aria-label") or "")
+        drawn[aria["job"]] = aria
+    assert set(drawn) == set(records), drawn
+    for job_id, record in records.items():
+        assert float(drawn[job_id]["accuracy"]) == pytest.approx(record["metrics"]["accuracy"], rel=1e-3)
+        assert float(drawn[job_id]["lr"]) == pytest.approx(record["parameters"]["lr"])
+        assert drawn[job_id]["best run"] == ("true" if job_id == best["id"] else "false")
+    labels = compare.locator(".jc-ComparePlot svg g.mark-text.role-mark > text")
+    assert labels.all_text_contents() == ["best"]  # one label, at the best point
+
+    compare.locator('select[name="compare-metric"]').select_option("loss")  # ranked again, lower is better
+    compare.locator(".jc-CompareSummary", has_text="metric loss, lower is better").wait_for()
+    assert compare.locator("tr.jc-Best").get_attribute("data-job-id") == best["id"]  # the smaller lr again
+    page.wait_for_timeout(500)
+    assert errors == [], errors

@@ -54,7 +54,7 @@ def test_handlers_are_enumerated_from_the_extension() -> None:
     app = ContainerizeApp()
     app.initialize_handlers()
     assert [h[0] for h in app.handlers] == [h[0] for h in HANDLERS]
-    assert len(CALLS) == 10  # jobs GET/POST, job GET/DELETE, cancel, rerun, events, preview, engine, parameters
+    assert len(CALLS) == 11  # jobs GET/POST, job GET/DELETE, cancel, rerun, events, sweep, preview, engine, parameters
 
 
 def _routes(router: Any) -> Iterator[tuple[str, type]]:

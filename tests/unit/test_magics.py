@@ -289,3 +289,32 @@ def test_a_parameter_typo_is_refused_by_the_magic_before_any_job(shell: Any, tmp
     result = shell.run_cell(f"%containerize run --notebook {nb} -p lr=fast -d")
     assert "lr is a float in train.ipynb's parameters cell (default 0.1)" in "".join(capsys.readouterr())
     assert JobStore(tmp_path / "jobs.sqlite").list() == []
+
+
+def test_jobs_compares_a_sweep_from_the_store(shell: Any, capsys: Any, tmp_path: Path) -> None:
+    """``%containerize jobs --sweep``: the table (terminal IPython shows its text), CSV, JSON; errors in one line."""
+    import json
+
+    from jupyter_containerize.jobs.store import JobStore
+
+    store = JobStore(tmp_path / "jobs.sqlite")  # the shell fixture's store
+    for lr, loss in ((0.1, 0.4), (0.01, 0.2)):
+        store.create("/nb/t.ipynb", status="succeeded", sweep_id="sweep-77", name=f"s lr={lr}",
+                     parameters={"lr": lr}, metrics={"acc": 1 - loss, "loss": loss})
+    assert shell.run_cell("%containerize jobs --sweep 77").success
+    out = capsys.readouterr().out
+    assert "metric acc, higher is better" in out and "best: job" in out and "s lr=0.01" in out
+    assert shell.run_cell("%containerize jobs --sweep sweep-77 --metric loss --csv").success
+    rows = capsys.readouterr().out.splitlines()
+    assert rows[0].startswith("job_id,name,status,rank,best,params.lr,metrics.loss") and ",s lr=0.01,succeeded,1," in rows[1]
+    assert shell.run_cell("%containerize jobs --sweep sweep-77 --json").success
+    assert json.loads(capsys.readouterr().out)["best"] == store.list(name="s lr=0.01")[0].id
+    assert shell.run_cell("%containerize jobs --name s").success
+    assert capsys.readouterr().out.count("s lr=") == 2
+    for line, words in (("%containerize jobs --sweep sweep-77 --metric f1", "has no metric 'f1'; its jobs recorded "
+                                                                           "acc and loss"),
+                        ("%containerize jobs --sweep nope", "No sweep 'nope' in the store")):
+        result = shell.run_cell(line)
+        assert not result.success
+        text = capsys.readouterr()
+        assert words in text.out + text.err and "Traceback" not in text.out + text.err

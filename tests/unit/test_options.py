@@ -122,3 +122,46 @@ def test_help_lists_every_subcommand() -> None:
 def test_flags_are_never_abbreviated() -> None:
     with pytest.raises(OptionError, match="unrecognized arguments: --gpu all"):
         parse(["run", "X.ipynb", "--gpu", "all"])
+
+
+def test_a_job_name_is_trimmed_kept_in_the_spec_and_refused_when_unprintable(nb: Path) -> None:
+    from jupyter_containerize.jobspec import sweep_job_name
+
+    spec = parse(["run", str(nb), "--name", "  lr study  ", "-p", "name=adam"]).spec
+    assert spec is not None and spec.name == "lr study" and spec.parameters == {"name": "adam"}
+    assert JobSpec.from_dict(spec.to_dict()).name == "lr study"
+    assert JobSpec.from_dict({k: v for k, v in spec.to_dict().items() if k != "name"}).name == ""  # older records
+    assert parse(["run", str(nb)]).spec.name == ""  # type: ignore[union-attr]
+    for bad in ("", "   ", "a\nb", "x" * 101):
+        with pytest.raises(OptionError, match="--name .* is not a job name"):
+            parse(["run", str(nb), f"--name={bad}"])
+    with pytest.raises(OptionError, match="unrecognized arguments: --name"):
+        parse(["dockerfile", str(nb), "--name", "x"])  # only jobs have names
+    assert sweep_job_name("study", {"lr": 0.1, "opt": "adam", "seed": 0}, ["lr", "opt"]) == "study lr=0.1 opt=adam"
+    assert sweep_job_name("", {"lr": 0.1}, ["lr"]) == ""
+
+
+def test_jobs_filters_and_the_sweep_comparison_are_one_or_the_other(nb: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    args = parse(["jobs"]).args
+    assert args["limit"] == 20 and args["sweep"] is None and args["direction"] is None
+    monkeypatch.chdir(nb.parent)
+    args = parse(["jobs", "--status", "failed", "--notebook", "train.ipynb", "--name", "study", "-n", "5"]).args
+    assert (args["status"], args["notebook_path"], args["name"], args["limit"]) == (
+        "failed", str(nb.resolve()), "study", 5)
+    args = parse(["jobs", "--sweep", "sweep-ab", "--metric", "loss", "--maximize", "--csv"]).args
+    assert (args["sweep"], args["metric"], args["direction"], args["csv"]) == ("sweep-ab", "loss", "maximize", True)
+    assert parse(["jobs", "--sweep", "x", "--minimize", "--json"]).args["direction"] == "minimize"
+    refused = {
+        ("jobs", "--metric", "acc"): "--metric compares the jobs of a sweep",
+        ("jobs", "--csv"): "--csv compares the jobs of a sweep",
+        ("jobs", "--sweep", "x", "--status", "failed"): "--status filters the job list",
+        ("jobs", "--sweep", "x", "-n", "3"): "--limit filters the job list",
+        ("jobs", "--sweep", "x", "--json", "--csv"): "not allowed with argument",
+        ("jobs", "--sweep", "x", "--minimize", "--maximize"): "not allowed with argument",
+        ("jobs", "--status", "done"): "invalid choice",
+        ("jobs", "--met", "acc"): "unrecognized arguments",  # no abbreviations
+        ("jobs", "-n", "0"): "--limit 0 is not a number of jobs",
+    }
+    for argv, words in refused.items():
+        with pytest.raises(OptionError, match=words):
+            parse(list(argv))

@@ -99,3 +99,61 @@ def test_parameters_and_spec_keep_the_order_they_were_given(tmp_path: Path) -> N
     got = store.get(rec.id)
     assert list(got.parameters) == ["zeta", "alpha", "mid"]
     assert list(got.spec["parameters"]) == ["zeta", "alpha", "mid"]
+
+
+def test_a_store_file_of_an_earlier_version_gains_the_name_column(tmp_path: Path) -> None:
+    """A store written before jobs had names: opening it adds the column, its jobs keep everything else."""
+    import sqlite3
+
+    from jupyter_containerize.jobs import store as store_module
+
+    path = tmp_path / "old.sqlite"
+    earlier = store_module._SCHEMA.replace(",\n    name TEXT NOT NULL DEFAULT ''", "")
+    assert earlier != store_module._SCHEMA
+    db = sqlite3.connect(path)
+    db.executescript(earlier)  # the file as the earlier version wrote it
+    db.execute("INSERT INTO jobs (id, notebook, created, updated, status, parameters) VALUES "
+               "('old1', '/nb.ipynb', 1, 1, 'succeeded', '{\"lr\": 0.1}')")
+    db.commit()
+    db.close()
+    assert "name" not in {row[1] for row in sqlite3.connect(path).execute("PRAGMA table_info(jobs)")}
+    reopened = JobStore(path)
+    got = reopened.get("old1")
+    assert got.name == "" and got.parameters == {"lr": 0.1} and got.status == "succeeded"
+    named = reopened.create("/nb.ipynb", name="baseline")
+    assert reopened.get(named.id).name == "baseline"
+    JobStore(path)  # a second opening (another process) finds the column and changes nothing
+    assert [r.name for r in JobStore(path).list()] == ["baseline", ""]
+
+
+def test_list_filters_by_status_and_name_a_sweeps_jobs_included(tmp_path: Path) -> None:
+    store = JobStore(tmp_path / "s.sqlite")
+    base = store.create("/a.ipynb", name="exp", status="succeeded")
+    swept = [store.create("/a.ipynb", name=f"exp lr={lr}", sweep_id="sweep-1", status="failed") for lr in (0.1, 0.2)]
+    store.create("/a.ipynb", name="expert", status="succeeded")
+    store.create("/a.ipynb", status="succeeded")
+    assert {r.id for r in store.list(name="exp")} == {base.id, *(s.id for s in swept)}
+    assert [r.id for r in store.list(name="exp", status="failed")] == [swept[1].id, swept[0].id]
+    assert [r.id for r in store.list(name="exp lr=0.1")] == [swept[0].id]
+    assert store.list(name="ex") == [] and store.list(name="exp%") == []  # exact words, no pattern
+
+
+def test_a_sweep_by_id_or_unique_prefix_oldest_first(tmp_path: Path) -> None:
+    from jupyter_containerize.errors import JobError
+    from jupyter_containerize.events import BuildFinished
+
+    store = JobStore(tmp_path / "s.sqlite")
+    first = [store.create("/a.ipynb", sweep_id="sweep-aa11") for _ in range(2)]
+    store.create("/a.ipynb", sweep_id="sweep-aa22")
+    store.create("/a.ipynb")
+    for ref in ("sweep-aa11", "sweep-aa1", "aa11", "aa1"):
+        assert [r.id for r in store.sweep(ref)] == [j.id for j in first], ref
+    with pytest.raises(JobError, match="start of 2 sweeps"):
+        store.sweep("aa")
+    for ref in ("sweep-bb", "nope", ""):
+        with pytest.raises(JobNotFound, match="No sweep"):
+            store.sweep(ref)
+    store.append_event(first[0].id, BuildFinished(image_id="i", tag="t", cached=False, seconds=12.5))
+    store.append_event(first[1].id, Log(text="x"))
+    assert store.build_seconds([j.id for j in first]) == {first[0].id: 12.5}
+    assert store.build_seconds([]) == {}

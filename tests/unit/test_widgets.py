@@ -6,6 +6,7 @@ import io
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -234,3 +235,95 @@ def test_jobs_html_lists_status_parameters_and_metrics() -> None:
     text = jobs_html([r])
     assert "abc" in text and "succeeded" in text and "lr=0.1" in text and "accuracy=0.9123" in text
     assert "2.5 s" in text
+
+
+@pytest.fixture()
+def closing_widgets() -> Iterator[None]:
+    """Close the test's widgets when it ends (closed at interpreter exit instead, they print tracebacks)."""
+    w = pytest.importorskip("ipywidgets")
+    yield
+    w.Widget.close_all()
+
+
+class EndingJob(FakeJob):
+    """A FakeJob whose ``wait`` returns once its Finished event was emitted (as the store's record would)."""
+
+    def __init__(self, job_id: str) -> None:
+        super().__init__([])
+        self.id = job_id
+        self.ended = threading.Event()
+
+    def emit(self, event: Event) -> None:
+        super().emit(event)
+        if isinstance(event, Finished):
+            self.ended.set()
+
+    def wait(self, timeout: float | None = None) -> None:
+        self.ended.wait(timeout)
+
+
+def _sweep_records() -> list[Any]:
+    from jupyter_containerize.jobs.store import JobRecord
+
+    return [JobRecord(id=job_id, notebook="/nb/t.ipynb", created=t, updated=t, status="succeeded", sweep_id="sweep-9",
+                      name=f"study lr={lr}", parameters={"lr": lr}, metrics={"accuracy": acc}, started=t, finished=t + 2)
+            for job_id, t, lr, acc in (("j1", 1.0, 0.1, 0.7), ("j2", 2.0, 0.01, 0.8))]
+
+
+def test_sweep_view_shows_the_comparison_once_every_job_ended(closing_widgets: None) -> None:
+    from jupyter_containerize.comparison import VEGA_LITE_MIME, compare
+    from jupyter_containerize.widgets import SweepView
+
+    jobs = [EndingJob("j1"), EndingJob("j2")]
+    view = SweepView(jobs, lambda: compare(_sweep_records()), title="sweep sweep-9 of 2 jobs",  # type: ignore[arg-type]
+                     names={"j1": "study lr=0.1", "j2": "study lr=0.01"})
+    assert "study lr=0.01" in view.views[1].header.value and "sweep-9" in view.header.value
+    jobs[0].emit(Finished(status="succeeded"))
+    assert not view.wait(0.3)  # one job still runs: no comparison yet
+    assert view.comparison is None and view.plot.outputs == () and "when the 2 jobs have ended" in view.table.value
+    jobs[1].emit(Finished(status="succeeded"))
+    assert view.wait(10) and view.error == ""
+    assert view.comparison is not None and view.comparison.best is not None and view.comparison.best.job_id == "j2"
+    table = view.table.value
+    assert table.count("jc-best") == 1 and "★" in table and table.index("j2") < table.index("j1")
+    assert "metric accuracy, higher is better" in table
+    (output,) = view.plot.outputs
+    assert output["output_type"] == "display_data"
+    spec = output["data"][VEGA_LITE_MIME]
+    assert [(v["job"], v["value"], v["best"]) for v in spec["data"]["values"]] == [("j2", 0.8, True), ("j1", 0.7, False)]
+    assert output["data"]["text/plain"].startswith("Vega-Lite plot: accuracy by lr")
+    assert output["metadata"][VEGA_LITE_MIME]["embed_options"]["renderer"] == "svg"
+
+
+def test_sweep_view_says_why_it_could_not_compare(closing_widgets: None) -> None:
+    from jupyter_containerize.errors import JobNotFound
+    from jupyter_containerize.widgets import SweepView
+
+    def missing() -> Any:
+        raise JobNotFound("No sweep 'sweep-9' in the store")
+
+    job = EndingJob("j1")
+    view = SweepView([job], missing)  # type: ignore[list-item]
+    job.emit(Finished(status="failed"))
+    assert view.wait(10) and view.comparison is None and view.plot.outputs == ()
+    assert view.error == "No sweep 'sweep-9' in the store" and "could not be compared" in view.table.value
+
+
+def test_plot_bundle_needs_a_ranked_run() -> None:
+    from jupyter_containerize.comparison import compare
+    from jupyter_containerize.widgets import plot_bundle
+
+    records = _sweep_records()
+    for r in records:
+        r.status = "failed"
+    assert plot_bundle(compare(records)) is None
+
+
+def test_jobs_html_and_the_text_table_show_names_and_sweeps(capsys: Any) -> None:
+    from jupyter_containerize.cli import _print_table
+
+    records = _sweep_records()
+    assert "study lr=0.1" in jobs_html(records)
+    _print_table(records)
+    head, first, _ = capsys.readouterr().out.splitlines()
+    assert head.split()[4:7] == ["NAME", "SWEEP", "PARAMETERS"] and "study lr=0.1" in first and "sweep-9" in first

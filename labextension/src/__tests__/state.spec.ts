@@ -228,3 +228,16 @@ describe('job card actions', () => {
     expect(jobActions(s.jobs.a)).toEqual(['log', 'rerun', 'delete']);
   });
 });
+
+describe('a job name', () => {
+  it('is sent trimmed as the name option, and not at all when empty', () => {
+    expect(formToOptions({ ...emptyForm, name: '  lr study ' })).toEqual({ name: 'lr study' });
+    expect(formToOptions({ ...emptyForm, name: '   ' })).toEqual({});
+  });
+
+  it('comes from the record, with the sweep it belongs to', () => {
+    const view = viewFromRecord(record({ name: 'study lr=0.1', sweep_id: 'sweep-1' }));
+    expect([view.name, view.sweepId]).toEqual(['study lr=0.1', 'sweep-1']);
+    expect(viewFromRecord(record({ name: 'renamed' }), view).name).toBe('renamed');
+  });
+});
