@@ -409,6 +409,26 @@ class ContainerizeMagics(Magics):
         self._show(job, self._use_widgets(False), spec.backend)
         return job
 
+    def do_prune(self, cmd: ParsedCommand, text: bool) -> None:
+        """What ``prune`` would remove; removed only with ``--yes`` (a cell has no terminal to ask in)."""
+        from .jobs.retention import Retention
+
+        args = cmd.args
+        plan = commands.prune_plan(self.manager, Retention(keep_last=args["keep_last"],
+                                                           older_than=args["older_than_seconds"]),
+                                   all_images=args["all_images"], build_cache=args["build_cache"])
+        if args["dry_run"] or plan.empty or not args["yes"]:
+            print(json.dumps(plan.to_dict(), indent=1, default=str) if args["json"] else plan.text())
+            if not (args["dry_run"] or plan.empty):
+                print("nothing removed yet: run it again with --yes to remove all of this")
+            return
+        result = commands.prune_apply(self.manager, plan)
+        print(json.dumps(result.to_dict(), indent=1, default=str) if args["json"] else result.text())
+
+    def do_du(self, cmd: ParsedCommand, text: bool) -> None:
+        usage = commands.disk_usage(self.manager)
+        print(json.dumps(usage.to_dict(), indent=1, default=str) if cmd.args.get("json") else usage.text())
+
     def do_logs(self, cmd: ParsedCommand, text: bool) -> None:
         """The job's events as text; ``-f`` follows it until it ends (interrupting the kernel cancels it)."""
         from .textview import TextProgress

@@ -318,3 +318,22 @@ def test_jobs_compares_a_sweep_from_the_store(shell: Any, capsys: Any, tmp_path:
         assert not result.success
         text = capsys.readouterr()
         assert words in text.out + text.err and "Traceback" not in text.out + text.err
+
+
+def test_prune_and_du_in_a_cell_show_and_remove_only_with_yes(shell: Any, tmp_path: Path, capsys: Any) -> None:
+    """Every CLI subcommand has a magic (the magic dispatches do_<command>): prune and du included."""
+    from jupyter_containerize.jobs.store import JobStore
+
+    store = JobStore(tmp_path / "jobs.sqlite")
+    out = tmp_path / "nb.jc-jobs"  # the tool's own per-job folders beside the notebook
+    old, new = (store.create(str(tmp_path / "nb.ipynb"), status="succeeded") for _ in range(2))
+    for rec, ended in ((old, 1.0), (new, 2.0)):
+        (out / rec.id).mkdir(parents=True)
+        store.update(rec.id, finished=rec.created + ended, output_dir=str(out / rec.id))
+    for line in ("%containerize du", "%containerize prune --keep-last 1"):
+        assert shell.run_cell(line).error_in_exec is None
+    shown = capsys.readouterr().out
+    assert old.id in shown and "run it again with --yes" in shown
+    assert {r.id for r in store.list()} == {old.id, new.id} and (out / old.id).is_dir()
+    assert shell.run_cell("%containerize prune --keep-last 1 --yes").error_in_exec is None
+    assert {r.id for r in store.list()} == {new.id} and not (out / old.id).exists() and (out / new.id).is_dir()
