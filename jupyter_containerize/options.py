@@ -559,7 +559,7 @@ def notebook_parameters(v: dict[str, Any]) -> dict[str, Any]:
     sources += [("-y", text) for text in v.get("parameters_yaml") or ()]
     for flag, text in sources:
         try:
-            loaded = yaml.safe_load(text) or {}
+            loaded = yaml.load(text, Loader=_no_dates_loader()) or {}  # noqa: S506 - a SafeLoader subclass
         except yaml.YAMLError as exc:
             raise OptionError(f"{flag} is not valid YAML ({str(exc).splitlines()[0]})", "Fix the YAML.") from None
         if not isinstance(loaded, dict):
@@ -573,6 +573,15 @@ def notebook_parameters(v: dict[str, Any]) -> dict[str, Any]:
         _check_identifier(name, "-r", name)
         merged[name] = value
     return merged
+
+
+def _no_dates_loader() -> Any:
+    """YAML's safe loader without its timestamp rule, as papermill reads parameters: 2024-01-31 stays text."""
+    import yaml
+
+    resolvers = {first: [(tag, regexp) for tag, regexp in rules if tag != "tag:yaml.org,2002:timestamp"]
+                 for first, rules in yaml.SafeLoader.yaml_implicit_resolvers.items()}
+    return type("NoDatesSafeLoader", (yaml.SafeLoader,), {"yaml_implicit_resolvers": resolvers})
 
 
 def _read_yaml_file(path: str) -> str:
