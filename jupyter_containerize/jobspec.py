@@ -64,7 +64,8 @@ class Resources:
     cpus: float | None = None
     memory: str | None = None
     shm_size: str | None = None
-    time_limit: str | None = None  # Slurm/Kubernetes wall time, e.g. "01:00:00"
+    time_limit: str | None = None  # the whole job's limit (--timeout), a Slurm wall time, e.g. "02:00:00"
+    cell_time_limit: str | None = None  # one cell's limit (--cell-timeout), the same form
 
 
 @dataclass(frozen=True)

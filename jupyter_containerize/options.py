@@ -135,7 +135,10 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--shm-size", metavar="SIZE", help="size of /dev/shm (default 1g when torch is used)")
     g.add_argument("--cpus", type=float, metavar="N", help="CPU limit")
     g.add_argument("--memory", metavar="SIZE", help="memory limit, e.g. 4g")
-    g.add_argument("--time", metavar="HH:MM:SS", help="wall-time limit (Slurm / Kubernetes)")
+    g.add_argument("--timeout", "--time", dest="timeout", metavar="LIMIT",
+                   help="the whole job's time limit, e.g. 2h, 30m, 01:30:00: the notebook stops, is saved and the "
+                        "job fails 'timed out' (on every backend: Slurm's --time and Kubernetes' deadline follow it)")
+    g.add_argument("--cell-timeout", metavar="LIMIT", help="one cell's time limit, e.g. 30m (the same forms)")
     g.add_argument("--network", metavar="NET", help="container network (e.g. none, host, bridge)")
     g.add_argument("--output", metavar="DIR", help="host folder mounted at /output (default: per-job folder beside the notebook)")
     g.add_argument("--backend", metavar="NAME", default="docker",
@@ -393,7 +396,8 @@ def spec_from_values(notebook: Path, v: dict[str, Any]) -> JobSpec:
             cpus=cpus,
             memory=_optional(validators.size, v.get("memory"), "--memory"),
             shm_size=_optional(validators.size, v.get("shm_size"), "--shm-size"),
-            time_limit=_optional(validators.duration, v.get("time"), "--time"),
+            time_limit=_optional(validators.time_limit, v.get("timeout"), "--timeout"),
+            cell_time_limit=_optional(validators.time_limit, v.get("cell_timeout"), "--cell-timeout"),
         ),
         network=_check_network(v.get("network")),
         output_dir=_host_path(lambda: (base / output).resolve(), "--output", output) if output else None,

@@ -108,6 +108,22 @@ def age_seconds(value: str, flag: str = "--older-than") -> float:
     return seconds
 
 
+def time_limit(value: str, flag: str = "--timeout") -> str:
+    """A job's or a cell's time limit, as a Slurm wall time (``D-HH:MM:SS``) whatever form it was given in:
+    ``2h``, ``30m``, ``90s``, ``1d`` or a wall time ``01:30:00`` / ``1-12``. At least one second."""
+    try:
+        seconds = math.ceil(age_seconds(value, flag))
+    except OptionError:
+        raise OptionError(f"{flag} {value!r} is not a time limit",
+                          f"Write it like {flag} 2h (units s, m, h, d) or {flag} 01:30:00.") from None
+    if seconds < 1:
+        raise OptionError(f"{flag} {value!r} is no time at all", f"Give at least one second, e.g. {flag} 30m.")
+    days, rest = divmod(seconds, 86400)
+    hours, rest = divmod(rest, 3600)
+    clock = f"{hours:02d}:{rest // 60:02d}:{rest % 60:02d}"
+    return f"{days}-{clock}" if days else clock
+
+
 def keep_count(value: int, flag: str = "--keep-last") -> int:
     """How many of the newest jobs of each notebook to keep: 1 or more (0 would keep none of them)."""
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
+from .. import validators
 from ..events import Event
 from ..jobspec import OUTPUT_DIR_IN_CONTAINER, JobSpec
 
@@ -58,7 +59,24 @@ def job_environment(request: RunRequest) -> dict[str, str]:
     env["JC_OUTPUT_DIR"] = OUTPUT_DIR_IN_CONTAINER
     if request.spec.parameters:
         env["JC_PARAMETERS"] = json.dumps(request.spec.parameters)  # command-line order, as papermill injects them
+    limits = request.spec.resources
+    if limits.time_limit:  # the runner stops the notebook itself, saves it and says where it was
+        env["JC_TIMEOUT"] = str(validators.duration_seconds(limits.time_limit))
+    if limits.cell_time_limit:
+        env["JC_CELL_TIMEOUT"] = str(validators.duration_seconds(limits.cell_time_limit))
     return env
+
+
+TIMEOUT_GRACE_SECONDS = 60
+"""How long after ``--timeout`` a backend stops a job that did not stop itself (the runner saves the
+notebook in that time): Slurm's ``--time`` and Kubernetes' ``activeDeadlineSeconds`` include it."""
+
+
+def hard_limit_seconds(spec: JobSpec) -> int | None:
+    """The time after which the backend (or the job manager's watchdog) stops the job: ``--timeout`` plus grace."""
+    if not spec.resources.time_limit:
+        return None
+    return validators.duration_seconds(spec.resources.time_limit) + TIMEOUT_GRACE_SECONDS
 
 
 @dataclass(frozen=True)

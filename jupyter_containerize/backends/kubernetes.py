@@ -34,7 +34,7 @@ from .. import validators
 from ..errors import BackendError
 from ..events import RunStarted
 from ..jobspec import OUTPUT_DIR_IN_CONTAINER, JobSpec
-from .base import Backend, EventSink, RunOutcome, RunRequest, job_environment
+from .base import Backend, EventSink, RunOutcome, RunRequest, hard_limit_seconds, job_environment
 from .config import Config
 from .container import hardening_options, parse_log_line
 from .engine import JOB_LABEL, ROLE_LABEL
@@ -137,8 +137,9 @@ def job_manifest(request: RunRequest, namespace: str = "default", *, uid: int | 
         "ttlSecondsAfterFinished": ttl_seconds,
         "template": {"metadata": {"labels": labels}, "spec": pod_spec},
     }
-    if spec.resources.time_limit:
-        job_spec["activeDeadlineSeconds"] = validators.duration_seconds(spec.resources.time_limit)
+    deadline = hard_limit_seconds(spec)
+    if deadline:  # --timeout plus the grace the runner has to save the notebook
+        job_spec["activeDeadlineSeconds"] = deadline
     return {
         "apiVersion": "batch/v1",
         "kind": "Job",

@@ -20,6 +20,7 @@ from typing import Any
 from .. import validators
 from ..errors import BackendError
 from ..jobspec import JobSpec
+from .base import hard_limit_seconds
 from .base import RunRequest
 from .container import container_options
 
@@ -34,8 +35,9 @@ def sbatch_directives(spec: JobSpec, job_name: str) -> list[str]:
         opts.append(f"--cpus-per-task={max(1, math.ceil(res.cpus))}")
     if res.memory:
         opts.append(f"--mem={validators.size_mib(res.memory)}M")
-    if res.time_limit:
-        opts.append(f"--time={validators.duration(res.time_limit)}")
+    deadline = hard_limit_seconds(spec)
+    if deadline:  # Slurm's --time in minutes (rounded up): --timeout plus the runner's grace to save the notebook
+        opts.append(f"--time={math.ceil(deadline / 60)}")
     if spec.partition:
         opts.append(f"--partition={validators.name(spec.partition, '--partition')}")
     gpus = spec.gpus

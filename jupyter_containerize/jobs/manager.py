@@ -16,7 +16,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from ..backends.base import Backend, ImageRef, RunRequest
+from ..backends.base import Backend, ImageRef, RunRequest, hard_limit_seconds
 from ..backends.builder import BuildCancelled
 from ..backends.config import Config
 from ..backends.plugins import backend_names, load_backend
@@ -434,6 +434,16 @@ class JobManager:
                 control.stop.set()
 
         self._spawn(f"jc-stop-{job_id}", stop_on_cancel)
+        record = self.store.get(job_id)
+        hard_limit = hard_limit_seconds(JobSpec.from_dict(record.spec)) if record.spec else None
+        timed_out = threading.Event()
+        if hard_limit is not None:
+            def watchdog() -> None:  # the backstop when the job did not stop itself at --timeout
+                if not followed.wait(max(0.0, (record.started or time.time()) + hard_limit - time.time())):
+                    timed_out.set()
+                    backend.cancel(job_id, ref)
+
+            self._spawn(f"jc-timeout-{job_id}", watchdog)
         try:
             outcome = backend.follow(job_id, ref, on_event, since=since, stop=control.stop)
         finally:
@@ -453,6 +463,9 @@ class JobManager:
         else:
             status = "failed"
         error = inner.error if inner else ("" if outcome.exit_code == 0 else f"the container exited with code {outcome.exit_code}")
+        if timed_out.is_set() and not control.by_user and status != "succeeded":
+            limit = JobSpec.from_dict(record.spec).resources.time_limit
+            status, error = "failed", f"timed out after {limit} (--timeout): the job did not stop by itself, so it was stopped"
         self._finish(job_id, Finished(
             status=status, exit_code=outcome.exit_code, error=error,
             failing_cell=inner.failing_cell if inner else None, traceback=inner.traceback if inner else "",

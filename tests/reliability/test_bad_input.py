@@ -198,7 +198,7 @@ FLAG_CASES = {
     "push-injection": (["build", "ok.ipynb", "--push", "reg/x:1;touch /tmp/x"], "--push"),
     "cpus-zero": (["run", "ok.ipynb", "--cpus", "0"], "--cpus"),
     "memory-unit": (["run", "ok.ipynb", "--memory", "4x"], "--memory"),
-    "time-format": (["run", "ok.ipynb", "--time", "1h"], "--time"),
+    "time-format": (["run", "ok.ipynb", "--timeout", "soon"], "--timeout 'soon' is not a time limit"),
     "network-name": (["run", "ok.ipynb", "--network", "a b"], "--network"),
     "partition-newline": (["run", "ok.ipynb", "--backend", "slurm", "--partition", "a\n#SBATCH --uid=0"],
                           "--partition"),

@@ -69,7 +69,7 @@ def test_manifest_content(full: RunRequest) -> None:
     mounts = {v["mountPath"] for v in c["volumeMounts"]}
     assert {"/dev/shm", "/tmp", "/output", "/data", "/scratch"} <= mounts
     assert job["backoffLimit"] == 0 and job["ttlSecondsAfterFinished"] == 3600
-    assert job["activeDeadlineSeconds"] == 26 * 3600
+    assert job["activeDeadlineSeconds"] == 26 * 3600 + 60  # --timeout plus the runner's minute to save the notebook
     assert m["metadata"]["labels"]["org.jupyter-containerize.job"] == "a1b2c3"
     assert job["template"]["metadata"]["labels"]["org.jupyter-containerize.job"] == "a1b2c3"
     env = {e["name"]: e["value"] for e in c["env"]}

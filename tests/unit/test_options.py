@@ -165,3 +165,15 @@ def test_jobs_filters_and_the_sweep_comparison_are_one_or_the_other(nb: Path, mo
     for argv, words in refused.items():
         with pytest.raises(OptionError, match=words):
             parse(list(argv))
+
+
+@pytest.mark.parametrize(("given", "limit"), [("2h", "02:00:00"), ("30m", "00:30:00"), ("90s", "00:01:30"),
+                                              ("01:30:00", "01:30:00"), ("1d", "1-00:00:00"), ("1.5h", "01:30:00")])
+def test_time_limits_in_any_usual_form_become_one(given: str, limit: str, tmp_path: Path) -> None:
+    nb = tmp_path / "nb.ipynb"
+    for flag in ("--timeout", "--time"):  # --time: the older name, the same limit
+        spec = parse(["run", str(nb), flag, given, "--cell-timeout", "45s"]).spec
+        assert spec is not None and spec.resources.time_limit == limit and spec.resources.cell_time_limit == "00:00:45"
+    for bad in ("soon", "0s", "-5m"):
+        with pytest.raises(OptionError, match="--timeout"):
+            parse(["run", str(nb), "--timeout", bad])

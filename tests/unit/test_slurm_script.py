@@ -35,7 +35,7 @@ def test_directives_from_spec(tmp_path: Path) -> None:
     assert "--gres=gpu:2" in opts
     assert "--cpus-per-task=4" in opts
     assert "--mem=4096M" in opts
-    assert "--time=01:30:00" in opts
+    assert "--time=91" in opts  # minutes: --timeout 01:30:00 plus the runner's minute to save the notebook
     assert "--partition=gpu-a100" in opts
 
 
