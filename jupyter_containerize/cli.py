@@ -16,7 +16,7 @@ from .options import HelpShown, ParsedCommand, parse
 from .textview import TextProgress
 
 if TYPE_CHECKING:
-    from .jobs.manager import Job
+    from .jobs.manager import Job, JobManager
     from .jobs.store import JobRecord
 
 EXIT_CODES = {"succeeded": 0, "failed": 1, "cancelled": 130}
@@ -68,16 +68,27 @@ def cmd_build(cmd: ParsedCommand) -> int:
 def cmd_run(cmd: ParsedCommand) -> int:
     from .jobs.manager import JobManager
 
-    assert cmd.spec is not None
     manager = JobManager()
+    try:
+        return _run(manager, cmd)
+    finally:
+        manager.close()  # joins the manager's threads: a notification in flight is sent before the CLI exits
+
+
+def _run(manager: JobManager, cmd: ParsedCommand) -> int:
+    assert cmd.spec is not None
     progress = TextProgress()
     if cmd.spec.sweep:
+        if cmd.spec.detach:
+            from .errors import OptionError
+
+            raise OptionError("--detach cannot leave a sweep running: this process builds its image and starts "
+                              "its jobs one after another", "Run it without --detach, or start the sweep from "
+                              "JupyterLab (%containerize or the sidebar), whose kernel or server keeps it going.")
         jobs = manager.submit_sweep(cmd.spec)
         sweep_id = jobs[0].record.sweep_id
         print(f"sweep {sweep_id} of {len(jobs)} jobs: " if sweep_id else f"sweep of {len(jobs)} jobs: ", end="")
         print(" ".join(j.id for j in jobs))
-        if cmd.spec.detach:
-            return 0
         records = [j.wait() for j in jobs]
         if sweep_id:
             print(compare_sweep(manager.store, sweep_id).text())
@@ -102,8 +113,6 @@ def _follow(job: Job, progress: TextProgress, detach: bool = False) -> int:
     if record is None:
         print(f"detached; follow with: jupyter containerize logs -f {job.id}")
         return 0
-    if record.status == "failed" and record.error:
-        print(f"error: {record.error}", file=sys.stderr)
     return EXIT_CODES.get(record.status, 1)
 
 

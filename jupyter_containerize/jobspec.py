@@ -118,6 +118,7 @@ class JobSpec:
     auto_mount: bool = True  # mount the data files the notebook reads, read-only, where it reads them
     inject_top: bool = False  # parameters without a 'parameters' cell go to the top (papermill) instead of refused
     name: str = ""  # the user's name for the job (--name), shown wherever jobs are listed; "" when none
+    notify: str = ""  # a command or webhook URL told of the job's end (--notify); "": the config's, if any
 
     def with_changes(self, **changes: Any) -> JobSpec:
         return replace(self, **changes)

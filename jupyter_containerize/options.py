@@ -127,6 +127,8 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
                    help="one job per combination of the listed values")
     g.add_argument("--name", metavar="NAME",
                    help="a name for the job, shown wherever jobs are listed (a sweep's jobs: NAME lr=0.1 …)")
+    g.add_argument("--notify", metavar="COMMAND|URL",
+                   help="when the job ends, run COMMAND (the summary as JSON on its stdin) or POST the summary to URL")
     g.add_argument("-v", "--volume", metavar="SRC:DST[:ro]", action="append", default=[],
                    help="bind mount (paths relative to the notebook) or named volume")
     g.add_argument("--no-auto-mount", action="store_true",
@@ -411,6 +413,7 @@ def spec_from_values(notebook: Path, v: dict[str, Any]) -> JobSpec:
         auto_mount=not v.get("no_auto_mount", False),
         inject_top=bool(v.get("inject_top", False)),
         name=_optional(validators.job_name, v.get("name"), "--name") or "",
+        notify=_optional(validators.notify_target, v.get("notify"), "--notify") or "",
     )
 
 

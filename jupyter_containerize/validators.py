@@ -124,6 +124,26 @@ def time_limit(value: str, flag: str = "--timeout") -> str:
     return f"{days}-{clock}" if days else clock
 
 
+def notify_target(value: str, flag: str = "--notify") -> str:
+    """A webhook URL (``http(s)://host/…``) or a command line (split like a shell would, run without one)."""
+    import shlex
+    from urllib.parse import urlsplit
+
+    text = value.strip()
+    if urlsplit(text).scheme in ("http", "https"):
+        if not urlsplit(text).hostname:
+            raise OptionError(f"{flag} {value!r} is a URL without a host", "Give e.g. https://hooks.example/x.")
+        return text
+    try:
+        argv = shlex.split(text)
+    except ValueError as e:
+        raise OptionError(f"{flag} {value!r} cannot be split into a command ({e})",
+                          "Close the quote, or give a webhook URL.") from None
+    if not argv:
+        raise OptionError(f"{flag} is empty", "Give a command to run or a webhook URL.")
+    return text
+
+
 def keep_count(value: int, flag: str = "--keep-last") -> int:
     """How many of the newest jobs of each notebook to keep: 1 or more (0 would keep none of them)."""
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:

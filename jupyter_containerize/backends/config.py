@@ -71,6 +71,8 @@ class Config:
     retention_older_than: float | None = field(default=None, metadata=_env("JC_RETENTION_OLDER_THAN", _age))
     """After each job's end, remove runs, and images no job uses, older than this (seconds, or text such as
     ``30d``, as ``prune --older-than``); None: keep them. With both, a run either keeps stays."""
+    notify: str | None = field(default=None, metadata=_env("JC_NOTIFY"))
+    """A command to run or a webhook URL to POST to when any job ends (a job's ``--notify`` replaces it)."""
     backend_options: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
     """Settings of third-party backends, by backend name (their ``from_config`` reads them)."""
 

@@ -7,6 +7,7 @@ Front ends call :meth:`JobManager.submit` and render the events of the returned
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import threading
 import time
@@ -51,6 +52,7 @@ CANCEL_POLL_SECONDS = 0.3
 CANCEL_GRACE_SECONDS = 30.0  # after the backend's cancel, how long its follow may take to see the end
 CLOSE_TIMEOUT_SECONDS = 10.0
 SERVER_STOPPED = "the Jupyter server stopped before the job started; run it again"
+_LOG = logging.getLogger("jupyter_containerize")
 _RETAINING = threading.Lock()  # the automatic retention runs once at a time in a process
 
 
@@ -486,7 +488,26 @@ class JobManager:
                           finished=time.time(), metrics=metrics, outputs=outputs)
         self._emit(job_id, end)  # before the status: views see the end before wait() returns
         self.store.update(job_id, status=end.status)
+        self._notify(job_id, record)
         self._apply_retention()
+
+    def _notify(self, job_id: str, record: JobRecord) -> None:
+        """Tell the job's ``--notify`` target (else the config's) that it ended, in a thread of its own."""
+        target = str(record.spec.get("notify") or "")
+        if not target:
+            with contextlib.suppress(ContainerizeError):
+                target = self.config.notify or ""
+        if not target:
+            return
+
+        def send() -> None:
+            from .notify import send as send_summary
+
+            problem = send_summary(target, self.store.get(job_id))
+            if problem:  # the job's record is final (its Finished is the last event): the server's log says it
+                _LOG.warning("jupyter-containerize: job %s: %s", job_id, problem)
+
+        self._spawn(f"jc-notify-{job_id}", send)
 
     def _apply_retention(self) -> None:
         """The config's automatic retention (``retention_keep_last``/``retention_older_than``), after a job's end:

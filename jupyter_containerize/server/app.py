@@ -50,6 +50,9 @@ class ContainerizeApp(ExtensionApp):
                                    help="After each job's end, remove runs, and images no job uses, older than this "
                                    "age, e.g. 30d (as `prune --older-than`); default $JC_RETENTION_OLDER_THAN, else "
                                    "keep them. With both settings, a run either keeps stays.")
+    notify = Unicode("", config=True,
+                     help="A command to run or a webhook URL to POST the job's summary to when any job ends "
+                     "(a job's --notify replaces it); default $JC_NOTIFY.")
     backend_options = Dict({}, config=True, help="Settings of third-party backends: {backend name: {key: value}}.")
     stop_timeout = Float(10.0, config=True,
                          help="Seconds the server's shutdown waits for the job manager's threads to end.")
