@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from .jobs.store import JobRecord
 
 EXIT_CODES = {"succeeded": 0, "failed": 1, "cancelled": 130}
+JOBS_SETTLE_SECONDS = 15.0  # `jobs` records the end of detached jobs that ended since, before it lists them
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -132,7 +133,7 @@ def cmd_jobs(cmd: ParsedCommand) -> int:
             print(comparison.text())
         return 0
     records = list_jobs(JobManager(), limit=args["limit"], status=args.get("status"),
-                        notebook=args.get("notebook_path"), name=args.get("name"))
+                        notebook=args.get("notebook_path"), name=args.get("name"), settle=JOBS_SETTLE_SECONDS)
     if args.get("json"):
         print(json.dumps([r.to_dict() for r in records], indent=1, default=str))
     else:

@@ -589,14 +589,28 @@ class JobManager:
         starts = [i for i, (_, e) in enumerate(events) if isinstance(e, StatusChanged) and e.status == "running"]
         return len(events) - starts[-1] - 1 if starts else 0
 
-    def reconcile(self) -> None:
-        """Re-attach every unfinished job whose owner process is gone (server start, `jobs`)."""
+    def reconcile(self, settle: float = 0.0) -> None:
+        """Re-attach every unfinished job whose owner process is gone (server start, `jobs`).
+
+        ``settle``: wait up to that many seconds in all for the re-attached jobs that already ended on
+        their backend to be recorded as ended (a short-lived process, such as the CLI's ``jobs``, would
+        otherwise exit before they are and list a job that ended long ago as running).
+        """
+        attached = []
         for record in self.store.list(limit=500):
             if not record.done and record.id not in self._threads and not _pid_alive(record.owner_pid):
                 try:
-                    self.attach(record.id)
+                    attached.append(self.attach(record.id))
                 except ContainerizeError:
                     continue
+        deadline = time.monotonic() + settle
+        for job in attached:
+            record = job.record
+            if record.done or not record.backend_ref:
+                continue
+            with contextlib.suppress(ContainerizeError):
+                if not self.backend(record.backend).is_running(job.id, record.backend_ref):
+                    job.wait(timeout=max(0.0, deadline - time.monotonic()))
 
     # -- events --------------------------------------------------------------------------------
     def _subscribe(self, job_id: str, callback: EventCallback) -> Callable[[], None]:

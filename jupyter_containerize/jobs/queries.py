@@ -16,12 +16,13 @@ if TYPE_CHECKING:
 
 
 def list_jobs(manager: JobManager, limit: int = 20, *, status: str | None = None, notebook: str | None = None,
-              name: str | None = None) -> list[JobRecord]:
+              name: str | None = None, settle: float = 0.0) -> list[JobRecord]:
     """The newest ``limit`` jobs that match every filter, after re-attaching those whose owner process is gone.
 
-    ``notebook``: the notebook's absolute path; ``name``: the jobs named so and the jobs of a sweep named so.
+    ``notebook``: the notebook's absolute path; ``name``: the jobs named so and the jobs of a sweep named so;
+    ``settle``: see :meth:`JobManager.reconcile` (a process that exits right after listing passes some).
     """
-    manager.reconcile()
+    manager.reconcile(settle=settle)
     return manager.store.list(limit=limit, status=status, notebook=notebook, name=name)
 
 

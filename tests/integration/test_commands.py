@@ -125,3 +125,21 @@ def test_logs_logs_f_and_rm_of_a_finished_job_through_the_cli(tmp_path: Path, jo
     gone = cli("logs", job_id, cwd=tmp_path)
     assert gone.returncode == 2 and gone.stderr.startswith("error: ") and job_id in gone.stderr
     assert "Traceback" not in gone.stderr
+
+
+def test_jobs_records_the_end_of_a_detached_job_that_ended_since(tmp_path: Path, job_store: Path,
+                                                                   engine: docker.DockerClient) -> None:
+    """The CLI that started it has exited: the next `jobs` re-attaches it, sees it ended, and lists it so."""
+    import time
+
+    nb = write_notebook(tmp_path / "nb" / "tiny.ipynb", *TINY)
+    started = cli("run", str(nb), "--detach", cwd=tmp_path)
+    assert started.returncode == 0, started.stdout + started.stderr
+    job_id = started.stdout.split()[1]
+    deadline = time.monotonic() + 120
+    while any(c.status == "running" for c in labelled_containers(engine, job_id)):
+        assert time.monotonic() < deadline, "the detached job never ended"
+        time.sleep(0.5)
+    listed = {j["id"]: j["status"] for j in json.loads(cli("jobs", "--json", cwd=tmp_path).stdout)}
+    assert listed[job_id] == "succeeded"
+    assert labelled_containers(engine, job_id) == []  # and its container is removed, as for an attached job
