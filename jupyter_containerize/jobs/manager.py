@@ -7,6 +7,7 @@ Front ends call :meth:`JobManager.submit` and render the events of the returned
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import logging
 import os
 import threading
@@ -352,8 +353,10 @@ class JobManager:
                     prepared = prepare(spec, in_process=in_process, extra_modules=extra_modules,
                                        runs_notebook=not command)
                     own_prepared = True
-                for w in getattr(prepared.snapshot, "warnings", ()):
-                    emit(Log(text=f"warning: {w}", stream="stderr"))
+                environment = _environment_key(prepared)
+                for w in getattr(prepared.snapshot, "warnings", ()):  # said once per environment, not every job
+                    if self.store.first_notice(f"{environment}\n{w}"):
+                        emit(Log(text=f"warning: {w}", stream="stderr"))
                 backend = self.backend(spec.backend)
                 spec = self._mount_data(spec, prepared, emit)
                 backend.preflight(spec, prepared.snapshot.gpu.cuda_version)
@@ -670,6 +673,15 @@ class JobManager:
         if spec.resources.shm_size is None and prepared.snapshot.pin("torch") is not None:
             return replace(spec, resources=replace(spec.resources, shm_size="1g"))
         return spec
+
+
+def _environment_key(prepared: Prepared) -> str:
+    """The environment a job's image holds: its lock and base image (not the notebook, which changes often)."""
+    try:
+        lock = (prepared.context.path / "requirements.lock").read_bytes()
+    except OSError:
+        lock = b""
+    return hashlib.sha256(lock + b"\0" + prepared.context.base_image.encode()).hexdigest()
 
 
 def _pid_alive(pid: int | None) -> bool:

@@ -59,6 +59,10 @@ CREATE TABLE IF NOT EXISTS events (
     PRIMARY KEY (job_id, seq)
 );
 CREATE INDEX IF NOT EXISTS jobs_created ON jobs(created);
+CREATE TABLE IF NOT EXISTS notices (
+    key TEXT PRIMARY KEY,
+    first REAL NOT NULL
+);
 CREATE INDEX IF NOT EXISTS jobs_sweep ON jobs(sweep_id);
 """
 # Columns added since the first store: a store file written before gets them (ALTER TABLE) when opened.
@@ -280,6 +284,12 @@ class JobStore:
         with self._connect() as db:
             db.execute("DELETE FROM events WHERE job_id = ?", (job_id,))
             db.execute("DELETE FROM jobs WHERE id = ?", (job_id,))
+
+    def first_notice(self, key: str) -> bool:
+        """True the first time ``key`` is noticed in this store, False ever after (a warning said once)."""
+        with self._connect() as db:
+            return db.execute("INSERT OR IGNORE INTO notices (key, first) VALUES (?, ?)",
+                              (key, time.time())).rowcount == 1
 
     def append_event(self, job_id: str, event: Event) -> int:
         """Append one event; return its sequence number (1-based)."""

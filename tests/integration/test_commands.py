@@ -143,3 +143,18 @@ def test_jobs_records_the_end_of_a_detached_job_that_ended_since(tmp_path: Path,
     listed = {j["id"]: j["status"] for j in json.loads(cli("jobs", "--json", cwd=tmp_path).stdout)}
     assert listed[job_id] == "succeeded"
     assert labelled_containers(engine, job_id) == []  # and its container is removed, as for an attached job
+
+
+def test_a_warning_about_the_machine_is_said_once_per_environment(tmp_path: Path, job_store: Path) -> None:
+    """Two notebooks with one environment: the pip configuration this machine has is warned about once."""
+    (tmp_path / "wheels").mkdir()
+    env = {"PIP_FIND_LINKS": str(tmp_path / "wheels")}  # a host-only folder the build leaves out
+    outputs = []
+    for name in ("first", "second"):
+        nb = write_notebook(tmp_path / "nb" / f"{name}.ipynb", *TINY)
+        run = cli("run", str(nb), cwd=tmp_path, env=env)
+        assert run.returncode == 0, run.stdout + run.stderr
+        outputs.append(run.stdout + run.stderr)
+    said = [sum(line.startswith("warning: ") and str(tmp_path / "wheels") in line for line in out.splitlines())
+            for out in outputs]
+    assert said == [1, 0], outputs

@@ -157,3 +157,9 @@ def test_a_sweep_by_id_or_unique_prefix_oldest_first(tmp_path: Path) -> None:
     store.append_event(first[1].id, Log(text="x"))
     assert store.build_seconds([j.id for j in first]) == {first[0].id: 12.5}
     assert store.build_seconds([]) == {}
+
+
+def test_a_notice_is_first_once_across_processes(tmp_path: Path) -> None:
+    assert JobStore(tmp_path / "s.sqlite").first_notice("env-a\nwarning x") is True
+    again = JobStore(tmp_path / "s.sqlite")  # another process opening the same store
+    assert again.first_notice("env-a\nwarning x") is False and again.first_notice("env-b\nwarning x") is True
