@@ -24,7 +24,7 @@ from .events import Finished, StatusChanged
 from .jobs import commands
 from .jobs.queries import compare_sweep, list_jobs
 from .options import HelpShown, ParsedCommand, build_parser, parse, split_line
-from .widgets import AnyView, JobsTable, SweepView, display_comparison, make_view, widgets_available
+from .widgets import AnyView, JobsTable, SweepView, TextJobView, display_comparison, make_view, widgets_available
 
 if TYPE_CHECKING:
     from .jobs.manager import Job, JobManager
@@ -509,10 +509,23 @@ class ContainerizeMagics(Magics):
             raise remote_error(view.model.error or record.error, view.model.failing_cell, view.model.traceback)
         values = load_outputs(Path(record.output_dir), outputs)
         self.shell.user_ns.update(values)
+        if not isinstance(view, TextJobView):  # the widget folds the build away: the cell's own output, as a cell's
+            _print_cell_output(job)
         took = f" in {record.duration:.1f} s" if record.duration is not None else ""
         back = f"; outputs: {', '.join(values)}" if values else ""
         print(f"job {job.id} succeeded{took}{back}")
         return
+
+
+def _print_cell_output(job: Job) -> None:
+    """What the cell printed in the job (its stdout and stderr), without the build's lines."""
+    from .events import Log, NotebookStarted
+
+    running = False
+    for _, event in job.events():
+        running = running or isinstance(event, NotebookStarted)
+        if running and isinstance(event, Log) and not event.text.startswith("jupyter-containerize:"):
+            (sys.stderr if event.stream == "stderr" else sys.stdout).write(event.text)
 
 
 ContainerizeMagics.containerize.__doc__ = magic_help()

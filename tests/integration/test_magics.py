@@ -138,6 +138,20 @@ def test_cell_magic_returns_outputs_and_raises_remote_errors(tmp_path: Path, ker
     assert "still alive" in text_of(nb.cells[5])
 
 
+def test_the_cell_magic_under_widgets_shows_the_cells_own_output(tmp_path: Path, kernel_env: Path) -> None:
+    """The widget folds the build away; what the cell printed shows as the cell's output, nothing of the build."""
+    nb = execute(
+        tmp_path,
+        "%load_ext jupyter_containerize",
+        "%%containerize --outputs total\nimport sys\ntotal = sum(range(10))\nprint('total is', total)\n"
+        "print('careful', file=sys.stderr)",
+    )
+    streams = {o.get("name"): o.get("text", "") for o in nb.cells[1].outputs if o.output_type == "stream"}
+    assert "total is 45\n" in streams.get("stdout", "") and "careful\n" in streams.get("stderr", "")
+    assert "step " not in streams.get("stdout", "") and "warning:" not in streams.get("stdout", "")
+    assert "succeeded" in streams.get("stdout", "") and "outputs: total" in streams.get("stdout", "")
+
+
 def test_a_sweep_ends_with_its_comparison_under_the_widgets_and_in_text(tmp_path: Path, kernel_env: Path) -> None:
     """``%containerize run --sweep``: once both jobs ended, the table (best run marked) and the Vega-Lite plot show,
     in the widget view (without --wait) and as display data (--text --wait)."""
