@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import signal
 import sys
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -147,14 +148,17 @@ def _print_table(records: Sequence[JobRecord]) -> None:
     sweeps = any(r.sweep_id for r in records)
     name_head = f"{'NAME':{min(max(names, 4), 32)}}  " if names else ""
     sweep_head = f"{'SWEEP':14}  " if sweeps else ""
-    print(f"{'JOB':12}  {'STATUS':9}  {'DURATION':>8}  {'NOTEBOOK':24}  {name_head}{sweep_head}PARAMETERS / METRICS")
-    for r in records:
-        duration = f"{r.duration:.1f}s" if r.duration is not None else "-"
+    print(f"{'JOB':12}  {'STATUS':9}  {'TOTAL':>8}  {'RUN':>8}  {'NOTEBOOK':24}  {name_head}{sweep_head}"
+          "PARAMETERS / METRICS")
+    now = time.time()
+    for r in records:  # TOTAL: from the request (capture and build included) to the end, or to now
+        total = f"{((r.finished if r.finished is not None else now) - r.created):.1f}s"
+        times = f"{total:>8}  " + (f"{r.duration:.1f}s" if r.duration is not None else "-").rjust(8)
         extra = " ".join(f"{k}={v}" for k, v in r.parameters.items())
         metrics = " ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in r.metrics.items())
         name = f"{r.name[:32]:{min(max(names, 4), 32)}}  " if names else ""
         sweep = f"{r.sweep_id:14}  " if sweeps else ""
-        print(f"{r.id:12}  {r.status:9}  {duration:>8}  {Path(r.notebook).name[:24]:24}  {name}{sweep}{extra}  "
+        print(f"{r.id:12}  {r.status:9}  {times}  {Path(r.notebook).name[:24]:24}  {name}{sweep}{extra}  "
               f"{metrics}".rstrip())
 
 

@@ -337,3 +337,18 @@ def test_prune_and_du_in_a_cell_show_and_remove_only_with_yes(shell: Any, tmp_pa
     assert {r.id for r in store.list()} == {old.id, new.id} and (out / old.id).is_dir()
     assert shell.run_cell("%containerize prune --keep-last 1 --yes").error_in_exec is None
     assert {r.id for r in store.list()} == {new.id} and not (out / old.id).exists() and (out / new.id).is_dir()
+    assert {r.id for r in store.list()} == {new.id} and not (out / old.id).exists() and (out / new.id).is_dir()
+
+
+def test_the_job_table_shows_the_whole_time_and_the_run(tmp_path: Path, capsys: Any) -> None:
+    """TOTAL counts from the request (capture and build included), RUN from the container's start."""
+    from jupyter_containerize.cli import _print_table
+    from jupyter_containerize.jobs.store import JobStore
+
+    store = JobStore(tmp_path / "jobs.sqlite")
+    rec = store.create("/nb/train.ipynb", status="succeeded")
+    store.update(rec.id, started=rec.created + 78.6, finished=rec.created + 81.0)
+    _print_table([store.get(rec.id)])
+    head, row = capsys.readouterr().out.splitlines()
+    assert head.split()[:4] == ["JOB", "STATUS", "TOTAL", "RUN"]
+    assert row.split()[:4] == [rec.id, "succeeded", "81.0s", "2.4s"]
