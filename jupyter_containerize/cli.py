@@ -248,10 +248,56 @@ def cmd_du(cmd: ParsedCommand) -> int:
     return 0
 
 
+SCHEDULER_NOTE = "the Jupyter server with this extension starts its runs (jupyter lab or jupyter server on this store)"
+
+
+def cmd_schedule(cmd: ParsedCommand) -> int:
+    """Check the run as ``run`` would, save the schedule, print its id and next run."""
+    from .jobs.manager import JobManager
+
+    assert cmd.spec is not None
+    view = commands.schedule(JobManager(), cmd.spec, cmd.args["rule"])
+    print(view.summary())
+    print(SCHEDULER_NOTE)
+    return 0
+
+
+def cmd_schedules(cmd: ParsedCommand) -> int:
+    from .jobs.manager import JobManager
+    from .jobs.schedules import table
+
+    rows = commands.schedules(JobManager())
+    print(json.dumps([r.to_dict() for r in rows], indent=1, default=str) if cmd.args.get("json") else table(rows))
+    return 0
+
+
+def cmd_unschedule(cmd: ParsedCommand) -> int:
+    from .jobs.manager import JobManager
+
+    print(f"removed schedule {commands.unschedule(JobManager(), cmd.args['schedule'])}")
+    return 0
+
+
+def cmd_pause(cmd: ParsedCommand) -> int:
+    from .jobs.manager import JobManager
+
+    print(commands.pause(JobManager(), cmd.args["schedule"]).summary())
+    return 0
+
+
+def cmd_resume(cmd: ParsedCommand) -> int:
+    from .jobs.manager import JobManager
+
+    print(commands.resume(JobManager(), cmd.args["schedule"]).summary())
+    return 0
+
+
 COMMANDS = {
     "dockerfile": cmd_dockerfile, "build": cmd_build, "run": cmd_run, "jobs": cmd_jobs, "logs": cmd_logs,
     "stop": cmd_stop, "rm": cmd_rm, "base-image": cmd_base_image, "export": cmd_export, "verify": cmd_verify,
     "prune": cmd_prune, "du": cmd_du,
+    "schedule": cmd_schedule, "schedules": cmd_schedules, "unschedule": cmd_unschedule, "pause": cmd_pause,
+    "resume": cmd_resume,
 }
 
 if __name__ == "__main__":

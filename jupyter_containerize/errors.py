@@ -73,6 +73,10 @@ class JobNotFound(JobError):
     """No job with that id exists in the store."""
 
 
+class ScheduleNotFound(JobNotFound):
+    """No schedule with that id exists in the store."""
+
+
 class RegistryError(ContainerizeError):
     """A registry push or pull failed."""
 

@@ -31,7 +31,7 @@ if TYPE_CHECKING:
     from .jobs.store import JobRecord
     from .jobspec import JobSpec
 
-NOTEBOOK_COMMANDS = ("run", "build", "dockerfile", "export")
+NOTEBOOK_COMMANDS = ("run", "build", "dockerfile", "export", "schedule")
 FINISH_GRACE_SECONDS = 10.0  # the store says "done" just before the Finished event reaches the views
 
 _MAGIC_HELP = """Run the current notebook (or one cell) as a reproducible container job.
@@ -41,6 +41,7 @@ Line magic::
     %containerize run [--gpus all] [-v ./data:/data] [-p lr=0.01] [--wait] ...
     %containerize build | dockerfile | export DIR | verify
     %containerize jobs | logs JOB | stop JOB | rm JOB
+    %containerize schedule --cron '0 3 * * *' [run options] | schedules | pause ID | resume ID | unschedule ID
 
 Cell magic::
 
@@ -428,6 +429,26 @@ class ContainerizeMagics(Magics):
     def do_du(self, cmd: ParsedCommand, text: bool) -> None:
         usage = commands.disk_usage(self.manager)
         print(json.dumps(usage.to_dict(), indent=1, default=str) if cmd.args.get("json") else usage.text())
+
+    # -- schedules (the Jupyter server starts their runs) ---------------------------------------------
+    def do_schedule(self, cmd: ParsedCommand, text: bool) -> None:
+        assert cmd.spec is not None
+        print(commands.schedule(self.manager, cmd.spec, cmd.args["rule"]).summary())
+
+    def do_schedules(self, cmd: ParsedCommand, text: bool) -> None:
+        from .jobs.schedules import table
+
+        rows = commands.schedules(self.manager)
+        print(json.dumps([r.to_dict() for r in rows], indent=1, default=str) if cmd.args.get("json") else table(rows))
+
+    def do_unschedule(self, cmd: ParsedCommand, text: bool) -> None:
+        print(f"removed schedule {commands.unschedule(self.manager, cmd.args['schedule'])}")
+
+    def do_pause(self, cmd: ParsedCommand, text: bool) -> None:
+        print(commands.pause(self.manager, cmd.args["schedule"]).summary())
+
+    def do_resume(self, cmd: ParsedCommand, text: bool) -> None:
+        print(commands.resume(self.manager, cmd.args["schedule"]).summary())
 
     def do_logs(self, cmd: ParsedCommand, text: bool) -> None:
         """The job's events as text; ``-f`` follows it until it ends (interrupting the kernel cancels it)."""

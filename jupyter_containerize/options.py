@@ -39,6 +39,7 @@ _DANGEROUS_SOURCES = ("/", "/var/run/docker.sock", "/run/docker.sock", "/etc", "
 SUBCOMMANDS = (
     "run", "build", "dockerfile", "export", "jobs", "logs", "stop", "rm",
     "base-image", "verify", "prune", "du",
+    "schedule", "schedules", "unschedule", "pause", "resume",
 )
 
 
@@ -201,6 +202,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_capture_options(p)
 
     _add_jobs_parser(sub)
+    _add_schedule_parsers(sub, nb)
 
     p = sub.add_parser("logs", help="show a job's log")
     p.add_argument("job", metavar="JOB")
@@ -217,6 +219,41 @@ def build_parser() -> argparse.ArgumentParser:
 
     _add_disk_parsers(sub)
     return parser
+
+
+def _add_schedule_parsers(sub: Any, nb: Callable[..., None]) -> None:
+    """``schedule`` (run's options plus --cron/--tz), ``schedules``, ``unschedule``, ``pause``, ``resume``."""
+    p = sub.add_parser("schedule", help="run the notebook as a job at each time of a cron expression (the "
+                                        "Jupyter server with this extension starts the runs)")
+    nb(p, required=False)
+    g = p.add_argument_group("schedule")
+    g.add_argument("--cron", metavar="EXPRESSION",
+                   help="when to run: five fields, minute hour day-of-month month day-of-week ('0 3 * * *': 03:00 "
+                        "every day), or @hourly, @daily, @weekly, @monthly")
+    g.add_argument("--tz", metavar="ZONE", help="the time zone the expression is read in, an IANA name such as "
+                                                "Europe/Berlin (default UTC)")
+    _add_capture_options(p)
+    _add_build_options(p)
+    _add_run_options(p)
+    p = sub.add_parser("schedules", help="list the schedules: next run, last run and its status, paused")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    for name, what in (("unschedule", "remove a schedule (its runs stay)"),
+                       ("pause", "stop a schedule from starting runs until it is resumed"),
+                       ("resume", "start a paused schedule again, from its next time after now")):
+        p = sub.add_parser(name, help=what)
+        p.add_argument("schedule", metavar="SCHEDULE", help="the schedule's id (a unique prefix will do)")
+
+
+def _check_schedule(values: dict[str, Any]) -> None:
+    """``schedule``: a cron expression (checked by croniter, read in --tz); one job per time, so no sweep."""
+    from .cron import cron_rule
+
+    if not values.get("cron"):
+        raise OptionError("'schedule' needs --cron EXPRESSION", "Write it like --cron '0 3 * * *' (03:00 every day).")
+    if values.get("sweep"):
+        raise OptionError("A schedule starts one job at each time, not a sweep",
+                          "Drop --sweep, or schedule each set of values on its own (-p).")
+    values["rule"] = cron_rule(values["cron"], values.get("tz"))
 
 
 def _add_disk_parsers(sub: Any) -> None:
@@ -328,10 +365,12 @@ def parse(argv: Sequence[str] | str, *, default_notebook: Path | None = None) ->
         _check_jobs(values)
     if command == "prune":
         _check_prune(values)
+    if command == "schedule":
+        _check_schedule(values)
     if command == "verify" and values["runs"] < 1:
         raise OptionError(f"--runs {values['runs']} is not a number of runs",
                           "Give 1 or more (2 finds the cells whose outputs differ from run to run).")
-    if command in ("dockerfile", "build", "run", "export") or (command == "verify" and values.get("target") is None):
+    if command in ("dockerfile", "build", "run", "export", "schedule") or (command == "verify" and values.get("target") is None):
         path = Path(notebook_arg) if notebook_arg else default_notebook
         if path is None:
             raise OptionError(f"'{command}' needs a NOTEBOOK", "Pass the path of the .ipynb file.")

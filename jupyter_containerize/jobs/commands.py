@@ -21,7 +21,9 @@ from ..jobspec import JobSpec
 if TYPE_CHECKING:  # the pipeline (and docker-py) load when a command runs, not when a front end starts
     from ..backends.base import ImageRef
     from .manager import Job, JobManager
+    from ..cron import CronRule
     from .retention import DiskUsage, ImageRemoval, JobRemoval, PrunePlan, PruneResult, Retention
+    from .schedules import ScheduleView
     from .store import JobRecord
 
 EventCallback = Callable[[Event], None]
@@ -180,6 +182,54 @@ def remove(manager: JobManager, job_id: str) -> str:
     return record.id
 
 
+@dataclass(frozen=True)
+class Removed:
+    """What :func:`remove_with_outputs` removed: the job's full id and its own output folder, if it had one."""
+
+    id: str
+    folder: Path | None = None  # the job's own folder, removed; None: it had none
+    kept: Path | None = None  # a folder that is not the job's own (``--output``): the user's, it stays
+
+
+def own_output_folder(record: JobRecord) -> Path | None:
+    """The job's own output folder (``<notebook stem>.jc-jobs/<job id>/`` beside its notebook), by the rule
+    prune uses; None when it has none or wrote into a folder given with ``--output`` (the user's)."""
+    return Path(record.output_dir) if record.output_dir and _own_folder(record) else None
+
+
+def remove_with_outputs(manager: JobManager, job_id: str, *, within: Path | None = None) -> Removed:
+    """Remove a finished job as :func:`remove` does, and its own output folder first (as prune does: a folder
+    that cannot be removed keeps the record). A ``--output`` folder is the user's and stays.
+
+    Args:
+        within: The folder the output folder must lie in (the Jupyter root); refused when it lies outside.
+
+    Raises:
+        JobError: the job has not finished, or its folder could not be removed (nothing was removed then).
+        OptionError: its own folder lies outside ``within``.
+    """
+    from ..backends.disk import remove_output_folder
+    from ..errors import JobError, OptionError
+
+    record = manager.store.get(job_id)
+    if not record.done:
+        raise JobError(f"Job {record.id} has not finished, so its outputs are still being written",
+                       "Cancel it first, then delete it with its outputs.")
+    folder = own_output_folder(record)
+    kept = Path(record.output_dir) if record.output_dir and folder is None else None
+    if folder is not None and within is not None and not folder.resolve().is_relative_to(within.resolve()):
+        raise OptionError(f"The output folder of job {record.id} ({folder}) lies outside the Jupyter root",
+                          "Delete the job without its outputs, and remove the folder from a terminal.")
+    if folder is not None:
+        try:
+            remove_output_folder(folder)
+        except OSError as e:
+            raise JobError(f"The output folder {folder} of job {record.id} could not be removed "
+                           f"({e.strerror or e}); the job stays", "Check the folder's permissions.") from None
+    manager.remove(record.id)
+    return Removed(id=record.id, folder=folder, kept=kept)
+
+
 # -- prune / du ---------------------------------------------------------------------------------------------
 
 EVERY_JOB = 2**62  # the store's list limit that means all of them
@@ -192,7 +242,7 @@ def prune_plan(manager: JobManager, retention: Retention, *, all_images: bool = 
     Args:
         all_images: Also this tool's images of notebooks with no job in this store (an engine one user has).
         build_cache: Also the engine's BuildKit cache unused for ``retention.older_than`` (uv's cache mounts stay).
-        protected: Image tags or ids that never go (schedules pass the images they will run).
+        protected: Image tags or ids that never go; the images of the schedules' runs are always added.
         sizes: Measure what it frees (image sizes, folders); the automatic retention skips that.
         engine_required: Without an engine, fail (the CLI) or plan the jobs and folders alone (after a job).
 
@@ -221,6 +271,8 @@ def prune_plan(manager: JobManager, retention: Retention, *, all_images: bool = 
             facts = read_engine(client, sizes=sizes or build_cache)
         finally:
             client.close()
+    # The images the schedules' runs use always stay: the next occurrence would build them again.
+    protected = {*protected, *manager.store.schedule_images()}
     found = plan(jobs, facts, retention, owned_folder=_own_folder, repos=_repos(jobs), all_images=all_images,
                  protected=protected, build_cache=build_cache)
     if sizes:
@@ -339,3 +391,67 @@ def _repos(jobs: Sequence[JobRecord]) -> dict[str, str]:
     from ..render.context import slug
 
     return {r.notebook: f"jupyter-containerize/{slug(Path(r.notebook).stem)}" for r in jobs}
+
+
+# -- schedules ----------------------------------------------------------------------------------------------
+
+def schedule(manager: JobManager, spec: JobSpec, rule: CronRule, *, now: float | None = None) -> ScheduleView:
+    """Save ``spec`` to run at each occurrence of ``rule``; the Jupyter server's scheduler starts the runs.
+
+    The spec is checked exactly as ``run`` checks it before a job is recorded (the notebook's code and
+    parameters cell, then the backend's preflight), so a schedule that could not run is refused here,
+    before anything is saved.
+
+    Raises:
+        OptionError: ``--sweep`` (a schedule starts one job per occurrence).
+        ContainerizeError: what ``run`` would refuse (no engine, a parameter the notebook does not have…).
+    """
+    from ..errors import OptionError
+    from .pipeline import checked_spec
+    from .schedules import ScheduleView
+
+    if spec.sweep:
+        raise OptionError("A schedule starts one job at each time, not a sweep",
+                          "Drop --sweep, or schedule each set of values on its own (-p).")
+    spec = checked_spec(spec)
+    manager.backend(spec.backend).preflight(spec)
+    # Stored absolute: the server that runs it has a working folder of its own.
+    spec = spec.with_changes(notebook=spec.notebook.resolve(), detach=False, wait=False)
+    record = manager.store.create_schedule(str(spec.notebook), rule.expression, rule.tz, spec.to_dict(),
+                                           rule.next_after(time.time() if now is None else now), name=spec.name)
+    return ScheduleView(record)
+
+
+def schedules(manager: JobManager) -> list[ScheduleView]:
+    """Every schedule with its last run's job, oldest first."""
+    from .schedules import views
+
+    return views(manager.store, manager.store.schedules())
+
+
+def unschedule(manager: JobManager, schedule_id: str) -> str:
+    """Remove a schedule (``schedule_id`` may be a unique prefix); its runs stay. Its full id."""
+    record = manager.store.schedule(schedule_id)
+    manager.store.delete_schedule(record.id)
+    return record.id
+
+
+def pause(manager: JobManager, schedule_id: str) -> ScheduleView:
+    """Stop a schedule from starting runs until it is resumed (a run already started goes on)."""
+    from .schedules import views
+
+    record = manager.store.schedule(schedule_id)
+    manager.store.set_schedule_paused(record.id, True)
+    return views(manager.store, [manager.store.schedule(record.id)])[0]
+
+
+def resume(manager: JobManager, schedule_id: str, *, now: float | None = None) -> ScheduleView:
+    """Start a paused schedule again from its next occurrence after now: the times it missed while paused
+    are not caught up."""
+    from ..cron import CronRule
+    from .schedules import views
+
+    record = manager.store.schedule(schedule_id)
+    next_run = CronRule(record.cron, record.tz).next_after(time.time() if now is None else now)
+    manager.store.set_schedule_paused(record.id, False, next_run=next_run if record.paused else None)
+    return views(manager.store, [manager.store.schedule(record.id)])[0]

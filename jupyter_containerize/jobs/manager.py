@@ -257,12 +257,15 @@ class JobManager:
     def submit(self, spec: JobSpec, *, in_process: bool = False, extra_modules: tuple[str, ...] = (),
                command: tuple[str, ...] = (), extra_env: tuple[tuple[str, str], ...] = (),
                extra_mounts: tuple[tuple[str, str, bool], ...] = (), prepared: Prepared | None = None,
-               image: ImageRef | None = None, sweep_id: str = "") -> Job:
-        """Record a queued job and start it in a background thread; returns at once."""
+               image: ImageRef | None = None, sweep_id: str = "", schedule_id: str = "") -> Job:
+        """Record a queued job and start it in a background thread; returns at once.
+
+        ``schedule_id``: the schedule whose occurrence this job is (the server's scheduler).
+        """
         spec = checked_spec(spec, runs_notebook=not command)
         # A backend that cannot run the job (or an unknown name) fails here, before a job is recorded.
         self.backend(spec.backend).preflight(spec)
-        job = self._create(spec, sweep_id)
+        job = self._create(spec, sweep_id, schedule_id)
         self._start(job.id, spec, in_process, extra_modules, command, extra_env, extra_mounts, prepared, image)
         return job
 
@@ -282,11 +285,12 @@ class JobManager:
         self._spawn(f"jc-{sweep_id}", self._run_sweep, spec, specs, jobs, in_process)
         return jobs
 
-    def _create(self, spec: JobSpec, sweep_id: str) -> Job:
+    def _create(self, spec: JobSpec, sweep_id: str, schedule_id: str = "") -> Job:
         if self._closed.is_set():
             raise JobError("This job manager is closed (the server is stopping)", "Start the job again once it is up.")
         record = self.store.create(str(spec.notebook.resolve()), spec=spec.to_dict(), parameters=spec.parameters,
-                                   backend=spec.backend, sweep_id=sweep_id, owner_pid=os.getpid(), name=spec.name)
+                                   backend=spec.backend, sweep_id=sweep_id, owner_pid=os.getpid(), name=spec.name,
+                                   schedule_id=schedule_id)
         self._control(record.id)
         self._emit(record.id, StatusChanged(status="queued"))
         return Job(self, record.id)
@@ -492,6 +496,8 @@ class JobManager:
         self._emit(job_id, end)  # before the status: views see the end before wait() returns
         self.store.update(job_id, status=end.status)
         self._notify(job_id, record)
+        if record.schedule_id and record.image_tag:  # the schedule's next runs need it: prune keeps it
+            self.store.schedule_image(record.schedule_id, record.image_tag, record.image_id)
         self._apply_retention()
 
     def _notify(self, job_id: str, record: JobRecord) -> None:

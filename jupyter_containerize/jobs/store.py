@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..errors import JobError, JobNotFound
+from ..errors import JobError, JobNotFound, ScheduleNotFound
 from ..events import TERMINAL_STATUSES, Event, event_from_dict
 
 _SCHEMA = """
@@ -48,7 +48,8 @@ CREATE TABLE IF NOT EXISTS jobs (
     owner_pid INTEGER,
     last_log_time TEXT NOT NULL DEFAULT '',
     cancel_requested INTEGER NOT NULL DEFAULT 0,
-    name TEXT NOT NULL DEFAULT ''
+    name TEXT NOT NULL DEFAULT '',
+    schedule_id TEXT NOT NULL DEFAULT ''
 );
 CREATE TABLE IF NOT EXISTS events (
     job_id TEXT NOT NULL REFERENCES jobs(id) ON DELETE CASCADE,
@@ -59,21 +60,39 @@ CREATE TABLE IF NOT EXISTS events (
     PRIMARY KEY (job_id, seq)
 );
 CREATE INDEX IF NOT EXISTS jobs_created ON jobs(created);
+CREATE INDEX IF NOT EXISTS jobs_sweep ON jobs(sweep_id);
 CREATE TABLE IF NOT EXISTS notices (
     key TEXT PRIMARY KEY,
     first REAL NOT NULL
 );
-CREATE INDEX IF NOT EXISTS jobs_sweep ON jobs(sweep_id);
+CREATE TABLE IF NOT EXISTS schedules (
+    id TEXT PRIMARY KEY,
+    notebook TEXT NOT NULL,
+    cron TEXT NOT NULL,
+    tz TEXT NOT NULL DEFAULT 'UTC',
+    spec TEXT NOT NULL DEFAULT '{}',
+    name TEXT NOT NULL DEFAULT '',
+    created REAL NOT NULL,
+    updated REAL NOT NULL,
+    next_run INTEGER NOT NULL,
+    paused INTEGER NOT NULL DEFAULT 0,
+    last_run INTEGER,
+    last_job_id TEXT NOT NULL DEFAULT '',
+    last_error TEXT NOT NULL DEFAULT '',
+    image_tag TEXT NOT NULL DEFAULT '',
+    image_id TEXT NOT NULL DEFAULT ''
+);
 """
 # Columns added since the first store: a store file written before gets them (ALTER TABLE) when opened.
 # Each has a default, so processes of an older version keep writing rows without naming it.
-_ADDED_COLUMNS = (("name", "TEXT NOT NULL DEFAULT ''"),)
+_ADDED_COLUMNS = (("name", "TEXT NOT NULL DEFAULT ''"), ("schedule_id", "TEXT NOT NULL DEFAULT ''"))
 
 _JSON_FIELDS = ("spec", "parameters", "outputs", "metrics")
+SCHEDULE_PREFIX = "sched-"
 _UPDATABLE = {
     "started", "finished", "status", "backend", "backend_ref", "spec", "parameters", "image_tag", "image_id",
     "digest", "lock_hash", "exit_code", "failing_cell", "error", "output_dir", "outputs", "metrics",
-    "sweep_id", "owner_pid", "last_log_time", "cancel_requested", "name",
+    "sweep_id", "owner_pid", "last_log_time", "cancel_requested", "name", "schedule_id",
 }
 
 
@@ -105,6 +124,7 @@ class JobRecord:
     last_log_time: str = ""
     cancel_requested: int = 0
     name: str = ""
+    schedule_id: str = ""  # the schedule that started this run ("" for a run started by hand)
     started: float | None = None
     finished: float | None = None
 
@@ -122,6 +142,35 @@ class JobRecord:
         d = dict(self.__dict__)
         d["duration"] = self.duration
         return d
+
+
+@dataclass
+class ScheduleRecord:
+    """One schedule: a notebook's run (its checked JobSpec) at each occurrence of a cron expression.
+
+    ``next_run``: the occurrence the scheduler runs next (epoch seconds); ``last_run``: the occurrence it
+    ran last, ``last_job_id`` the job it started then (or ``last_error``: why none started).
+    ``image_tag``/``image_id``: the image of its last run that built one, which ``prune`` keeps.
+    """
+
+    id: str
+    notebook: str
+    cron: str
+    tz: str
+    created: float
+    updated: float
+    next_run: int
+    spec: dict[str, Any] = field(default_factory=dict)
+    name: str = ""
+    paused: bool = False
+    last_run: int | None = None
+    last_job_id: str = ""
+    last_error: str = ""
+    image_tag: str = ""
+    image_id: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
 
 
 def default_store_path() -> Path:
@@ -144,6 +193,10 @@ def default_timeout() -> float:
 
 def new_job_id() -> str:
     return uuid.uuid4().hex[:12]
+
+
+def new_schedule_id() -> str:
+    return SCHEDULE_PREFIX + uuid.uuid4().hex[:8]
 
 
 class JobStore:
@@ -215,11 +268,12 @@ class JobStore:
         return _decode(row)
 
     def list(self, limit: int = 50, status: str | None = None, sweep_id: str | None = None,
-             notebook: str | None = None, name: str | None = None) -> builtins.list[JobRecord]:
+             notebook: str | None = None, name: str | None = None,
+             schedule_id: str | None = None) -> builtins.list[JobRecord]:
         """The newest ``limit`` jobs matching every filter given.
 
         ``notebook``: its absolute path as stored. ``name``: the jobs named so, and the jobs of a sweep
-        named so (theirs is ``NAME lr=0.1 …``).
+        named so (theirs is ``NAME lr=0.1 …``). ``schedule_id``: the runs a schedule started.
         """
         sql, args = "SELECT * FROM jobs", []
         where = []
@@ -235,6 +289,9 @@ class JobStore:
         if notebook:
             where.append("notebook = ?")
             args.append(notebook)
+        if schedule_id:
+            where.append("schedule_id = ?")
+            args.append(schedule_id)
         if where:
             sql += " WHERE " + " AND ".join(where)
         sql += " ORDER BY created DESC LIMIT ?"
@@ -309,6 +366,98 @@ class JobStore:
                               (job_id, after)).fetchall()
         return [(int(r["seq"]), event_from_dict(json.loads(r["data"]))) for r in rows]
 
+    # -- schedules -------------------------------------------------------------------------------
+    def create_schedule(self, notebook: str, cron: str, tz: str, spec: dict[str, Any], next_run: int,
+                        name: str = "") -> ScheduleRecord:
+        """Insert a schedule whose first occurrence is ``next_run``."""
+        now = time.time()
+        schedule_id = new_schedule_id()
+        with self._connect() as db:
+            db.execute("INSERT INTO schedules (id, notebook, cron, tz, spec, name, created, updated, next_run) "
+                       "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                       (schedule_id, notebook, cron, tz, json.dumps(spec, default=str), name, now, now, int(next_run)))
+        return self.schedule(schedule_id)
+
+    def schedule(self, schedule_id: str) -> ScheduleRecord:
+        """A schedule by id or unique prefix (``sched-`` may be left out).
+
+        Raises:
+            ScheduleNotFound: no schedule has that id.
+            JobError: the prefix names several schedules.
+        """
+        with self._connect() as db:
+            row = db.execute("SELECT * FROM schedules WHERE id = ?", (schedule_id,)).fetchone()
+            if row is None and schedule_id:
+                prefixes = {schedule_id, schedule_id if schedule_id.startswith(SCHEDULE_PREFIX)
+                            else SCHEDULE_PREFIX + schedule_id}
+                rows = {r["id"]: r for p in prefixes for r in db.execute(
+                    "SELECT * FROM schedules WHERE substr(id, 1, ?) = ?", (len(p), p))}
+                if len(rows) > 1:
+                    raise JobError(f"{schedule_id!r} is the start of {len(rows)} schedules' ids", "Give more of the id.")
+                row = next(iter(rows.values()), None)
+        if row is None:
+            raise ScheduleNotFound(f"No schedule {schedule_id!r} in the store",
+                                   "List schedules with `jupyter containerize schedules`.")
+        return _decode_schedule(row)
+
+    def schedules(self) -> builtins.list[ScheduleRecord]:
+        """Every schedule, oldest first."""
+        with self._connect() as db:
+            rows = db.execute("SELECT * FROM schedules ORDER BY created, rowid").fetchall()
+        return [_decode_schedule(r) for r in rows]
+
+    def delete_schedule(self, schedule_id: str) -> None:
+        """Forget a schedule (its runs stay, still linked to its id)."""
+        with self._connect() as db:
+            if db.execute("DELETE FROM schedules WHERE id = ?", (schedule_id,)).rowcount == 0:
+                raise ScheduleNotFound(f"No schedule {schedule_id!r} in the store",
+                                       "List schedules with `jupyter containerize schedules`.")
+
+    def set_schedule_paused(self, schedule_id: str, paused: bool, next_run: int | None = None) -> None:
+        """Pause or resume a schedule; ``next_run``: its next occurrence from now on (a resume)."""
+        sets, args = "paused = ?, updated = ?", [int(paused), time.time()]
+        if next_run is not None:
+            sets += ", next_run = ?"
+            args.append(int(next_run))
+        with self._connect() as db:
+            if db.execute(f"UPDATE schedules SET {sets} WHERE id = ?", (*args, schedule_id)).rowcount == 0:
+                raise ScheduleNotFound(f"No schedule {schedule_id!r} in the store",
+                                       "List schedules with `jupyter containerize schedules`.")
+
+    def claim_schedule(self, schedule_id: str, expected: int, next_run: int, occurrence: int) -> bool:
+        """Take the occurrence ``expected`` of a schedule for this process: True for exactly one caller.
+
+        One UPDATE moves ``next_run`` from ``expected`` to ``next_run`` only where it still is ``expected``
+        and the schedule is not paused, so of several servers on one store one runs each occurrence.
+        """
+        with self._connect() as db:
+            cur = db.execute("UPDATE schedules SET next_run = ?, last_run = ?, last_job_id = '', last_error = '', "
+                             "updated = ? WHERE id = ? AND next_run = ? AND paused = 0",
+                             (int(next_run), int(occurrence), time.time(), schedule_id, int(expected)))
+            return cur.rowcount == 1
+
+    def schedule_started(self, schedule_id: str, job_id: str = "", error: str = "") -> None:
+        """Record the job a claimed occurrence started, or why none started."""
+        with self._connect() as db:
+            db.execute("UPDATE schedules SET last_job_id = ?, last_error = ?, updated = ? WHERE id = ?",
+                       (job_id, error, time.time(), schedule_id))
+
+    def schedule_image(self, schedule_id: str, tag: str, image_id: str) -> None:
+        """Remember the image a schedule's run used (prune keeps it for the next runs)."""
+        with self._connect() as db:
+            db.execute("UPDATE schedules SET image_tag = ?, image_id = ? WHERE id = ?", (tag, image_id, schedule_id))
+
+    def schedule_images(self) -> set[str]:
+        """The image tags and ids the schedules' runs need: each one's remembered image, and the image of
+        its newest run that has one."""
+        with self._connect() as db:
+            rows = db.execute(
+                "SELECT image_tag, image_id FROM schedules UNION SELECT j.image_tag, j.image_id FROM jobs j "
+                "WHERE j.schedule_id != '' AND j.image_tag != '' AND j.created = (SELECT MAX(k.created) FROM jobs k "
+                "WHERE k.schedule_id = j.schedule_id AND k.image_tag != '') "
+                "AND j.schedule_id IN (SELECT id FROM schedules)").fetchall()
+        return {value for row in rows for value in row if value}
+
 
 def _encode(values: dict[str, Any]) -> dict[str, Any]:
     # Insertion order is kept: parameters are injected in the order the user gave them (papermill's rule).
@@ -326,6 +475,14 @@ def _add_columns(db: sqlite3.Connection) -> None:
         except sqlite3.OperationalError as e:
             if "duplicate column" not in str(e):
                 raise
+    db.execute("CREATE INDEX IF NOT EXISTS jobs_schedule ON jobs(schedule_id)")  # on an added column: after it
+
+
+def _decode_schedule(row: sqlite3.Row) -> ScheduleRecord:
+    d = dict(row)
+    d["spec"] = json.loads(d["spec"]) if d.get("spec") else {}
+    d["paused"] = bool(d["paused"])
+    return ScheduleRecord(**d)
 
 
 def _decode(row: sqlite3.Row) -> JobRecord:

@@ -9,9 +9,10 @@ from dataclasses import fields
 from pathlib import Path
 
 from jupyter_server.extension.application import ExtensionApp
-from traitlets import Dict, Float, Int, Unicode
+from traitlets import Bool, Dict, Float, Int, Unicode
 
 from ..jobs.manager import Config, JobManager
+from ..jobs.schedules import MAX_SLEEP_SECONDS, Scheduler
 from .handlers import HANDLERS
 
 
@@ -56,9 +57,17 @@ class ContainerizeApp(ExtensionApp):
     backend_options = Dict({}, config=True, help="Settings of third-party backends: {backend name: {key: value}}.")
     stop_timeout = Float(10.0, config=True,
                          help="Seconds the server's shutdown waits for the job manager's threads to end.")
+    run_schedules = Bool(True, config=True,
+                         help="Start the runs of due schedules (`jupyter containerize schedule`) from this server. "
+                         "Several servers on one store may all do so: each time is claimed by one of them.")
+    schedule_poll = Float(MAX_SLEEP_SECONDS, config=True,
+                          help="Most seconds between two looks at the schedules (at most 60); the scheduler also "
+                          "wakes at each schedule's next time.")
 
     manager: JobManager | None = None
     _reconciler: threading.Thread | None = None
+    _scheduler: threading.Thread | None = None
+    _scheduler_stop: threading.Event | None = None
 
     def job_config(self) -> Config:
         """The job manager's settings: these traits where set, else the ``JC_*`` environment's."""
@@ -73,6 +82,13 @@ class ContainerizeApp(ExtensionApp):
         # Re-attach jobs whose owner died (a restarted server); the engine may be slow, so off the loop.
         self._reconciler = threading.Thread(target=self._reconcile, args=(manager,), name="jc-reconcile", daemon=True)
         self._reconciler.start()
+        if self.run_schedules:  # due schedules become ordinary jobs of this manager (jobs/schedules.py)
+            scheduler = Scheduler(manager, poll=self.schedule_poll,
+                                  log=lambda message: self.log.warning("jupyter_containerize: %s", message))
+            self._scheduler_stop = threading.Event()
+            self._scheduler = threading.Thread(target=scheduler.run, args=(self._scheduler_stop,),
+                                               name="jc-scheduler", daemon=True)
+            self._scheduler.start()
 
     async def stop_extension(self) -> None:
         """Server shutdown: stop the manager's watchers and join its threads (running jobs keep running)."""
@@ -81,9 +97,14 @@ class ContainerizeApp(ExtensionApp):
 
     def _close(self, manager: JobManager) -> None:
         deadline = time.monotonic() + self.stop_timeout
+        if self._scheduler_stop is not None:
+            self._scheduler_stop.set()
         if self._reconciler is not None:
             manager.close(0)  # refuse new re-attaches first, so the reconciler ends quickly
             self._reconciler.join(max(0.0, deadline - time.monotonic()))
+        if self._scheduler is not None:
+            manager.close(0)  # and new jobs: a tick in progress stops claiming
+            self._scheduler.join(max(0.0, deadline - time.monotonic()))
         left = manager.close(max(0.0, deadline - time.monotonic()))
         if left:
             self.log.warning("jupyter_containerize: %d job thread(s) still running at shutdown: %s",

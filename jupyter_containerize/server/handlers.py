@@ -144,7 +144,12 @@ class JobsHandler(ContainerizeHandler):
 
 
 class JobHandler(ContainerizeHandler):
-    """``GET /containerize/jobs/<id>``; ``DELETE`` cancels if needed and forgets it."""
+    """``GET /containerize/jobs/<id>``; ``DELETE`` cancels if needed and forgets it.
+
+    ``DELETE …?outputs=1`` removes a finished job and its own output folder (``<notebook stem>.jc-jobs/<id>/``
+    beside the notebook, inside the Jupyter root); a folder given with ``--output`` stays. It answers
+    ``{"id", "folder_removed", "folder_kept"}`` (paths relative to the root, or null).
+    """
 
     @web.authenticated
     @authorized
@@ -157,9 +162,21 @@ class JobHandler(ContainerizeHandler):
     @authorized
     @reports_errors
     async def delete(self, job_id: str) -> None:
-        await asyncio.to_thread(self.manager.remove, job_id)
-        self.set_status(204)
-        self.finish()
+        outputs = self.get_query_argument("outputs", "0").strip().lower()
+        if outputs not in ("0", "1", "false", "true", ""):
+            raise OptionError(f"The outputs parameter must be 1 or 0, not {outputs[:40]!r}",
+                              "Send ?outputs=1 to delete the job's own output folder too.")
+        if outputs in ("0", "false", ""):
+            await asyncio.to_thread(self.manager.remove, job_id)
+            self.set_status(204)
+            self.finish()
+            return
+        from ..jobs.commands import remove_with_outputs
+
+        removed = await asyncio.to_thread(remove_with_outputs, self.manager, job_id, within=self.root)
+        self.send({"id": removed.id,
+                   "folder_removed": api_path_of(self.root, removed.folder) if removed.folder else None,
+                   "folder_kept": (api_path_of(self.root, removed.kept) or str(removed.kept)) if removed.kept else None})
 
 
 class CancelHandler(ContainerizeHandler):
@@ -315,7 +332,91 @@ class ParametersHandler(ContainerizeHandler):
         self.send(await asyncio.to_thread(notebook_parameters, notebook))
 
 
+class SchedulesHandler(ContainerizeHandler):
+    """``GET /containerize/schedules`` lists them; ``POST`` saves one: ``{"path", "cron", "tz", "options"}``,
+    the options of ``POST /containerize/jobs``, checked as a run is before anything is saved (201)."""
+
+    @web.authenticated
+    @authorized
+    @reports_errors
+    async def get(self) -> None:
+        from ..jobs import commands
+        from .views import schedule_json
+
+        rows = await asyncio.to_thread(commands.schedules, self.manager)
+        self.send({"schedules": [schedule_json(r, self.root) for r in rows]})
+
+    @web.authenticated
+    @authorized
+    @reports_errors
+    async def post(self) -> None:
+        from ..jobs import commands
+        from .payload import schedule_from_payload
+        from .views import schedule_json
+
+        data = self.body()
+        api_path = str(data.get("path") or "")
+        notebook = resolve_in_root(self.root, api_path)
+        python = await notebook_python(self.serverapp, api_path, notebook)
+        parsed = schedule_from_payload(notebook, data, python)
+        assert parsed.spec is not None
+        view = await asyncio.to_thread(commands.schedule, self.manager, parsed.spec, parsed.args["rule"])
+        self.send(schedule_json(view, self.root), status=201)
+
+
+class ScheduleHandler(ContainerizeHandler):
+    """``GET /containerize/schedules/<id>``; ``DELETE`` removes it (its runs stay)."""
+
+    @web.authenticated
+    @authorized
+    @reports_errors
+    async def get(self, schedule_id: str) -> None:
+        from ..jobs.schedules import views
+        from .views import schedule_json
+
+        record = await asyncio.to_thread(self.store.schedule, schedule_id)
+        rows = await asyncio.to_thread(views, self.store, [record])
+        self.send(schedule_json(rows[0], self.root))
+
+    @web.authenticated
+    @authorized
+    @reports_errors
+    async def delete(self, schedule_id: str) -> None:
+        from ..jobs import commands
+
+        await asyncio.to_thread(commands.unschedule, self.manager, schedule_id)
+        self.set_status(204)
+        self.finish()
+
+
+class PauseScheduleHandler(ContainerizeHandler):
+    """``POST /containerize/schedules/<id>/pause``: it starts no run until resumed."""
+
+    @web.authenticated
+    @authorized
+    @reports_errors
+    async def post(self, schedule_id: str) -> None:
+        from ..jobs import commands
+        from .views import schedule_json
+
+        self.send(schedule_json(await asyncio.to_thread(commands.pause, self.manager, schedule_id), self.root))
+
+
+class ResumeScheduleHandler(ContainerizeHandler):
+    """``POST /containerize/schedules/<id>/resume``: runs again from its next time after now."""
+
+    @web.authenticated
+    @authorized
+    @reports_errors
+    async def post(self, schedule_id: str) -> None:
+        from ..jobs import commands
+        from .views import schedule_json
+
+        self.send(schedule_json(await asyncio.to_thread(commands.resume, self.manager, schedule_id), self.root))
+
+
 _JOB_ID = r"(?P<job_id>[A-Za-z0-9_-]+)"
+_SCHEDULE_ID = r"(?P<schedule_id>[A-Za-z0-9_-]+)"
 
 HANDLERS: list[tuple[str, type[ContainerizeHandler]]] = [
     (r"/containerize/jobs", JobsHandler),
@@ -327,4 +428,8 @@ HANDLERS: list[tuple[str, type[ContainerizeHandler]]] = [
     (r"/containerize/preview", PreviewHandler),
     (r"/containerize/engine", EngineHandler),
     (r"/containerize/notebook-parameters", ParametersHandler),
+    (r"/containerize/schedules", SchedulesHandler),
+    (rf"/containerize/schedules/{_SCHEDULE_ID}", ScheduleHandler),
+    (rf"/containerize/schedules/{_SCHEDULE_ID}/pause", PauseScheduleHandler),
+    (rf"/containerize/schedules/{_SCHEDULE_ID}/resume", ResumeScheduleHandler),
 ]

@@ -15,7 +15,7 @@ from typing import Any
 
 from ..errors import OptionError
 from ..jobspec import JobSpec
-from ..options import parse
+from ..options import ParsedCommand, parse
 
 # Set by the server itself (the kernel's interpreter) or meaningless over REST.
 _REFUSED = {"python", "detach", "wait", "notebook", "output_dir", "dest"}
@@ -69,3 +69,22 @@ def spec_from_payload(command: str, notebook: Path, options: Mapping[str, Any], 
     if parsed.spec is None:  # pragma: no cover - run/dockerfile always carry a spec
         raise OptionError(f"'{command}' needs a notebook")
     return parsed.spec
+
+
+def schedule_from_payload(notebook: Path, data: Mapping[str, Any], python: str | None) -> ParsedCommand:
+    """``{"path", "options", "cron", "tz"}`` parsed exactly as ``jupyter containerize schedule NOTEBOOK
+    --cron CRON [--tz TZ] [options]`` would be (``cron``/``tz`` may also sit in ``options``)."""
+    options = data.get("options") or {}
+    if not isinstance(options, Mapping):
+        raise OptionError("'options' must be a JSON object", "Send {\"path\": ..., \"cron\": ..., \"options\": {...}}.")
+    merged = dict(options)
+    for key in ("cron", "tz"):
+        value = data.get(key)
+        if value not in (None, ""):
+            if not isinstance(value, str):
+                raise OptionError(f"'{key}' must be a string", "Send it like \"cron\": \"0 3 * * *\".")
+            merged[key] = value
+    argv = ["schedule", str(notebook), *options_argv(merged)]
+    if python:
+        argv.append(f"--python={python}")
+    return parse(argv)

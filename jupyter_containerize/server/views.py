@@ -8,6 +8,8 @@ from typing import TYPE_CHECKING, Any
 
 from ..capture.references import in_work
 from ..comparison import Comparison
+from ..jobs.commands import own_output_folder
+from ..jobs.schedules import ScheduleView
 from ..jobs.store import JobRecord
 from ..jobspec import WORK_DIR_IN_CONTAINER, JobSpec
 from .paths import api_path_of
@@ -28,6 +30,16 @@ def job_json(record: JobRecord, root: Path) -> dict[str, Any]:
     data["output_paths"] = [p for p in outputs if p]
     notebooks = [p for p in data["output_paths"] if p.endswith(".ipynb")]
     data["output_notebook"] = notebooks[0] if notebooks else None
+    # The folder ``DELETE …?outputs=1`` removes: the job's own, inside the root; None when there is none.
+    own = own_output_folder(record)
+    data["own_output_folder"] = api_path_of(root, own) if own is not None else None
+    return data
+
+
+def schedule_json(view: ScheduleView, root: Path) -> dict[str, Any]:
+    """A schedule with its next and last run (``next_run_text`` in its zone), the notebook's path in the root."""
+    data = view.to_dict()
+    data["path"] = api_path_of(root, view.schedule.notebook)
     return data
 
 

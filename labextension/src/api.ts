@@ -4,6 +4,7 @@ import { URLExt } from '@jupyterlab/coreutils';
 import { ServerConnection } from '@jupyterlab/services';
 
 import { JobEvent } from './events.generated';
+import { NotebookParameter } from './params';
 import { JobRecord, parseSse } from './state';
 import { SweepComparison } from './sweeps';
 
@@ -43,7 +44,14 @@ export interface PreviewMount extends PreviewReference {
 
 export interface NotebookParameters {
   has_cell: boolean;
-  parameters: { name: string; value: string; type: string }[];
+  parameters: NotebookParameter[];
+}
+
+/** What `DELETE /containerize/jobs/<id>?outputs=1` answers (paths relative to the root). */
+export interface RemovedJob {
+  id: string;
+  folder_removed: string | null;
+  folder_kept: string | null;
 }
 
 /** A REST error with the server's one-sentence message. */
@@ -92,7 +100,9 @@ export const api = {
     request<JobRecord | { jobs: JobRecord[] }>('jobs', post({ path, options })),
   cancel: (id: string) => request<JobRecord>(`jobs/${id}/cancel`, post({})),
   rerun: (id: string) => request<JobRecord>(`jobs/${id}/rerun`, post({})),
-  remove: (id: string) => request<null>(`jobs/${id}`, { method: 'DELETE' }),
+  /** Forget a job; `outputs`: also remove its own output folder (`<stem>.jc-jobs/<id>/`; a --output folder stays). */
+  remove: (id: string, outputs = false) =>
+    request<RemovedJob | null>(`jobs/${id}`, { method: 'DELETE' }, outputs ? { outputs: '1' } : undefined),
   preview: (path: string, options: Record<string, unknown>) => request<Preview>('preview', post({ path, options })),
   parameters: (path: string) => request<NotebookParameters>('notebook-parameters', {}, { path }),
   /** A sweep's jobs compared (rows best first, the best run, a Vega-Lite spec); `metric`: '' for the default. */

@@ -1,6 +1,6 @@
 /** The "Containers" sidebar: options form, Dockerfile preview, Build & Run, live job list. */
 
-import { Notification } from '@jupyterlab/apputils';
+import { Dialog, Notification, showDialog } from '@jupyterlab/apputils';
 import { IRenderMimeRegistry } from '@jupyterlab/rendermime';
 import { ReactWidget } from '@jupyterlab/ui-components';
 import { Signal } from '@lumino/signaling';
@@ -8,9 +8,12 @@ import * as React from 'react';
 
 import { api, ApiError, EngineStatus, followEvents, NotebookParameters, Preview } from './api';
 import { CompareView } from './compare';
+import { ParamField, paramField, refreshedTexts } from './params';
 import { ReferencesView } from './references';
 import {
   baseName,
+  deleteChoices,
+  deleteQuestion,
   emptyForm,
   emptyJobs,
   EnvRow,
@@ -26,25 +29,43 @@ import {
   jobsReducer,
   JobsState,
   JobView,
+  LastOptions,
   newlyFinished,
+  parseLastOptions,
+  rememberOptions,
   VolumeRow
 } from './state';
 import { groupJobs, summaryText, sweepName, sweepSummary, sweepVersion } from './sweeps';
 
+/**
+ * What became of the notebook's unsaved changes before a run: none, saved, left unsaved (the user
+ * chose to run the version on disk), or the user cancelled the run.
+ */
+export type SaveOutcome = 'clean' | 'saved' | 'unsaved' | 'cancelled';
+
 export interface IPanelHost {
   /** Open a file in JupyterLab (the output notebook). */
   open(path: string): void;
+  /** Save the notebook's open editor when it has unsaved changes (a job runs the file on disk); ask when it cannot. */
+  saveBeforeRun?(path: string): Promise<SaveOutcome>;
   /** JupyterLab's renderers: the sweep comparison's plot is drawn by its Vega renderer. */
   rendermime?: IRenderMimeRegistry | null;
 }
 
 const LIST_REFRESH_MS = 4000;
+const LAST_OPTIONS_KEY = 'jupyter-containerize:last-options';
 
 /** The Lumino widget around the React view; other parts of the extension talk to it. */
 export class ContainersPanel extends ReactWidget {
   readonly pathChanged = new Signal<this, string | null>(this);
   readonly runRequested = new Signal<this, string>(this);
+  readonly runAgainRequested = new Signal<this, string>(this);
+  /** A notebook was saved (its parameters cell may have changed). */
+  readonly notebookSaved = new Signal<this, string>(this);
+  /** The options last used for a notebook changed ("Run again with last settings" becomes possible). */
+  readonly lastOptionsChanged = new Signal<this, string>(this);
   private _path: string | null = null;
+  private _last: LastOptions = readLastOptions();
 
   constructor(private readonly host: IPanelHost) {
     super();
@@ -70,8 +91,38 @@ export class ContainersPanel extends ReactWidget {
     this.runRequested.emit(path);
   }
 
+  /** Run the notebook again with the options last used from this panel for it. */
+  runAgain(path: string): void {
+    this.path = path;
+    this.runAgainRequested.emit(path);
+  }
+
+  /** The options last used from this panel for a notebook, or null when none was run from it yet. */
+  lastOptions(path: string): Record<string, unknown> | null {
+    return this._last[path] ?? null;
+  }
+
+  /** Remember the options a job of `path` was started with (kept across reloads in the browser's storage). */
+  remember(path: string, options: Record<string, unknown>): void {
+    this._last = rememberOptions(this._last, path, options);
+    try {
+      window.localStorage.setItem(LAST_OPTIONS_KEY, JSON.stringify(this._last));
+    } catch {
+      /* no storage: remembered for this page only */
+    }
+    this.lastOptionsChanged.emit(path);
+  }
+
   render(): JSX.Element {
     return <PanelView panel={this} host={this.host} />;
+  }
+}
+
+function readLastOptions(): LastOptions {
+  try {
+    return parseLastOptions(window.localStorage.getItem(LAST_OPTIONS_KEY));
+  } catch {
+    return {};
   }
 }
 
@@ -99,49 +150,73 @@ function PanelView({ panel, host }: { panel: ContainersPanel; host: IPanelHost }
   const [preview, setPreview] = React.useState<Preview | null>(null);
   const [busy, setBusy] = React.useState<'' | 'preview' | 'run'>('');
   const [error, setError] = React.useState('');
+  const [note, setNote] = React.useState('');
   const [jobs, dispatch] = useJobs(host);
   const [expanded, setExpanded] = React.useState<string | null>(null);
 
   useSignal(panel.pathChanged, setPath);
+  const pathRef = React.useRef(path);
+  pathRef.current = path;
+  const paramsRef = React.useRef(params);
+  paramsRef.current = params;
 
   React.useEffect(() => {
     api.engine().then(setEngine, e => setEngine({ reachable: false, error: message(e) } as EngineStatus));
   }, []);
 
-  const defaults = React.useMemo(() => {
-    const d: Record<string, string> = {};
-    (params?.parameters ?? []).forEach(p => (d[p.name] = p.value));
-    return d;
-  }, [params]);
+  const fields = React.useMemo(() => (params?.parameters ?? []).map(paramField), [params]);
+
+  /** Read the parameters cell; `refresh`: after a save, keeping the values typed into the form. */
+  const loadParams = React.useCallback((target: string, refresh: boolean) => {
+    api.parameters(target).then(
+      p => {
+        if (pathRef.current !== target) {
+          return; // another notebook since
+        }
+        const before = refresh ? (paramsRef.current?.parameters ?? []).map(paramField) : [];
+        setParams(p);
+        setForm(f => ({ ...f, parameters: refreshedTexts(before, p.parameters.map(paramField), refresh ? f.parameters : {}) }));
+      },
+      e => setError(message(e))
+    );
+  }, []);
 
   React.useEffect(() => {
     setPreview(null);
     setError('');
+    setNote('');
     setParams(null);
-    if (!path) {
-      return;
+    if (path) {
+      loadParams(path, false);
     }
-    api.parameters(path).then(
-      p => {
-        setParams(p);
-        const values: Record<string, string> = {};
-        p.parameters.forEach(x => (values[x.name] = x.value));
-        setForm(f => ({ ...f, parameters: values }));
-      },
-      e => setError(message(e))
-    );
-  }, [path]);
+  }, [path, loadParams]);
+  useSignal(panel.notebookSaved, saved => saved === pathRef.current && loadParams(saved, true));
 
   const run = React.useCallback(
-    async (target: string | null) => {
+    async (target: string | null, again = false) => {
       if (!target) {
+        return;
+      }
+      const options = again ? panel.lastOptions(target) : target === path ? formToOptions(form, fields) : {};
+      if (!options) {
+        setError(`No job of ${baseName(target)} was started from this panel yet: set its options here and use Build & Run.`);
         return;
       }
       setBusy('run');
       setError('');
+      setNote('');
       try {
-        const options = target === path ? formToOptions(form, defaults) : {};
+        const saved = host.saveBeforeRun ? await host.saveBeforeRun(target) : 'clean';
+        if (saved === 'cancelled') {
+          return;
+        }
+        if (saved === 'saved') {
+          setNote(`Saved ${baseName(target)} first: the job runs what you see.`);
+        } else if (saved === 'unsaved') {
+          setNote(`The job runs ${baseName(target)} as saved on disk, without its unsaved changes.`);
+        }
         const created = await api.create(target, options);
+        panel.remember(target, options);
         if ('jobs' in created) {
           dispatch({ kind: 'records', records: created.jobs });
         } else {
@@ -154,9 +229,10 @@ function PanelView({ panel, host }: { panel: ContainersPanel; host: IPanelHost }
         setBusy('');
       }
     },
-    [path, form, defaults, dispatch]
+    [path, form, fields, dispatch, host, panel]
   );
   useSignal(panel.runRequested, p => void run(p));
+  useSignal(panel.runAgainRequested, p => void run(p, true));
 
   const doPreview = async () => {
     if (!path) {
@@ -165,7 +241,7 @@ function PanelView({ panel, host }: { panel: ContainersPanel; host: IPanelHost }
     setBusy('preview');
     setError('');
     try {
-      setPreview(await api.preview(path, formToOptions(form, defaults)));
+      setPreview(await api.preview(path, formToOptions(form, fields)));
     } catch (e) {
       setError(message(e));
     } finally {
@@ -203,11 +279,16 @@ function PanelView({ panel, host }: { panel: ContainersPanel; host: IPanelHost }
           {path ? <>Notebook: <code>{path}</code></> : 'Open a notebook to run it as a container job.'}
         </div>
         {path && (
-          <OptionsForm form={form} setForm={setForm} engine={engine} params={params} defaults={defaults} />
+          <OptionsForm form={form} setForm={setForm} engine={engine} params={params} fields={fields} />
         )}
         {error && (
           <div className="jc-Banner jc-Banner-error" role="alert">
             {error}
+          </div>
+        )}
+        {note && (
+          <div className="jc-Banner jc-Banner-note" role="status">
+            {note}
           </div>
         )}
         <div className="jc-Actions">
@@ -399,9 +480,9 @@ function OptionsForm(props: {
   setForm: React.Dispatch<React.SetStateAction<FormState>>;
   engine: EngineStatus | null;
   params: NotebookParameters | null;
-  defaults: Record<string, string>;
+  fields: ParamField[];
 }): JSX.Element {
-  const { form, setForm, engine, params, defaults } = props;
+  const { form, setForm, engine, params, fields } = props;
   const set = <K extends keyof FormState>(key: K, value: FormState[K]) => setForm(f => ({ ...f, [key]: value }));
   const choices = gpuChoices(engine);
   return (
@@ -422,18 +503,15 @@ function OptionsForm(props: {
         {params && !params.has_cell && (
           <div className="jc-Muted">No cell is tagged “parameters”; tag one to set values per job.</div>
         )}
-        {params?.parameters.map(p => (
-          <label key={p.name} className="jc-Row">
-            <span className="jc-Label">{p.name}</span>
-            <input
-              className="jp-mod-styled jc-Input"
-              name={`param-${p.name}`}
-              value={form.parameters[p.name] ?? ''}
-              placeholder={defaults[p.name]}
-              onChange={e => set('parameters', { ...form.parameters, [p.name]: e.target.value })}
+        {params &&
+          fields.map(f => (
+            <ParamInput
+              key={f.name}
+              field={f}
+              text={form.parameters[f.name] ?? f.initial}
+              update={text => setForm(x => ({ ...x, parameters: { ...x.parameters, [f.name]: text } }))}
             />
-          </label>
-        ))}
+          ))}
       </fieldset>
       <fieldset>
         <legend>Resources</legend>
@@ -542,6 +620,44 @@ function OptionsForm(props: {
   );
 }
 
+/** One parameter: a number input for an int or a float, a checkbox for a bool, text for the rest. */
+function ParamInput(props: { field: ParamField; text: string; update: (text: string) => void }): JSX.Element {
+  const { field: f, text, update } = props;
+  const type = f.type === 'NoneType' ? 'None' : f.type;
+  const title = `${type} (default ${f.source})`;
+  if (f.kind === 'bool') {
+    return (
+      <label className="jc-Row jc-ParamCheck" title={title}>
+        <input
+          type="checkbox"
+          name={`param-${f.name}`}
+          checked={text === 'True'}
+          onChange={e => update(e.target.checked ? 'True' : 'False')}
+        />
+        <span className="jc-Label">{f.name}</span>
+        <span className="jc-Type">bool</span>
+      </label>
+    );
+  }
+  const number = f.kind === 'int' || f.kind === 'float';
+  return (
+    <label className="jc-Row" title={title}>
+      <span className="jc-Label">
+        {f.name} <span className="jc-Type">{type}</span>
+      </span>
+      <input
+        className="jp-mod-styled jc-Input"
+        name={`param-${f.name}`}
+        type={number ? 'number' : 'text'}
+        step={f.kind === 'int' ? 1 : f.kind === 'float' ? 'any' : undefined}
+        value={text}
+        placeholder={f.kind === 'str' ? '(empty text)' : f.source /* empty: the default */}
+        onChange={e => update(e.target.value)}
+      />
+    </label>
+  );
+}
+
 function RowsEditor<T>(props: {
   legend: string;
   /** Shown above the rows (a switch that belongs to the same topic). */
@@ -596,13 +712,19 @@ function PreviewView({ preview, onClose }: { preview: Preview; onClose: () => vo
           Close
         </button>
       </div>
-      {preview.warnings.map(w => (
-        <div key={w} className="jc-Muted">
-          ⚠ {w}
-        </div>
-      ))}
       <pre className="jc-Code jc-Dockerfile">{preview.dockerfile}</pre>
       <ReferencesView preview={preview} />
+      {preview.warnings.length > 0 && (
+        // What the capture noticed on this machine (pip configuration…): notes, not errors.
+        <details className="jc-Notes">
+          <summary>Notes ({preview.warnings.length})</summary>
+          <ul>
+            {preview.warnings.map(w => (
+              <li key={w}>{w}</li>
+            ))}
+          </ul>
+        </details>
+      )}
       <details>
         <summary>Build context ({preview.files.length} files)</summary>
         <ul className="jc-Files">
@@ -669,8 +791,22 @@ function JobItem(props: {
       label: 'Delete',
       run: () =>
         act(async () => {
-          await api.remove(job.id);
+          const choices = deleteChoices(job);
+          const answer = await showDialog({
+            title: 'Delete this job?',
+            body: deleteQuestion(job),
+            buttons: [Dialog.cancelButton(), ...choices.map(c => Dialog.warnButton({ label: c.label }))],
+            defaultButton: choices.length // "Delete job": Enter never removes files
+          });
+          const choice = answer.button.accept ? choices.find(c => c.label === answer.button.label) : undefined;
+          if (!choice) {
+            return;
+          }
+          const removed = await api.remove(job.id, choice.outputs);
           dispatch({ kind: 'removed', id: job.id });
+          if (removed?.folder_removed) {
+            Notification.info(`Deleted job ${job.id} and its outputs (${removed.folder_removed}).`, { autoClose: 5000 });
+          }
         })
     }
   };

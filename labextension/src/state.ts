@@ -8,6 +8,7 @@
  */
 
 import { JobEvent, TERMINAL_STATUSES } from './events.generated';
+import { changedParameters, ParamField } from './params';
 
 /** A job as `GET /containerize/jobs/<id>` returns it (the fields the panel uses). */
 export interface JobRecord {
@@ -29,6 +30,10 @@ export interface JobRecord {
   name?: string;
   /** The sweep the job belongs to; '' or absent when none. */
   sweep_id?: string;
+  /** The folder the job wrote its outputs to (absolute; '' when none). */
+  output_dir?: string;
+  /** Its own output folder (`<stem>.jc-jobs/<id>`, relative to the root), which a delete with outputs removes; null when none. */
+  own_output_folder?: string | null;
 }
 
 export interface Progress {
@@ -53,6 +58,10 @@ export interface JobView {
   metrics: Record<string, unknown>;
   error: string;
   outputNotebook: string | null;
+  /** The job's own output folder (relative to the root): "Delete job and its outputs" removes it. */
+  ownOutputFolder: string | null;
+  /** Where the job wrote its outputs (absolute; '' when unknown). */
+  outputDir: string;
   build: Progress & { cachedSteps: number; instruction: string; packages: string };
   run: Progress & { cell: string };
   logs: LogLine[];
@@ -76,6 +85,8 @@ export function viewFromRecord(record: JobRecord, previous?: JobView): JobView {
     metrics: {},
     error: '',
     outputNotebook: null,
+    ownOutputFolder: null,
+    outputDir: '',
     build: { done: 0, total: 0, cachedSteps: 0, instruction: '', packages: '' },
     run: { done: 0, total: 0, cell: '' },
     logs: [],
@@ -97,6 +108,8 @@ export function viewFromRecord(record: JobRecord, previous?: JobView): JobView {
     metrics: { ...base.metrics, ...(record.metrics ?? {}) },
     error: record.error || base.error,
     outputNotebook: record.output_notebook ?? base.outputNotebook,
+    ownOutputFolder: record.own_output_folder !== undefined ? record.own_output_folder : base.ownOutputFolder,
+    outputDir: record.output_dir ?? base.outputDir,
     seenRunning: base.seenRunning || !TERMINAL_STATUSES.has(status)
   };
 }
@@ -211,6 +224,35 @@ export function jobActions(view: JobView): JobAction[] {
   return actions;
 }
 
+/** A choice the Delete dialog offers: the job alone, or with its own output folder. */
+export interface DeleteChoice {
+  label: string;
+  outputs: boolean;
+}
+
+/** "Delete job and its outputs" only where the job has its own output folder (a --output folder is the user's). */
+export function deleteChoices(view: JobView): DeleteChoice[] {
+  const choices: DeleteChoice[] = [];
+  if (view.ownOutputFolder) {
+    choices.push({ label: 'Delete job and its outputs', outputs: true });
+  }
+  choices.push({ label: 'Delete job', outputs: false });
+  return choices;
+}
+
+/** What the Delete dialog says: what goes with each choice and what stays. */
+export function deleteQuestion(view: JobView): string {
+  const what = view.name ? `${view.name} (${view.notebookName})` : view.notebookName;
+  const head = `Job ${view.id} of ${what} goes from the list, with its log.`;
+  if (view.ownOutputFolder) {
+    return `${head} Its outputs are in ${view.ownOutputFolder}/: "Delete job and its outputs" removes that folder too.`;
+  }
+  if (view.outputDir) {
+    return `${head} Its outputs in ${view.outputDir} stay (a folder chosen for the job).`;
+  }
+  return head;
+}
+
 /** 0..1, or null when there is nothing to show yet. */
 export function fraction(p: Progress): number | null {
   if (!p.total) {
@@ -302,7 +344,7 @@ export interface FormState {
   gpus: string;
   volumes: VolumeRow[];
   env: EnvRow[];
-  /** Parameter name -> value as Python source text. */
+  /** Parameter name -> the field's text (see params.ts: a number, True/False, a string's value, or source text). */
   parameters: Record<string, string>;
   baseImage: string;
   backend: string;
@@ -326,9 +368,9 @@ export const emptyForm: FormState = {
 /**
  * The REST options for a form: the server turns them into the CLI's flags
  * (`gpus` -> `--gpus`, `volume` -> `-v`, …). Only parameters that differ from
- * the notebook's defaults are sent, so the job records what was overridden.
+ * the notebook's defaults are sent (typed: see params.ts), so the job records what was overridden.
  */
-export function formToOptions(form: FormState, defaults: Record<string, string> = {}): Record<string, unknown> {
+export function formToOptions(form: FormState, fields: ParamField[] = []): Record<string, unknown> {
   const options: Record<string, unknown> = {};
   if (form.gpus.trim()) {
     options.gpus = form.gpus.trim();
@@ -343,11 +385,9 @@ export function formToOptions(form: FormState, defaults: Record<string, string> 
   if (env.length) {
     options.env = env;
   }
-  const params = Object.entries(form.parameters)
-    .filter(([name, value]) => value.trim() !== '' && value.trim() !== (defaults[name] ?? '').trim())
-    .map(([name, value]) => `${name}=${value.trim()}`);
-  if (params.length) {
-    options.parameter = params;
+  const params = changedParameters(fields, form.parameters);
+  if (Object.keys(params).length) {
+    options.parameters = params;
   }
   if (form.baseImage.trim()) {
     options.base_image = form.baseImage.trim();
@@ -374,6 +414,96 @@ export function gpuChoices(engine: { gpu_runtime?: boolean; gpus?: string[] } | 
   choices.push({ value: 'all', label: gpus.length ? `All GPUs (${gpus.length})` : 'All GPUs' });
   gpus.forEach((name, i) => choices.push({ value: `device=${i}`, label: `GPU ${i}: ${name}` }));
   return choices;
+}
+
+// -- unsaved work -------------------------------------------------------------------------------------
+
+/** What the notebook's open editor (if any) says before a run. */
+export interface EditorState {
+  /** The notebook is open in JupyterLab. */
+  open: boolean;
+  /** It has unsaved changes. */
+  dirty: boolean;
+  /** JupyterLab can write it (false: a read-only file). */
+  writable: boolean;
+}
+
+/** Before a run: nothing to do, save the notebook (the job runs the file on disk), or ask (it cannot be saved). */
+export function saveAction(state: EditorState): 'none' | 'save' | 'ask' {
+  if (!state.open || !state.dirty) {
+    return 'none';
+  }
+  return state.writable ? 'save' : 'ask';
+}
+
+// -- output notebooks --------------------------------------------------------------------------------------
+
+/** Whether a notebook is a job's output (`<stem>.jc-jobs/<id>/…`): a result to read, not one to run again. */
+export function isJobOutput(path: string): boolean {
+  return path.includes('.jc-jobs/');
+}
+
+/**
+ * When a kernel starts, JupyterLab writes its name and language into the notebook's metadata
+ * (kernelspec, language_info); an output notebook recorded the job's, so that write alone would
+ * mark it as changed the moment it opens. This tells when a notebook just turned "changed" by
+ * that write only, so it can be kept unchanged; any other change keeps it changed.
+ */
+export class KernelMetadataGuard {
+  private _kernelWrote = false;
+
+  /** The notebook's metadata changed at `key`. */
+  metadata(key: string): void {
+    this._kernelWrote = key === 'kernelspec' || key === 'language_info';
+  }
+
+  /** The notebook's changed flag turned `dirty`: whether to set it back (the change was the kernel's write). */
+  dirty(dirty: boolean): boolean {
+    const reset = dirty && this._kernelWrote;
+    this._kernelWrote = false;
+    return reset;
+  }
+}
+
+// -- "Run again with last settings" -------------------------------------------------------------------
+
+/** The options last used from the sidebar, per notebook path (the newest last). */
+export type LastOptions = Record<string, Record<string, unknown>>;
+
+export const MAX_REMEMBERED = 50;
+
+/** `last` with `options` as the newest for `path`; the oldest notebooks are forgotten past `max`. */
+export function rememberOptions(
+  last: LastOptions,
+  path: string,
+  options: Record<string, unknown>,
+  max = MAX_REMEMBERED
+): LastOptions {
+  const entries = Object.entries(last).filter(([p]) => p !== path);
+  entries.push([path, options]);
+  return Object.fromEntries(entries.slice(Math.max(0, entries.length - max)));
+}
+
+/** Remembered options read back (localStorage text); anything unreadable is none. */
+export function parseLastOptions(text: string | null): LastOptions {
+  if (!text) {
+    return {};
+  }
+  try {
+    const data: unknown = JSON.parse(text);
+    if (!data || typeof data !== 'object' || Array.isArray(data)) {
+      return {};
+    }
+    const out: LastOptions = {};
+    for (const [path, options] of Object.entries(data as Record<string, unknown>)) {
+      if (options && typeof options === 'object' && !Array.isArray(options)) {
+        out[path] = options as Record<string, unknown>;
+      }
+    }
+    return out;
+  } catch {
+    return {};
+  }
 }
 
 // -- server-sent events -----------------------------------------------------------------------------

@@ -207,3 +207,47 @@ async def test_a_sweep_creates_one_job_per_combination(jp_fetch: Any, root: Path
     finished = [await _wait(jp_fetch, j["id"]) for j in jobs]
     assert [j["status"] for j in finished] == ["succeeded", "succeeded"]
     assert all(j["parameters"]["max_depth"] == 2 and j["metrics"]["n_estimators"] in (3, 4) for j in finished)
+
+
+async def test_delete_with_outputs_removes_only_the_jobs_own_folder(jp_fetch: Any, root: Path, job_store: Path,
+                                                                     tmp_path: Path) -> None:
+    """The sidebar's "Delete job and its outputs": ``DELETE …?outputs=1`` removes the job's own folder
+    (``<stem>.jc-jobs/<id>/`` beside the notebook) with the job; a folder given with --output stays; a job
+    still running, an own folder outside the Jupyter root and a bad ``outputs`` value are refused."""
+    from jupyter_containerize.jobs.store import JobStore
+
+    own = await _json(jp_fetch, "jobs", method="POST", body={"path": "nb/quickstart.ipynb",
+                                                             "options": {"parameters": {"n_estimators": 3}}})
+    code, error = await _error(jp_fetch, "jobs", own["id"], method="DELETE", params={"outputs": "1"})
+    assert code == 400 and "has not finished" in error, error  # its outputs are still being written
+    mine = root / "mine"
+    theirs = await _json(jp_fetch, "jobs", method="POST", body={"path": "nb/quickstart.ipynb",
+                                                                "options": {"output": str(mine)}})
+    done = {j["id"]: await _wait(jp_fetch, j["id"]) for j in (own, theirs)}
+    assert [j["status"] for j in done.values()] == ["succeeded", "succeeded"], [j["error"] for j in done.values()]
+    folder = root / "nb" / "quickstart.jc-jobs" / own["id"]
+    assert folder.is_dir() and done[own["id"]]["own_output_folder"] == f"nb/quickstart.jc-jobs/{own['id']}"
+    assert done[theirs["id"]]["own_output_folder"] is None and (mine / "quickstart.ipynb").is_file()
+
+    code, error = await _error(jp_fetch, "jobs", own["id"], method="DELETE", params={"outputs": "yes please"})
+    assert code == 400 and "outputs" in error
+    removed = await _json(jp_fetch, "jobs", own["id"], method="DELETE", params={"outputs": "1"})
+    assert removed == {"id": own["id"], "folder_removed": f"nb/quickstart.jc-jobs/{own['id']}", "folder_kept": None}
+    assert not folder.exists() and not folder.parent.exists()  # the emptied .jc-jobs folder goes too
+    assert (root / "nb" / "quickstart.ipynb").is_file()
+    assert (await _error(jp_fetch, "jobs", own["id"]))[0] == 404
+    kept = await _json(jp_fetch, "jobs", theirs["id"], method="DELETE", params={"outputs": "1"})
+    assert kept == {"id": theirs["id"], "folder_removed": None, "folder_kept": "mine"}
+    assert (mine / "quickstart.ipynb").is_file()  # the user's folder stays
+    assert (await _error(jp_fetch, "jobs", theirs["id"]))[0] == 404
+
+    # A job of a notebook outside the root (run from a terminal): its own folder is not the server's to remove.
+    outside = tmp_path / "elsewhere" / "x.jc-jobs" / "0123456789ab"
+    outside.mkdir(parents=True)
+    JobStore(job_store).create(str(tmp_path / "elsewhere" / "x.ipynb"), status="succeeded", job_id="0123456789ab",
+                               output_dir=str(outside))
+    code, error = await _error(jp_fetch, "jobs", "0123456789ab", method="DELETE", params={"outputs": "1"})
+    assert code == 400 and "outside the Jupyter root" in error, error
+    assert outside.is_dir() and (await _json(jp_fetch, "jobs", "0123456789ab"))["status"] == "succeeded"
+    code, _ = await _error(jp_fetch, "jobs", "fedcba987654", method="DELETE", params={"outputs": "1"})
+    assert code == 404

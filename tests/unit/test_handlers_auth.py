@@ -54,7 +54,9 @@ def test_handlers_are_enumerated_from_the_extension() -> None:
     app = ContainerizeApp()
     app.initialize_handlers()
     assert [h[0] for h in app.handlers] == [h[0] for h in HANDLERS]
-    assert len(CALLS) == 11  # jobs GET/POST, job GET/DELETE, cancel, rerun, events, sweep, preview, engine, parameters
+    # jobs GET/POST, job GET/DELETE, cancel, rerun, events, sweep, preview, engine, parameters,
+    # schedules GET/POST, schedule GET/DELETE, pause, resume
+    assert len(CALLS) == 17
 
 
 def _routes(router: Any) -> Iterator[tuple[str, type]]:

@@ -326,4 +326,4 @@ def test_jobs_html_and_the_text_table_show_names_and_sweeps(capsys: Any) -> None
     assert "study lr=0.1" in jobs_html(records)
     _print_table(records)
     head, first, _ = capsys.readouterr().out.splitlines()
-    assert head.split()[4:7] == ["NAME", "SWEEP", "PARAMETERS"] and "study lr=0.1" in first and "sweep-9" in first
+    assert head.split()[5:8] == ["NAME", "SWEEP", "PARAMETERS"] and "study lr=0.1" in first and "sweep-9" in first

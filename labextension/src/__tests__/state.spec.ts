@@ -1,19 +1,27 @@
 import { JobEvent, JobEventOf, JobEventType } from '../events.generated';
 import {
   applyEvent,
+  deleteChoices,
+  deleteQuestion,
   emptyForm,
   emptyJobs,
   formToOptions,
   fraction,
   gpuChoices,
+  isJobOutput,
   jobActions,
+  KernelMetadataGuard,
   JobRecord,
   jobsReducer,
   MAX_LOG_LINES,
   newlyFinished,
+  parseLastOptions,
   parseSse,
+  rememberOptions,
+  saveAction,
   viewFromRecord
 } from '../state';
+import { paramField } from '../params';
 
 function record(over: Partial<JobRecord> = {}): JobRecord {
   return {
@@ -156,17 +164,21 @@ describe('formToOptions', () => {
           { source: '', target: '/ignored', readOnly: false }
         ],
         env: [{ key: 'SEED', value: '42' }, { key: ' ', value: 'x' }],
-        parameters: { n_estimators: '50', seed: '0', name: "'run a'" },
+        parameters: { n_estimators: '50', seed: '0', name: 'run a' },
         baseImage: 'python:3.11.7-slim-bookworm',
         backend: 'slurm'
       },
-      { n_estimators: '30', seed: '0', name: "'x'" }
+      [
+        { name: 'n_estimators', value: '30', type: 'int' },
+        { name: 'seed', value: '0', type: 'int' },
+        { name: 'name', value: "'x'", type: 'str' }
+      ].map(paramField)
     );
     expect(options).toEqual({
       gpus: 'all',
       volume: ['./data:/data:ro'],
       env: ['SEED=42'],
-      parameter: ['n_estimators=50', "name='run a'"],
+      parameters: { n_estimators: 50, name: "'run a'" },
       base_image: 'python:3.11.7-slim-bookworm',
       backend: 'slurm'
     });
@@ -239,5 +251,81 @@ describe('a job name', () => {
     const view = viewFromRecord(record({ name: 'study lr=0.1', sweep_id: 'sweep-1' }));
     expect([view.name, view.sweepId]).toEqual(['study lr=0.1', 'sweep-1']);
     expect(viewFromRecord(record({ name: 'renamed' }), view).name).toBe('renamed');
+  });
+});
+
+describe('delete', () => {
+  it('offers the outputs only where the job has its own folder', () => {
+    const own = viewFromRecord(record({ status: 'succeeded', done: true, output_dir: '/root/nb/quickstart.jc-jobs/abc',
+      own_output_folder: 'nb/quickstart.jc-jobs/abc' }));
+    expect(deleteChoices(own)).toEqual([
+      { label: 'Delete job and its outputs', outputs: true },
+      { label: 'Delete job', outputs: false }
+    ]);
+    expect(deleteQuestion(own)).toContain('Its outputs are in nb/quickstart.jc-jobs/abc/');
+
+    const chosen = viewFromRecord(record({ status: 'succeeded', done: true, output_dir: '/data/runs', own_output_folder: null }));
+    expect(deleteChoices(chosen)).toEqual([{ label: 'Delete job', outputs: false }]);
+    expect(deleteQuestion(chosen)).toContain('Its outputs in /data/runs stay');
+
+    const none = viewFromRecord(record({ status: 'failed', done: true, name: 'lr study' }));
+    expect(deleteChoices(none)).toEqual([{ label: 'Delete job', outputs: false }]);
+    expect(deleteQuestion(none)).toBe('Job abc of lr study (quickstart.ipynb) goes from the list, with its log.');
+  });
+
+  it('a record without the field keeps what the card knew', () => {
+    const first = viewFromRecord(record({ own_output_folder: 'nb/quickstart.jc-jobs/abc' }));
+    expect(viewFromRecord(record({}), first).ownOutputFolder).toBe('nb/quickstart.jc-jobs/abc');
+    expect(viewFromRecord(record({ own_output_folder: null }), first).ownOutputFolder).toBeNull();
+  });
+});
+
+describe('unsaved work before a run', () => {
+  it('saves an open notebook with changes, asks when it cannot be written', () => {
+    expect(saveAction({ open: false, dirty: false, writable: true })).toBe('none');
+    expect(saveAction({ open: true, dirty: false, writable: false })).toBe('none');
+    expect(saveAction({ open: true, dirty: true, writable: true })).toBe('save');
+    expect(saveAction({ open: true, dirty: true, writable: false })).toBe('ask');
+  });
+});
+
+describe('run again with last settings', () => {
+  it('remembers the newest options per notebook, the oldest notebooks forgotten', () => {
+    let last = rememberOptions({}, 'a.ipynb', { gpus: 'all' });
+    last = rememberOptions(last, 'b.ipynb', {});
+    last = rememberOptions(last, 'a.ipynb', { parameters: { n: 3 } });
+    expect(last).toEqual({ 'b.ipynb': {}, 'a.ipynb': { parameters: { n: 3 } } });
+    expect(Object.keys(last)).toEqual(['b.ipynb', 'a.ipynb']);
+    expect(Object.keys(rememberOptions(last, 'c.ipynb', {}, 2))).toEqual(['a.ipynb', 'c.ipynb']);
+  });
+
+  it('reads back what it stored, and nothing from anything else', () => {
+    const last = rememberOptions({}, 'a.ipynb', { env: ['A=1'] });
+    expect(parseLastOptions(JSON.stringify(last))).toEqual(last);
+    expect(parseLastOptions(null)).toEqual({});
+    expect(parseLastOptions('not json')).toEqual({});
+    expect(parseLastOptions('[1]')).toEqual({});
+    expect(parseLastOptions('{"a.ipynb": 3, "b.ipynb": {"gpus": "all"}}')).toEqual({ 'b.ipynb': { gpus: 'all' } });
+  });
+});
+
+describe('output notebooks', () => {
+  it('are the notebooks of a job folder', () => {
+    expect(isJobOutput('nb/quickstart.jc-jobs/abc/quickstart.ipynb')).toBe(true);
+    expect(isJobOutput('nb/quickstart.ipynb')).toBe(false);
+  });
+
+  it('stay unchanged when the kernel alone writes its metadata, and changed after any other change', () => {
+    const guard = new KernelMetadataGuard();
+    guard.metadata('kernelspec');
+    expect(guard.dirty(true)).toBe(true); // the kernel's write on open: set back
+    guard.metadata('language_info');
+    expect(guard.dirty(true)).toBe(true);
+    expect(guard.dirty(true)).toBe(false); // a cell edit afterwards: changed
+    guard.metadata('tags');
+    expect(guard.dirty(true)).toBe(false); // the user's metadata
+    guard.metadata('kernelspec'); // while already changed: no turn to undo …
+    expect(guard.dirty(false)).toBe(false); // … and a save forgets it
+    expect(guard.dirty(true)).toBe(false);
   });
 });
