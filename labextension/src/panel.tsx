@@ -816,9 +816,13 @@ function JobItem(props: {
       logRef.current.scrollTop = logRef.current.scrollHeight;
     }
   }, [job.logs.length, expanded]);
-  const buildDetail = job.build.total
-    ? `${job.build.done}/${job.build.total}${job.build.cachedSteps ? ` (${job.build.cachedSteps} cached)` : ''}`
-    : job.build.instruction;
+  const steps = `${job.build.done}/${job.build.total}${job.build.cachedSteps ? ` (${job.build.cachedSteps} cached)` : ''}`;
+  const building = job.status === 'building' && job.build.instruction; // what the step does, as the text view says
+  const buildDetail = !job.build.total
+    ? job.build.instruction
+    : building
+      ? `${steps}: ${job.build.instruction}${job.build.packages ? ` · ${job.build.packages}` : ''}`
+      : steps;
   const runDetail = job.run.total ? `cell ${Math.min(job.run.done + (isDone(job) ? 0 : 1), job.run.total)}/${job.run.total}` : '';
   const params = Object.entries(job.parameters);
   const metrics = Object.entries(job.metrics).filter(([, v]) => typeof v === 'number' || typeof v === 'string');

@@ -62,7 +62,7 @@ export interface JobView {
   ownOutputFolder: string | null;
   /** Where the job wrote its outputs (absolute; '' when unknown). */
   outputDir: string;
-  build: Progress & { cachedSteps: number; instruction: string; packages: string };
+  build: Progress & { cachedSteps: number; instruction: string; packages: string; added: number; resolved: number };
   run: Progress & { cell: string };
   logs: LogLine[];
   lastSeq: number;
@@ -87,7 +87,7 @@ export function viewFromRecord(record: JobRecord, previous?: JobView): JobView {
     outputNotebook: null,
     ownOutputFolder: null,
     outputDir: '',
-    build: { done: 0, total: 0, cachedSteps: 0, instruction: '', packages: '' },
+    build: { done: 0, total: 0, cachedSteps: 0, instruction: '', packages: '', added: 0, resolved: 0 },
     run: { done: 0, total: 0, cell: '' },
     logs: [],
     lastSeq: 0,
@@ -120,6 +120,23 @@ function pushLog(logs: LogLine[], line: LogLine): LogLine[] {
   return next;
 }
 
+/** uv's counters as the text view shows them: "12/38 packages" while installing, a precompiled package by name. */
+function packagesProgress(build: JobView['build'], phase: string, count: number, detail: string): JobView['build'] {
+  const next = { ...build };
+  if (phase === 'resolved') {
+    next.resolved = count;
+  } else if (phase === 'added') {
+    next.added = build.added + count;
+  } else if (phase === 'installed') {
+    next.added = count;
+  } else if (phase === 'precompiled') {
+    next.packages = `precompiled ${detail}`;
+    return next;
+  }
+  next.packages = next.resolved ? `${Math.min(next.added, next.resolved)}/${next.resolved} packages` : '';
+  return next;
+}
+
 function num(value: unknown, fallback = 0): number {
   return typeof value === 'number' && isFinite(value) ? value : fallback;
 }
@@ -148,19 +165,28 @@ export function applyEvent(view: JobView, seq: number, event: JobEvent): JobView
           ...v.build,
           done: Math.max(v.build.done, num(event.index) - 1),
           total: num(event.total, v.build.total),
-          instruction: str(event.instruction)
+          instruction: str(event.label) || str(event.instruction), // what the step does, as the text view says
+          packages: '',
+          added: 0,
+          resolved: 0
         },
-        logs: pushLog(v.logs, { text: `Step ${num(event.index)}/${num(event.total)} : ${str(event.instruction)}`, stream: 'build' })
+        logs: pushLog(v.logs, {
+          text: `step ${num(event.index)}/${num(event.total)}: ${str(event.label) || str(event.instruction)}${event.cached ? ' (cached)' : ''}`,
+          stream: 'build'
+        })
       };
     case 'LayerCached':
       return { ...v, build: { ...v.build, cachedSteps: v.build.cachedSteps + 1, done: Math.max(v.build.done, num(event.index)) } };
     case 'PackagesProgress':
-      return { ...v, build: { ...v.build, packages: `${str(event.phase)} ${num(event.count)} packages` } };
+      return { ...v, build: packagesProgress(v.build, str(event.phase), num(event.count), str(event.detail)) };
     case 'BuildLog':
       return { ...v, logs: pushLog(v.logs, { text: str(event.line), stream: 'build' }) };
     case 'BuildFinished': {
       const total = v.build.total || num(event.steps_run, 1) || 1;
-      return { ...v, build: { ...v.build, total, done: total, instruction: event.cached ? 'cached image' : 'done' } };
+      return {
+        ...v,
+        build: { ...v.build, total, done: total, instruction: event.cached ? 'environment reused: 0 build steps' : 'done' }
+      };
     }
     case 'PushProgress':
       return { ...v, logs: pushLog(v.logs, { text: `push ${str(event.reference)}: ${str(event.detail)}`, stream: 'build' }) };

@@ -329,3 +329,28 @@ describe('output notebooks', () => {
     expect(guard.dirty(true)).toBe(false);
   });
 });
+
+describe('build progress that speaks', () => {
+  it('names the step as the text view does and counts packages on a bar', () => {
+    let v = viewFromRecord(record({ status: 'building' }));
+    v = applyEvent(v, 1, ev('BuildStep', { index: 5, total: 9, instruction: 'RUN --mount=type=bind uv pip …', label: 'install 38 packages (uv)' }));
+    expect(v.build.instruction).toBe('install 38 packages (uv)');
+    expect(v.logs[v.logs.length - 1].text).toBe('step 5/9: install 38 packages (uv)');
+    v = applyEvent(v, 2, ev('PackagesProgress', { phase: 'resolved', count: 38 }));
+    v = applyEvent(v, 3, ev('PackagesProgress', { phase: 'added', count: 1, detail: 'a==1' }));
+    v = applyEvent(v, 4, ev('PackagesProgress', { phase: 'added', count: 1, detail: 'b==1' }));
+    expect(v.build.packages).toBe('2/38 packages');
+    v = applyEvent(v, 5, ev('PackagesProgress', { phase: 'installed', count: 38 }));
+    expect(v.build.packages).toBe('38/38 packages');
+    v = applyEvent(v, 6, ev('BuildStep', { index: 6, total: 9, instruction: 'RUN …', label: 'precompile sklearn', cached: true }));
+    expect(v.build.packages).toBe('');
+    expect(v.logs[v.logs.length - 1].text).toBe('step 6/9: precompile sklearn (cached)');
+    v = applyEvent(v, 7, ev('PackagesProgress', { phase: 'precompiled', count: 1, detail: 'sklearn (3.1 s)' }));
+    expect(v.build.packages).toBe('precompiled sklearn (3.1 s)');
+  });
+
+  it('says an environment was reused', () => {
+    const v = applyEvent(viewFromRecord(record()), 1, ev('BuildFinished', { cached: true, steps_run: 0, tag: 't', image_id: 'i' }));
+    expect(v.build.instruction).toBe('environment reused: 0 build steps');
+  });
+});
