@@ -131,7 +131,16 @@ def test_without_auto_mount_a_missing_file_ends_with_a_hint(project: Path, tmp_p
     assert "-v HOST_PATH:/work/notebooks/data/sales.csv:ro" in hint
 
 
-def test_kubernetes_refuses_host_data_before_building(project: Path, tmp_path: Path) -> None:
+def test_kubernetes_refuses_host_data_before_building(project: Path, tmp_path: Path,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    # A configured cluster (the preflight reads the configuration and asks it nothing), so the refusal is the data's.
+    kubeconfig = tmp_path / "kubeconfig"
+    kubeconfig.write_text("apiVersion: v1\nkind: Config\ncurrent-context: c\n"
+                          "clusters: [{name: k, cluster: {server: 'https://127.0.0.1:1'}}]\n"
+                          "users: [{name: u, user: {token: t}}]\n"
+                          "contexts: [{name: c, context: {cluster: k, user: u}}]\n")
+    monkeypatch.setenv("KUBECONFIG", str(kubeconfig))
+    monkeypatch.delenv("KUBERNETES_SERVICE_HOST", raising=False)
     record, _ = _run(project, tmp_path / "jobs.sqlite", "--backend", "kubernetes")
     assert record.status == "failed" and not record.image_tag
     assert record.error.startswith("The notebook reads big.bin, data/raw and data/sales.csv beside it, and a "
@@ -149,7 +158,7 @@ def test_an_import_nothing_resolves_is_refused_before_building(project: Path, tm
     proc = subprocess.run([sys.executable, "-m", "jupyter_containerize.cli", "run", str(nb)],
                           capture_output=True, text=True, timeout=300, env={**os.environ, "NO_COLOR": "1"})
     assert proc.returncode != 0 and "Traceback" not in proc.stderr
-    error = next(line for line in proc.stderr.splitlines() if line.startswith("error:"))
+    error = next(line for line in proc.stdout.splitlines() if line.startswith("job failed: "))  # the job's end
     assert "The notebook imports nowhere_to_be_found, which the kernel (" in error
     assert "the notebook's folder and ../src/ (where it looked for local code) do not hold" in error
     assert {i.id for i in client.images.list(filters=ours)} == images

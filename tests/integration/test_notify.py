@@ -5,15 +5,14 @@ from __future__ import annotations
 
 import json
 import sys
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
 from typing import Any
 
 import docker
 import pytest
 
+from tests.support.rest import webhook as local_webhook
 from tests.support.cli import cli
 from tests.support.notebooks import write_notebook
 
@@ -23,25 +22,8 @@ SECRET = "s3cr3t-not-for-webhooks"
 
 @pytest.fixture()
 def webhook() -> Iterator[tuple[str, list[dict[str, Any]]]]:
-    received: list[dict[str, Any]] = []
-
-    class Hook(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:  # noqa: N802 - the http.server API
-            received.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
-            self.send_response(204)
-            self.end_headers()
-
-        def log_message(self, *args: Any) -> None:
-            pass
-
-    server = HTTPServer(("127.0.0.1", 0), Hook)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_port}/hook", received
-    finally:
-        server.shutdown()
-        thread.join()
+    with local_webhook() as hook:
+        yield hook
 
 
 def test_the_cli_posts_the_summary_before_it_exits(tmp_path: Path, job_store: Path, engine: docker.DockerClient,
@@ -53,6 +35,7 @@ def test_the_cli_posts_the_summary_before_it_exits(tmp_path: Path, job_store: Pa
     assert result.returncode == 1, result.stdout + result.stderr
     job_id = result.stdout.split()[1]
     [summary] = received
+    summary.pop("_type")
     assert summary["id"] == job_id and summary["status"] == "failed" and summary["name"] == "nightly"
     assert summary["error"] == "ValueError: diverged" and summary["failing_cell"] == 1
     assert summary["text"].startswith(f"Container job {job_id} (train.ipynb) failed after ")

@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from tornado.httpclient import HTTPClientError
 
 from jupyter_containerize.jobs import commands
 from jupyter_containerize.jobs.manager import JobManager
@@ -25,6 +24,7 @@ from jupyter_containerize.jobs.store import JobStore
 from jupyter_containerize.options import parse
 from tests.support.cli import assert_one_clear_error, cli
 from tests.support.notebooks import write_notebook
+from tests.support.rest import call, refused
 
 pytest_plugins = ("pytest_jupyter.jupyter_server",)
 pytestmark = [pytest.mark.engine, pytest.mark.usefixtures("base_image")]
@@ -61,23 +61,11 @@ def jp_server_config(job_store: Path, missed: dict[str, Any]) -> dict[str, Any]:
             "ContainerizeApp": {"schedule_poll": 1.0}}
 
 
-async def _json(fetch: Any, *parts: str, **kwargs: Any) -> Any:
-    if "body" in kwargs and not isinstance(kwargs["body"], str):
-        kwargs["body"] = json.dumps(kwargs["body"])
-    response = await fetch("containerize", *parts, **kwargs)
-    return json.loads(response.body) if response.body else None
-
-
-async def _error(fetch: Any, *parts: str, **kwargs: Any) -> tuple[int, str]:
-    with pytest.raises(HTTPClientError) as info:
-        await _json(fetch, *parts, **kwargs)
-    body = info.value.response.body if info.value.response is not None else b"{}"
-    return info.value.code, json.loads(body or b"{}").get("error", "")
 
 
 async def _runs(fetch: Any, schedule_id: str) -> list[dict[str, Any]]:
     """The jobs a schedule started, oldest first (as the sidebar lists jobs)."""
-    jobs = (await _json(fetch, "jobs", params={"limit": "500"}))["jobs"]
+    jobs = (await call(fetch, "jobs", params={"limit": "500"}))["jobs"]
     return sorted((j for j in jobs if j["schedule_id"] == schedule_id), key=lambda j: j["created"])
 
 
@@ -99,17 +87,17 @@ async def test_a_minutely_schedule_runs_twice_its_paused_twin_never_and_a_missed
                          "has no parameter y"),
                         ({"path": "tiny.ipynb", "options": {}}, "needs --cron"),
                         ({"path": "../tiny.ipynb", "cron": "0 3 * * *"}, "")):
-        code, error = await _error(jp_fetch, "schedules", method="POST", body=body)
+        code, error = await refused(jp_fetch, "schedules", method="POST", body=body)
         assert code == 400 and words in error, (body, error)
-    assert [s["id"] for s in (await _json(jp_fetch, "schedules"))["schedules"]] == [missed["id"]]
+    assert [s["id"] for s in (await call(jp_fetch, "schedules"))["schedules"]] == [missed["id"]]
 
     if 60 - time.time() % 60 < 3:  # not at a minute's turn: the paused twin must be paused before its first time
         await asyncio.sleep(4)
     t0 = time.time()
-    twin = await _json(jp_fetch, "schedules", method="POST", body={"path": "tiny.ipynb", "cron": "* * * * *"})
-    twin = await _json(jp_fetch, "schedules", twin["id"], "pause", method="POST", body="{}")
+    twin = await call(jp_fetch, "schedules", method="POST", body={"path": "tiny.ipynb", "cron": "* * * * *"})
+    twin = await call(jp_fetch, "schedules", twin["id"], "pause", method="POST", body="{}")
     assert twin["paused"] is True and time.time() < twin["next_run"]
-    created = await _json(jp_fetch, "schedules", method="POST", body={
+    created = await call(jp_fetch, "schedules", method="POST", body={
         "path": "tiny.ipynb", "cron": "* * * * *", "options": {"parameters": {"x": 2}, "name": "minutely"}})
     sid = created["id"]
     assert created["path"] == "tiny.ipynb" and created["tz"] == "UTC" and created["paused"] is False
@@ -121,7 +109,7 @@ async def test_a_minutely_schedule_runs_twice_its_paused_twin_never_and_a_missed
         return runs if len(runs) >= 2 else None
 
     runs = await _until("two runs of the minutely schedule", two_runs, t0 + RUNS_WITHIN_S)
-    paused = await _json(jp_fetch, "schedules", sid, "pause", method="POST", body="{}")
+    paused = await call(jp_fetch, "schedules", sid, "pause", method="POST", body="{}")
     assert paused["paused"] is True and len(runs) == 2
     # The times of the two runs were a minute apart, and the schedule now waits for the third.
     third = paused["next_run"]
@@ -130,7 +118,7 @@ async def test_a_minutely_schedule_runs_twice_its_paused_twin_never_and_a_missed
     assert await _runs(jp_fetch, twin["id"]) == []
 
     async def linked() -> bool:  # the scheduler records the job right after submitting it
-        return bool((await _json(jp_fetch, "schedules", sid))["last_job_id"] == runs[1]["id"])
+        return bool((await call(jp_fetch, "schedules", sid))["last_job_id"] == runs[1]["id"])
 
     await _until("the second run recorded on the schedule", linked, time.time() + 10)
 
@@ -145,31 +133,31 @@ async def test_a_minutely_schedule_runs_twice_its_paused_twin_never_and_a_missed
     assert len(caught_up) == 1
     done = await _until("the catch-up run", lambda: _done(jp_fetch, caught_up[0]["id"]), time.time() + 300)
     assert done["status"] == "succeeded" and done["parameters"] == {"x": 3}
-    hourly = await _json(jp_fetch, "schedules", missed["id"])
+    hourly = await call(jp_fetch, "schedules", missed["id"])
     assert hourly["last_run"] == missed["next_run"] and hourly["last_status"] == "succeeded"
     assert t0 - 3600 < hourly["next_run"] <= t0 + 3600 and hourly["next_run"] % 3600 == 0
 
     # Paused: no run since (its third time may have come meanwhile), the twin never ran.
     assert [r["id"] for r in await _runs(jp_fetch, sid)] == [r["id"] for r in runs]
     assert await _runs(jp_fetch, twin["id"]) == []
-    listed = {s["id"]: s for s in (await _json(jp_fetch, "schedules"))["schedules"]}
+    listed = {s["id"]: s for s in (await call(jp_fetch, "schedules"))["schedules"]}
     assert listed[sid]["paused"] is True and listed[sid]["last_status"] == "succeeded"
     assert listed[twin["id"]]["last_run"] is None and listed[twin["id"]]["last_status"] == ""
 
-    resumed = await _json(jp_fetch, "schedules", twin["id"], "resume", method="POST", body="{}")
+    resumed = await call(jp_fetch, "schedules", twin["id"], "resume", method="POST", body="{}")
     assert resumed["paused"] is False and resumed["next_run"] > time.time()  # from now on: nothing missed is run
 
     for schedule_id in (sid, twin["id"], missed["id"]):
         response = await jp_fetch("containerize", "schedules", schedule_id, method="DELETE")
         assert response.code == 204
-    assert (await _json(jp_fetch, "schedules"))["schedules"] == []
-    code, error = await _error(jp_fetch, "schedules", sid)
+    assert (await call(jp_fetch, "schedules"))["schedules"] == []
+    code, error = await refused(jp_fetch, "schedules", sid)
     assert code == 404 and sid in error
     assert len(await _runs(jp_fetch, sid)) == 2  # its runs stay
 
 
 async def _done(fetch: Any, job_id: str) -> dict[str, Any] | None:
-    job = await _json(fetch, "jobs", job_id)
+    job = await call(fetch, "jobs", job_id)
     return job if job["done"] else None
 
 

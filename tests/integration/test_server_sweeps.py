@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import time
 from pathlib import Path
 from typing import Any
 
 import pytest
-from tornado.httpclient import HTTPClientError
 
 from tests.support.notebooks import write_notebook
+from tests.support.rest import call, refused
 
 pytest_plugins = ("pytest_jupyter.jupyter_server",)
 pytestmark = [pytest.mark.engine, pytest.mark.usefixtures("base_image")]
@@ -31,24 +30,12 @@ def root(jp_root_dir: Path) -> Path:
     return jp_root_dir
 
 
-async def _json(fetch: Any, *parts: str, **kwargs: Any) -> Any:
-    if "body" in kwargs and not isinstance(kwargs["body"], str):
-        kwargs["body"] = json.dumps(kwargs["body"])
-    response = await fetch("containerize", *parts, **kwargs)
-    return json.loads(response.body) if response.body else None
-
-
-async def _error(fetch: Any, *parts: str, **kwargs: Any) -> tuple[int, str]:
-    with pytest.raises(HTTPClientError) as info:
-        await fetch("containerize", *parts, **kwargs)
-    body = info.value.response.body if info.value.response is not None else b"{}"
-    return info.value.code, json.loads(body).get("error", "")
 
 
 async def _wait_all(fetch: Any, ids: list[str], timeout: float = 900) -> list[dict[str, Any]]:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        jobs = [await _json(fetch, "jobs", job_id) for job_id in ids]
+        jobs = [await call(fetch, "jobs", job_id) for job_id in ids]
         if all(j["done"] for j in jobs):
             return jobs
         await asyncio.sleep(1)
@@ -56,7 +43,7 @@ async def _wait_all(fetch: Any, ids: list[str], timeout: float = 900) -> list[di
 
 
 async def test_a_sweep_started_over_rest_is_compared_with_its_plot(jp_fetch: Any, root: Path) -> None:
-    created = await _json(jp_fetch, "jobs", method="POST", body={
+    created = await call(jp_fetch, "jobs", method="POST", body={
         "path": "sweeps/train.ipynb", "options": {"sweep": {"lr": [0.1, 0.3]}, "name": "rest study"},
     })
     jobs = created["jobs"]
@@ -68,7 +55,7 @@ async def test_a_sweep_started_over_rest_is_compared_with_its_plot(jp_fetch: Any
     assert all(j["status"] == "succeeded" for j in done), [j["error"] for j in done]
     by_lr = {j["parameters"]["lr"]: j for j in done}
 
-    compared = await _json(jp_fetch, "sweeps", sweep_id)
+    compared = await call(jp_fetch, "sweeps", sweep_id)
     assert compared["sweep_id"] == sweep_id and compared["metric"] == "accuracy"
     assert compared["direction"] == "maximize" and compared["best"] == by_lr[0.1]["id"]
     assert [r["job_id"] for r in compared["rows"]] == [by_lr[0.1]["id"], by_lr[0.3]["id"]]
@@ -81,18 +68,18 @@ async def test_a_sweep_started_over_rest_is_compared_with_its_plot(jp_fetch: Any
     assert [(v["job"], v["p:lr"], v["best"]) for v in spec["data"]["values"]] == [
         (by_lr[0.1]["id"], 0.1, True), (by_lr[0.3]["id"], 0.3, False)]
 
-    by_loss = await _json(jp_fetch, "sweeps", sweep_id, params={"metric": "loss"})
+    by_loss = await call(jp_fetch, "sweeps", sweep_id, params={"metric": "loss"})
     assert by_loss["direction"] == "minimize" and by_loss["best"] == by_lr[0.1]["id"]
-    flipped = await _json(jp_fetch, "sweeps", sweep_id[:9], params={"metric": "loss", "direction": "maximize"})
+    flipped = await call(jp_fetch, "sweeps", sweep_id[:9], params={"metric": "loss", "direction": "maximize"})
     assert flipped["best"] == by_lr[0.3]["id"]  # a unique prefix of the id will do
 
-    named = await _json(jp_fetch, "jobs", params={"name": "rest study"})
+    named = await call(jp_fetch, "jobs", params={"name": "rest study"})
     assert sorted(j["id"] for j in named["jobs"]) == sorted(by_lr[lr]["id"] for lr in by_lr)
-    assert len((await _json(jp_fetch, "jobs", params={"sweep": sweep_id}))["jobs"]) == 2
+    assert len((await call(jp_fetch, "jobs", params={"sweep": sweep_id}))["jobs"]) == 2
 
-    code, error = await _error(jp_fetch, "sweeps", sweep_id, params={"metric": "f1"})
+    code, error = await refused(jp_fetch, "sweeps", sweep_id, params={"metric": "f1"})
     assert code == 400 and "has no metric 'f1'; its jobs recorded accuracy and loss" in error
-    code, error = await _error(jp_fetch, "sweeps", sweep_id, params={"direction": "sideways"})
+    code, error = await refused(jp_fetch, "sweeps", sweep_id, params={"direction": "sideways"})
     assert code == 400 and "minimize or maximize" in error
-    code, error = await _error(jp_fetch, "sweeps", "sweep-00000000")
+    code, error = await refused(jp_fetch, "sweeps", "sweep-00000000")
     assert code == 404 and "No sweep 'sweep-00000000'" in error

@@ -81,7 +81,7 @@ def test_job_runs_on_slurm_and_lands_in_the_store(slurm: None, manager: JobManag
     # Slurm itself ran it, with the resources asked for.
     shown = subprocess.run(["scontrol", "show", "job", "--oneliner", record.backend_ref], check=False, capture_output=True, text=True)
     assert "JobState=COMPLETED" in shown.stdout and "MinMemoryNode=512M" in shown.stdout
-    assert "TimeLimit=00:05:00" in shown.stdout and f"JobName=jc-{record.id}" in shown.stdout
+    assert "TimeLimit=00:06:00" in shown.stdout and f"JobName=jc-{record.id}" in shown.stdout
     # Another process sees the same job in the same store.
     other = JobManager(store=JobStore(manager.store.path))
     assert other.store.get(record.id).status == "succeeded"

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +14,8 @@ from jupyter_containerize.errors import OptionError
 from jupyter_containerize.jobs.notify import send, summary
 from jupyter_containerize.validators import notify_target
 from jupyter_containerize.jobs.store import JobRecord, JobStore
+
+from tests.support.rest import webhook as local_webhook
 
 SECRET = "hunter2-do-not-send"
 
@@ -31,35 +31,16 @@ def record(tmp_path: Path) -> JobRecord:
 
 @pytest.fixture()
 def webhook() -> Iterator[tuple[str, list[dict[str, Any]]]]:
-    received: list[dict[str, Any]] = []
-
-    class Hook(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:  # noqa: N802 - the http.server API
-            length = int(self.headers["Content-Length"])
-            received.append({"type": self.headers["Content-Type"], "body": json.loads(self.rfile.read(length))})
-            self.send_response(204)
-            self.end_headers()
-
-        def log_message(self, *args: Any) -> None:
-            pass
-
-    server = HTTPServer(("127.0.0.1", 0), Hook)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_port}/hook", received
-    finally:
-        server.shutdown()
-        thread.join()
+    with local_webhook() as hook:
+        yield hook
 
 
 def test_a_webhook_receives_the_summary_and_never_the_environment(record: JobRecord,
                                                                   webhook: tuple[str, list[dict[str, Any]]]) -> None:
     url, received = webhook
     assert send(url, record) == ""
-    [got] = received
-    assert got["type"] == "application/json"
-    body = got["body"]
+    [body] = received
+    assert body.pop("_type") == "application/json"
     assert body["id"] == record.id and body["status"] == "failed" and body["metrics"] == {"loss": 0.5}
     assert body["parameters"] == {"lr": 0.1} and body["duration"] == pytest.approx(42)
     assert body["text"] == f"Container job {record.id} (train.ipynb) failed after 42 s: cell 3 raised ValueError: bad."
