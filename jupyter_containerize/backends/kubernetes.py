@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import re
 import threading
 import time
@@ -189,12 +190,15 @@ class KubernetesBackend(Backend):
         if self._api_client is None:
             from kubernetes import client, config
 
+            # KUBECONFIG as it is now: the client library reads it once, when it is first imported.
+            kubeconfig = os.environ.get("KUBECONFIG") or None
             try:
                 try:
                     config.load_incluster_config()  # type: ignore[no-untyped-call]
                 except config.ConfigException:
-                    _contexts, active = config.list_kube_config_contexts()  # type: ignore[no-untyped-call]
-                    config.load_kube_config()  # type: ignore[no-untyped-call]
+                    _contexts, active = config.list_kube_config_contexts(  # type: ignore[no-untyped-call]
+                        config_file=kubeconfig)
+                    config.load_kube_config(config_file=kubeconfig)  # type: ignore[no-untyped-call]
                     if self._namespace is None and active:
                         self._namespace = active.get("context", {}).get("namespace")
             except (config.ConfigException, OSError, TypeError) as e:
