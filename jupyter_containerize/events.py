@@ -155,6 +155,19 @@ class MetricLogged(Event):
 
 
 @dataclass(frozen=True)
+class Retrying(Event):
+    """The attempt before failed for a reason that is not the notebook's (``--retries``); another starts.
+
+    The events after it are the new attempt's: its container's start, cells and log.
+    """
+
+    attempt: int = field(metadata={"doc": "the attempt that starts, 2 for the first retry"})
+    attempts: int = field(metadata={"doc": "how many attempts the job may have in all"})
+    reason: str = field(metadata={"doc": "why the attempt before ended"})
+    delay: float = field(default=0.0, metadata={"doc": "seconds waited before this attempt (the backoff)"})
+
+
+@dataclass(frozen=True)
 class Finished(Event):
     """The last event of a job (or of the runner inside the container)."""
 
@@ -171,7 +184,7 @@ EVENT_TYPES: dict[str, type[Event]] = {
     for cls in (
         StatusChanged, BuildStarted, BuildStep, LayerCached, PackagesProgress, BuildLog,
         BuildFinished, PushProgress, RunStarted, NotebookStarted, CellStarted, CellFinished,
-        Log, MetricLogged, Finished,
+        Log, MetricLogged, Retrying, Finished,
     )
 }
 

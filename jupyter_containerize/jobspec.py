@@ -119,6 +119,7 @@ class JobSpec:
     inject_top: bool = False  # parameters without a 'parameters' cell go to the top (papermill) instead of refused
     name: str = ""  # the user's name for the job (--name), shown wherever jobs are listed; "" when none
     notify: str = ""  # a command or webhook URL told of the job's end (--notify); "": the config's, if any
+    retries: int = 0  # more attempts after a failure that is not the notebook's (--retries)
 
     def with_changes(self, **changes: Any) -> JobSpec:
         return replace(self, **changes)

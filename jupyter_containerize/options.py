@@ -35,6 +35,7 @@ _ENV_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _VOLUME_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 _DEVICE_ID = re.compile(r"^[A-Za-z0-9_.:-]+$")
 _DANGEROUS_SOURCES = ("/", "/var/run/docker.sock", "/run/docker.sock", "/etc", "/proc", "/sys", "/dev")
+MAX_RETRIES = 10  # --retries: more would hide a failure that keeps coming back
 
 SUBCOMMANDS = (
     "run", "build", "dockerfile", "export", "jobs", "logs", "stop", "rm",
@@ -142,6 +143,10 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
                    help="the whole job's time limit, e.g. 2h, 30m, 01:30:00: the notebook stops, is saved and the "
                         "job fails 'timed out' (on every backend: Slurm's --time and Kubernetes' deadline follow it)")
     g.add_argument("--cell-timeout", metavar="LIMIT", help="one cell's time limit, e.g. 30m (the same forms)")
+    g.add_argument("--retries", type=int, default=0, metavar="N",
+                   help=f"run the job again, up to N times (at most {MAX_RETRIES}), when it fails for a reason that is "
+                        "not the notebook's: the engine or controller stopped it, a node was lost (a failing cell is "
+                        "never retried; an out-of-memory kill is reported, not retried)")
     g.add_argument("--network", metavar="NET", help="container network (e.g. none, host, bridge)")
     g.add_argument("--output", metavar="DIR", help="host folder mounted at /output (default: per-job folder beside the notebook)")
     g.add_argument("--backend", metavar="NAME", default="docker",
@@ -425,6 +430,9 @@ def spec_from_values(notebook: Path, v: dict[str, Any]) -> JobSpec:
     max_parallel = int(v["max_parallel"]) if v.get("max_parallel") is not None else 2  # 0 is refused, not defaulted
     if max_parallel < 1:
         raise OptionError("--max-parallel must be at least 1", "Give a positive number.")
+    retries = int(v.get("retries") or 0)
+    if not 0 <= retries <= MAX_RETRIES:
+        raise OptionError(f"--retries {retries} is out of range", f"Give 0 to {MAX_RETRIES}.")
     output = v.get("output")
     return JobSpec(
         notebook=notebook,
@@ -453,6 +461,7 @@ def spec_from_values(notebook: Path, v: dict[str, Any]) -> JobSpec:
         inject_top=bool(v.get("inject_top", False)),
         name=_optional(validators.job_name, v.get("name"), "--name") or "",
         notify=_optional(validators.notify_target, v.get("notify"), "--notify") or "",
+        retries=retries,
     )
 
 

@@ -28,6 +28,7 @@ from .events import (
     NotebookStarted,
     PackagesProgress,
     PushProgress,
+    Retrying,
     RunStarted,
     StatusChanged,
 )
@@ -76,6 +77,8 @@ class JobProgress:
     created: float | None = None
     finished: float | None = None
     events_seen: int = 0
+    attempt: int = 1  # the attempt running (--retries); a retry starts the notebook's progress again
+    attempts: int = 1
 
     @property
     def done(self) -> bool:
@@ -128,6 +131,8 @@ class JobProgress:
     def summary(self, job_id: str = "") -> str:
         """One line: status, progress, metrics, error."""
         text = f"job {job_id} {self.status}" if job_id else self.status
+        if self.attempt > 1:
+            text += f" · attempt {self.attempt} of {self.attempts}"
         if self.cell_total:
             text += f" · {self.cells_done}/{self.cell_total} cells"
         if self.metrics:
@@ -191,11 +196,20 @@ def _fold_run(p: JobProgress, event: Event) -> JobProgress:
         return _with_log(p, event.text)
     if isinstance(event, MetricLogged):
         return replace(p, metrics={**p.metrics, event.name: event.value})
+    if isinstance(event, Retrying):
+        return replace(_with_log(p, retry_heading(event)), attempt=event.attempt, attempts=event.attempts,
+                       cell_total=0, cells_done=0, running_cell=None, cell_line="")
     if isinstance(event, Finished):
         return replace(p, status=event.status, exit_code=event.exit_code, error=event.error,
                        failing_cell=event.failing_cell, traceback=event.traceback, outputs=tuple(event.outputs),
                        finished=event.time, running_cell=None)
     return p
+
+
+def retry_heading(event: Retrying) -> str:
+    """The line that starts a retry's section of the log."""
+    waited = f"; after {event.delay:.0f} s" if event.delay else ""
+    return f"── attempt {event.attempt} of {event.attempts} (the one before ended: {event.reason}{waited}) ──"
 
 
 def fold_all(events: Iterable[Event], progress: JobProgress | None = None) -> JobProgress:

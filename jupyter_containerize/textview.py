@@ -27,10 +27,11 @@ from .events import (
     NotebookStarted,
     PackagesProgress,
     PushProgress,
+    Retrying,
     RunStarted,
     StatusChanged,
 )
-from .progress import JobProgress, fold
+from .progress import JobProgress, fold, retry_heading
 
 _BUILD_EVENTS = (BuildStarted, BuildStep, LayerCached, PackagesProgress, BuildLog, BuildFinished, PushProgress)
 
@@ -81,6 +82,8 @@ def _describe_run(event: Event) -> str | None:
         return event.text.rstrip("\n")
     if isinstance(event, MetricLogged):
         return f"metric {event.name} = {event.value:g}"
+    if isinstance(event, Retrying):
+        return retry_heading(event)
     if isinstance(event, Finished):
         text = f"job {event.status}"
         if event.exit_code is not None:

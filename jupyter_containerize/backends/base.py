@@ -86,6 +86,11 @@ class RunOutcome:
     exit_code: int | None
     cancelled: bool = False
     last_log_time: str = ""
+    #: Why the run was lost for a reason that is not the notebook's (the engine stopped answering or
+    #: stopped the container, the node failed): ``--retries`` retries such a run. "" otherwise.
+    lost: str = ""
+    #: The kernel was killed for using more memory than the job's limit (not retried: the user's call).
+    out_of_memory: bool = False
 
 
 ImageBuild = Callable[[], ImageRef]

@@ -23,7 +23,7 @@ from .baseimage import ensure_base_image, image_exists
 from .buildkit import BuildKitStreamParser
 from .buildlog import BuildProgress, BuildStreamParser
 from ..render.steps import instructions, step_facts, step_plan
-from .engine import EngineAPI, connect, engine_says, new_api_client
+from .engine import STREAM_FAILURES, EngineAPI, connect, engine_says, new_api_client
 
 if TYPE_CHECKING:
     from docker.models.images import Image
@@ -129,7 +129,7 @@ def _stream_build(context: BuildContext, parser: BuildProgress, on_event: EventS
                 on_event(event)
         for event in parser.finish():
             on_event(event)
-    except (docker.errors.DockerException, OSError, ValueError, AttributeError) as e:
+    except STREAM_FAILURES as e:
         if cancel is None or not cancel.is_set():
             parser.error = parser.error or engine_says(e)
     finally:

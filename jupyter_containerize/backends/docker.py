@@ -14,7 +14,7 @@ from ..errors import EngineError, GpuError
 from ..jobspec import Hardening, JobSpec
 from .base import Backend, EventSink, RunOutcome, RunRequest
 from .container import container_options, give_output_to_container_user, hardening_options, parse_log_line
-from .engine import JOB_LABEL, connect, engine_says, engine_status
+from .engine import ENGINE_FAILURES, JOB_LABEL, STREAM_FAILURES, connect, engine_says, engine_status, no_engine, ping
 
 
 def gpu_preflight(spec: JobSpec, cuda_needed: str | None = None) -> None:
@@ -57,7 +57,7 @@ class DockerBackend(Backend):
     def preflight(self, spec: JobSpec, cuda_version: str | None = None) -> None:
         """No engine answers; GPUs asked of an engine without an NVIDIA runtime, or of a driver too old
         for the image's CUDA."""
-        self.client.ping()  # the first use connects: EngineError when no engine answers
+        ping(self.client)  # EngineError when no engine answers (the first use connects)
         gpu_preflight(spec, cuda_version)
 
     def create(self, request: RunRequest) -> str:
@@ -94,18 +94,21 @@ class DockerBackend(Backend):
             stream = api.logs(ref, stream=True, follow=True, timestamps=True)
         except docker.errors.NotFound:
             return RunOutcome(exit_code=None, last_log_time=last)
-        with _closed_on(stop, stream):
-            for chunk in stream:
-                buffer += chunk
-                *lines, buffer = buffer.split(b"\n")
-                for raw in lines:
-                    stamp, _, text = raw.decode("utf-8", "replace").partition(" ")
-                    if since and stamp <= since:
-                        continue
-                    last = stamp
-                    on_event(parse_log_line(text))
-                if stop is not None and stop.is_set():
-                    break
+        try:
+            with _closed_on(stop, stream):
+                for chunk in stream:
+                    buffer += chunk
+                    *lines, buffer = buffer.split(b"\n")
+                    for raw in lines:
+                        stamp, _, text = raw.decode("utf-8", "replace").partition(" ")
+                        if since and stamp <= since:
+                            continue
+                        last = stamp
+                        on_event(parse_log_line(text))
+                    if stop is not None and stop.is_set():
+                        break
+        except EngineError as e:  # the engine went away under the stream
+            return RunOutcome(exit_code=None, last_log_time=last, lost=e.message)
         if stop is not None and stop.is_set():  # the manager closes: the job runs on, unfollowed
             return RunOutcome(exit_code=None, last_log_time=last)
         if buffer:
@@ -115,9 +118,14 @@ class DockerBackend(Backend):
                 on_event(parse_log_line(text))
         try:
             result = api.wait(ref, timeout=60)
+            state = api.inspect_container(ref).get("State") or {}
         except docker.errors.NotFound:
             return RunOutcome(exit_code=None, last_log_time=last)
-        return RunOutcome(exit_code=int(result.get("StatusCode", -1)), last_log_time=last)
+        except ENGINE_FAILURES as e:
+            return RunOutcome(exit_code=None, last_log_time=last,
+                              lost=f"the Docker engine stopped answering ({engine_says(e)})")
+        return RunOutcome(exit_code=int(result.get("StatusCode", -1)), last_log_time=last,
+                          out_of_memory=bool(state.get("OOMKilled")))
 
     def cancel(self, job_id: str, ref: str) -> None:
         for container in self._labelled(job_id):
@@ -148,7 +156,10 @@ class DockerBackend(Backend):
         return raw.decode("utf-8", "replace") if isinstance(raw, bytes) else str(raw)
 
     def _labelled(self, job_id: str) -> list[Any]:
-        return list(self.client.containers.list(all=True, filters={"label": f"{JOB_LABEL}={job_id}"}))
+        try:
+            return list(self.client.containers.list(all=True, filters={"label": f"{JOB_LABEL}={job_id}"}))
+        except ENGINE_FAILURES as e:
+            raise no_engine(e) from None
 
     def labelled_jobs(self) -> dict[str, str]:
         """job id → container status, for every container this tool created."""
@@ -161,10 +172,8 @@ def _closed_on(stop: threading.Event | None, stream: Any) -> Iterator[None]:
 
     The watcher looks twice a second and is joined on the way out: no thread outlives the follow.
     """
-    if stop is None:
-        yield
-        return
     done = threading.Event()
+    stop = stop or threading.Event()
 
     def watch() -> None:
         while not done.is_set():
@@ -177,9 +186,9 @@ def _closed_on(stop: threading.Event | None, stream: Any) -> Iterator[None]:
     watcher.start()
     try:
         yield
-    except (OSError, ValueError, AttributeError, docker.errors.DockerException):
+    except STREAM_FAILURES as e:
         if not stop.is_set():
-            raise
+            raise EngineError(f"lost the job's log stream: {engine_says(e)}") from e
     finally:
         done.set()
         watcher.join()

@@ -11,11 +11,22 @@ from typing import TYPE_CHECKING, Any
 
 import docker
 import docker.errors
+import requests
+import urllib3.exceptions
 
 if TYPE_CHECKING:
     from requests import Response
 
 from ..errors import EngineError
+
+#: What a call to the engine can raise when the engine fails or goes away mid-stream: docker-py's
+#: own errors, the HTTP client's (a dropped connection while streaming a build or logs raises
+#: urllib3's ``ProtocolError``, which is not an ``OSError``), and the socket's.
+ENGINE_FAILURES: tuple[type[BaseException], ...] = (
+    docker.errors.DockerException, requests.RequestException, urllib3.exceptions.HTTPError, OSError,
+)
+#: The same, for a stream being read: closing it under the reader (to cancel) raises these too.
+STREAM_FAILURES: tuple[type[BaseException], ...] = (*ENGINE_FAILURES, ValueError, AttributeError)
 
 JOB_LABEL = "org.jupyter-containerize.job"
 ROLE_LABEL = "org.jupyter-containerize.role"
@@ -63,12 +74,25 @@ def connect(timeout: int = 120) -> docker.DockerClient:
         client = docker.DockerClient(base_url=base_url, timeout=timeout)
         client.api = EngineAPI(base_url=base_url, timeout=timeout, version="auto")
         client.ping()
-    except (docker.errors.DockerException, OSError) as e:
-        raise EngineError(
-            f"No Docker engine answers at {base_url} ({engine_says(e)})",
-            "Start one (as root: `dockerd &`, from Debian's docker.io package), or point DOCKER_HOST at a running engine.",
-        ) from None
+    except ENGINE_FAILURES as e:
+        raise no_engine(e) from None
     return client
+
+
+def ping(client: docker.DockerClient) -> None:
+    """Whether the engine of a connected ``client`` still answers: EngineError when not."""
+    try:
+        client.ping()
+    except ENGINE_FAILURES as e:
+        raise no_engine(e) from None
+
+
+def no_engine(e: BaseException) -> EngineError:
+    """The error for an engine that does not answer (any more)."""
+    return EngineError(
+        f"No Docker engine answers at {engine_address()} ({engine_says(e)})",
+        "Start one (as root: `dockerd &`, from Debian's docker.io package), or point DOCKER_HOST at a running engine.",
+    )
 
 
 BUILDKIT_MIN_API = (1, 39)  # Docker 18.09: BuildKit behind POST /build?version=2
@@ -183,6 +207,8 @@ def engine_says(e: BaseException | str) -> str:
     wrapper), its last non-empty line, at most 300 characters. Every handler that turns a
     docker-py error into a project error words it through this.
     """
+    if isinstance(e, (urllib3.exceptions.ProtocolError, requests.ConnectionError)):
+        return "the Docker engine closed the connection (was it stopped or restarted?)"
     text = e if isinstance(e, str) else str(getattr(e, "explanation", None) or e)
     lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
     if lines:

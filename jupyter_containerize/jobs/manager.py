@@ -18,7 +18,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from ..backends.base import Backend, ImageRef, RunRequest, hard_limit_seconds
+from ..backends.base import Backend, ImageRef, RunOutcome, RunRequest, hard_limit_seconds
 from ..backends.builder import BuildCancelled
 from ..backends.config import Config
 from ..backends.plugins import backend_names, load_backend
@@ -29,9 +29,11 @@ from ..events import (
     Finished,
     JobStatus,
     Log,
+    Retrying,
     StatusChanged,
 )
 from ..jobspec import JobSpec, sweep_job_name
+from . import retries
 from .ownership import give_outputs_to_notebook_owner
 from .pipeline import (
     Prepared,
@@ -163,6 +165,7 @@ class JobManager:
         self._config = config
         self.store = store or JobStore(config.store_path if config else None)
         self.cancel_grace = CANCEL_GRACE_SECONDS
+        self.retry_backoff = retries.BACKOFF_SECONDS  # before the first retry (--retries), doubled after
         self._backends: dict[str, Backend] = dict(backends or {})
         self._subscribers: dict[str, list[EventCallback]] = {}
         self._controls: dict[str, _Control] = {}
@@ -398,23 +401,48 @@ class JobManager:
         output_dir = spec.output_dir or default_output_dir(spec.notebook, job_id)
         request = RunRequest(job_id=job_id, image=image, spec=spec, output_dir=output_dir, command=command,
                              extra_env=extra_env, extra_mounts=extra_mounts)
-        ref = backend.start(request)
-        control.mark_started()
-        self.store.update(job_id, backend_ref=ref, output_dir=str(output_dir), started=time.time())
-        self._set_status(job_id, "running")
+        attempts = spec.retries + 1
+        for attempt in range(1, attempts + 1):
+            ref = backend.start(request)
+            control.mark_started()
+            self.store.update(job_id, backend_ref=ref, output_dir=str(output_dir), started=time.time())
+            self._set_status(job_id, "running")
+            if control.by_user:
+                backend.cancel(job_id, ref)
+            lost = self._follow(job_id, backend, ref, control, since="", may_retry=attempt < attempts)
+            if not lost or not self._before_retry(job_id, spec, backend, control, attempt + 1, attempts, lost):
+                return
+
+    def _before_retry(self, job_id: str, spec: JobSpec, backend: Backend, control: _Control, attempt: int,
+                      attempts: int, lost: str) -> bool:
+        """Announce attempt ``attempt``, wait its backoff and for the backend; False when the job ended meanwhile."""
+        delay = retries.backoff(attempt, self.retry_backoff)
+        self._emit(job_id, Retrying(attempt=attempt, attempts=attempts, reason=lost, delay=delay))
+        self.store.update(job_id, attempt=attempt)
+        self._set_status(job_id, "queued")
+        waited = "stopped" if control.wake.wait(delay) else retries.wait_for_backend(backend, spec, control.wake)
+        if not waited:
+            with contextlib.suppress(ContainerizeError):  # what the engine kept of the lost attempt
+                backend.remove(job_id, self.store.get(job_id).backend_ref)
+            return True
         if control.by_user:
-            backend.cancel(job_id, ref)
-        self._follow(job_id, backend, ref, control, since="")
+            self._finish(job_id, Finished(status="cancelled", error="cancelled by the user"))
+        elif self._closed.is_set():
+            self._finish(job_id, Finished(status="failed", error=SERVER_STOPPED))
+        else:
+            self._finish(job_id, Finished(status="failed", error=f"{lost}; then {waited}"))
+        return False
 
     def _follow(self, job_id: str, backend: Backend, ref: str, control: _Control, since: str,
-                skip: int = 0) -> None:
+                skip: int = 0, may_retry: bool = False) -> str:
         """Record the backend's events until the job ends, then finish it.
 
         A user's cancel goes to the backend; when its follow has not seen the end ``cancel_grace``
         s later (a pod stuck Pending, a controller that lost the job), the follow is stopped. On
         :meth:`close` the follow stops at once and the job, still running there, is left for a
         re-attach. ``skip``: how many of the backend's first events a dead owner already recorded
-        (its log is replayed from the start when no ``since`` was saved).
+        (its log is replayed from the start when no ``since`` was saved). ``may_retry``: a run lost
+        for a reason that is not the notebook's is not finished; its reason is returned ("" else).
         """
         runner_end: list[Finished] = []
         emit = self._emitter(job_id)
@@ -432,7 +460,8 @@ class JobManager:
         followed = threading.Event()
 
         def stop_on_cancel() -> None:
-            control.wake.wait()  # a cancel, close() (which sets the stop itself) or the end of the follow
+            while not followed.is_set() and not control.wake.wait(CANCEL_POLL_SECONDS):
+                pass  # until a cancel, close() (which sets the stop itself) or the end of the follow
             if followed.is_set() or not control.by_user:
                 return
             try:
@@ -457,30 +486,21 @@ class JobManager:
             outcome = backend.follow(job_id, ref, on_event, since=since, stop=control.stop)
         finally:
             followed.set()
-            control.wake.set()
         if self._closed.is_set() and not control.by_user and outcome.exit_code is None:
             # Stopped by close(): the job runs on; ownerless, it is re-attached from where this left off.
             self.store.update(job_id, last_log_time=outcome.last_log_time, owner_pid=None)
-            return
+            return ""
         self.store.update(job_id, last_log_time=outcome.last_log_time)
         inner = runner_end[-1] if runner_end else None
-        status: JobStatus
-        if control.by_user or (inner is not None and inner.status == "cancelled"):
-            status = "cancelled"
-        elif outcome.exit_code == 0:
-            status = "succeeded"
-        else:
-            status = "failed"
-        error = inner.error if inner else ("" if outcome.exit_code == 0 else f"the container exited with code {outcome.exit_code}")
-        if timed_out.is_set() and not control.by_user and status != "succeeded":
-            limit = JobSpec.from_dict(record.spec).resources.time_limit
-            status, error = "failed", f"timed out after {limit} (--timeout): the job did not stop by itself, so it was stopped"
-        self._finish(job_id, Finished(
-            status=status, exit_code=outcome.exit_code, error=error,
-            failing_cell=inner.failing_cell if inner else None, traceback=inner.traceback if inner else "",
-            outputs=inner.outputs if inner else (),
-        ))
+        lost = "" if control.by_user or timed_out.is_set() else retries.why_lost(outcome, inner)
+        if lost and may_retry and not self._closed.is_set():
+            with contextlib.suppress(ContainerizeError):  # the engine may still be away: the next start says so
+                backend.remove(job_id, ref)
+            return lost
+        self._finish(job_id, _job_end(outcome, inner, record, by_user=control.by_user,
+                                      timed_out=timed_out.is_set(), lost=lost))
         backend.remove(job_id, ref)
+        return ""
 
     def _finish(self, job_id: str, end: Finished) -> None:
         record = self.store.get(job_id)
@@ -591,6 +611,7 @@ class JobManager:
         try:
             self._follow(job_id, backend, ref, control, since, skip)
         finally:
+            control.wake.set()  # its watchers end with it
             self._forget(job_id)
 
     def _recorded_since_running(self, job_id: str) -> int:
@@ -707,3 +728,33 @@ def _pid_alive(pid: int | None) -> bool:
             return f.read().split(")")[-1].split()[0] != "Z"
     except OSError:
         return True
+
+
+def _job_end(outcome: RunOutcome, inner: Finished | None, record: JobRecord, *, by_user: bool, timed_out: bool,
+             lost: str) -> Finished:
+    """The job's end from the backend's ``outcome`` and the runner's own end (``inner``), if it wrote one."""
+    status: JobStatus
+    if by_user or (inner is not None and inner.status == "cancelled" and not lost):
+        status = "cancelled"
+    elif outcome.exit_code == 0:
+        status = "succeeded"
+    else:
+        status = "failed"
+    error = inner.error if inner else ("" if outcome.exit_code == 0 else f"the container exited with code {outcome.exit_code}")
+    if timed_out and not by_user and status != "succeeded":
+        limit = JobSpec.from_dict(record.spec).resources.time_limit
+        status, error = "failed", f"timed out after {limit} (--timeout): the job did not stop by itself, so it was stopped"
+    elif lost:
+        status, error = "failed", _lost_error(lost, record)
+    elif outcome.out_of_memory and status != "succeeded":
+        status, error = "failed", retries.out_of_memory_error(JobSpec.from_dict(record.spec))
+    return Finished(status=status, exit_code=outcome.exit_code, error=error,
+                    failing_cell=inner.failing_cell if inner else None, traceback=inner.traceback if inner else "",
+                    outputs=inner.outputs if inner else ())
+
+
+def _lost_error(lost: str, record: JobRecord) -> str:
+    """The error of a job whose last attempt was lost (not the notebook's fault)."""
+    tries = f" (attempt {record.attempt} of {record.attempts}: no retry left)" if record.attempts > 1 else \
+        " (run with --retries N to retry such failures)"
+    return lost + tries

@@ -49,7 +49,8 @@ CREATE TABLE IF NOT EXISTS jobs (
     last_log_time TEXT NOT NULL DEFAULT '',
     cancel_requested INTEGER NOT NULL DEFAULT 0,
     name TEXT NOT NULL DEFAULT '',
-    schedule_id TEXT NOT NULL DEFAULT ''
+    schedule_id TEXT NOT NULL DEFAULT '',
+    attempt INTEGER NOT NULL DEFAULT 1
 );
 CREATE TABLE IF NOT EXISTS events (
     job_id TEXT NOT NULL REFERENCES jobs(id) ON DELETE CASCADE,
@@ -85,14 +86,15 @@ CREATE TABLE IF NOT EXISTS schedules (
 """
 # Columns added since the first store: a store file written before gets them (ALTER TABLE) when opened.
 # Each has a default, so processes of an older version keep writing rows without naming it.
-_ADDED_COLUMNS = (("name", "TEXT NOT NULL DEFAULT ''"), ("schedule_id", "TEXT NOT NULL DEFAULT ''"))
+_ADDED_COLUMNS = (("name", "TEXT NOT NULL DEFAULT ''"), ("schedule_id", "TEXT NOT NULL DEFAULT ''"),
+                  ("attempt", "INTEGER NOT NULL DEFAULT 1"))
 
 _JSON_FIELDS = ("spec", "parameters", "outputs", "metrics")
 SCHEDULE_PREFIX = "sched-"
 _UPDATABLE = {
     "started", "finished", "status", "backend", "backend_ref", "spec", "parameters", "image_tag", "image_id",
     "digest", "lock_hash", "exit_code", "failing_cell", "error", "output_dir", "outputs", "metrics",
-    "sweep_id", "owner_pid", "last_log_time", "cancel_requested", "name", "schedule_id",
+    "sweep_id", "owner_pid", "last_log_time", "cancel_requested", "name", "schedule_id", "attempt",
 }
 
 
@@ -125,12 +127,18 @@ class JobRecord:
     cancel_requested: int = 0
     name: str = ""
     schedule_id: str = ""  # the schedule that started this run ("" for a run started by hand)
+    attempt: int = 1  # the attempt running or last run (--retries)
     started: float | None = None
     finished: float | None = None
 
     @property
     def done(self) -> bool:
         return self.status in TERMINAL_STATUSES
+
+    @property
+    def attempts(self) -> int:
+        """How many attempts the job may have in all (``--retries`` + 1)."""
+        return int(self.spec.get("retries") or 0) + 1
 
     @property
     def duration(self) -> float | None:

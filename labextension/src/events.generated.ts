@@ -141,6 +141,24 @@ export interface MetricLogged {
   value: number;
 }
 
+/**
+ * The attempt before failed for a reason that is not the notebook's (`--retries`); another starts.
+ *
+ * The events after it are the new attempt's: its container's start, cells and log.
+ */
+export interface Retrying {
+  type: 'Retrying';
+  time: number;
+  /** the attempt that starts, 2 for the first retry */
+  attempt: number;
+  /** how many attempts the job may have in all */
+  attempts: number;
+  /** why the attempt before ended */
+  reason: string;
+  /** seconds waited before this attempt (the backoff) */
+  delay: number;
+}
+
 /** The last event of a job (or of the runner inside the container). */
 export interface Finished {
   type: 'Finished';
@@ -169,6 +187,7 @@ export type JobEvent =
   | CellFinished
   | Log
   | MetricLogged
+  | Retrying
   | Finished;
 
 export type JobEventType = JobEvent['type'];
@@ -191,5 +210,6 @@ export const JOB_EVENT_TYPES: readonly JobEventType[] = [
   'CellFinished',
   'Log',
   'MetricLogged',
+  'Retrying',
   'Finished'
 ];

@@ -24,7 +24,7 @@ from typing import Any
 import pytest
 
 from jupyter_containerize.errors import EngineError
-from jupyter_containerize.events import BuildStep
+from jupyter_containerize.events import BuildStep, Log, Retrying
 from jupyter_containerize.jobs.manager import JobManager
 from jupyter_containerize.jobs.store import JobStore
 from tests.support import REPO
@@ -112,4 +112,29 @@ def test_daemon_stopped_before_and_during_a_build(tmp_path: Path, job_store: Pat
     retry = manager.submit(run_spec(nb))
     record = retry.wait(timeout=900)
     assert record.status == "succeeded", record.error
+    assert check_store_consistent(job_store) == []
+
+
+@pytest.mark.daemon_restart
+def test_a_job_lost_to_an_engine_restart_is_retried_and_succeeds(tmp_path: Path, job_store: Path, base_image: str,
+                                                                 daemon_outage: Any) -> None:
+    nb = write_notebook(tmp_path / "overnight.ipynb",
+                        *[f"import time\nprint('tick {i}', flush=True)\ntime.sleep(1)" for i in range(8)])
+    manager = JobManager(JobStore(job_store))
+    manager.retry_backoff = 1.0
+    job = manager.submit(run_spec(nb, "--retries", "2"))
+    deadline = time.monotonic() + 600
+    while not any(isinstance(e, Log) and "tick 1" in e.text for _, e in job.events()):
+        assert time.monotonic() < deadline and not job.record.done, "the job never got going"
+        time.sleep(0.2)
+    daemon_outage()  # stops every container with the daemon: the run is lost
+    _start_dockerd()
+    record = job.wait(timeout=600)
+    assert record.status == "succeeded", record.error
+    retries = [e for _, e in job.events() if isinstance(e, Retrying)]
+    assert retries and retries[0].attempt == 2, record.error
+    assert any(w in retries[0].reason for w in ("engine", "outside", "gone")), retries[0].reason
+    assert record.attempt == len(retries) + 1
+    ticks = [e.text.strip() for _, e in job.events() if isinstance(e, Log) and e.text.strip().startswith("tick ")]
+    assert ticks[-8:] == [f"tick {i}" for i in range(8)]  # the last attempt ran the whole notebook
     assert check_store_consistent(job_store) == []

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from http.client import IncompleteRead
+
 import docker.errors
 import requests
+from urllib3.exceptions import ProtocolError
 
-from jupyter_containerize.backends.engine import engine_says
+from jupyter_containerize.backends.engine import STREAM_FAILURES, engine_says
 
 
 def _api_error(explanation: str | None) -> docker.errors.APIError:
@@ -33,3 +36,12 @@ def test_without_an_explanation_the_error_itself_then_its_type() -> None:
         "Error while fetching server API version"
     assert engine_says(docker.errors.DockerException()) == "DockerException"
     assert engine_says("  \n") == "no reason given"
+
+
+def test_a_connection_dropped_mid_stream_says_the_engine_went_away() -> None:
+    # What reading a build's stream raised when dockerd stopped under it (CI, test_daemon_restart):
+    # urllib3's ProtocolError, which is neither a DockerException nor an OSError.
+    error = ProtocolError("Connection broken: IncompleteRead(0 bytes read)", IncompleteRead(b""))
+    assert isinstance(error, STREAM_FAILURES)
+    assert engine_says(error) == "the Docker engine closed the connection (was it stopped or restarted?)"
+    assert engine_says(requests.ConnectionError("Connection aborted.")) == engine_says(error)

@@ -64,6 +64,7 @@ def test_every_event_has_an_interface_with_exactly_its_wire_fields() -> None:
         "CellFinished": events.CellFinished(index=0, total=1, duration=0.1),
         "Log": events.Log(text="x"),
         "MetricLogged": events.MetricLogged(name="m", value=1.0),
+        "Retrying": events.Retrying(attempt=2, attempts=3, reason="lost", delay=10.0),
         "Finished": events.Finished(status="succeeded"),
     }
     assert set(samples) == set(events.EVENT_TYPES)
