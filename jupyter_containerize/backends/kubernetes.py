@@ -254,8 +254,9 @@ class KubernetesBackend(Backend):
             return RunOutcome(exit_code=None, cancelled=status == "missing", last_log_time=last)
         on_event(RunStarted(container_id=f"k8s:{self.namespace}/{pod}", image=""))
         last = self._stream_log(pod, on_event, since, stop)
-        exit_code = self._wait_for_exit(ref, pod, stop)
-        return RunOutcome(exit_code=exit_code, cancelled=self._job_status(ref) == "missing", last_log_time=last)
+        exit_code, lost, out_of_memory = self._wait_for_exit(ref, pod, stop)
+        return RunOutcome(exit_code=exit_code, cancelled=self._job_status(ref) == "missing", last_log_time=last,
+                          lost=lost, out_of_memory=out_of_memory)
 
     def cancel(self, job_id: str, ref: str) -> None:
         """Delete the Job and its pods (the container gets SIGTERM, then the grace period)."""
@@ -335,16 +336,25 @@ class KubernetesBackend(Backend):
             response.release_conn()
         return last
 
-    def _wait_for_exit(self, ref: str, pod: str, stop: threading.Event | None) -> int | None:
+    def _wait_for_exit(self, ref: str, pod: str, stop: threading.Event | None) -> tuple[int | None, str, bool]:
+        """The container's exit code; why the pod was lost (evicted, its node gone: not the notebook's
+        fault) or ""; whether the kernel was killed for its memory."""
         while True:
             for p in self._pods(ref):
                 if p.metadata.name != pod or p.status is None:
                     continue
+                lost = ""
+                if p.status.reason in ("Evicted", "NodeLost", "Preempting", "Terminated"):
+                    lost = f"Kubernetes ended the pod: {p.status.reason}" + \
+                        (f" ({p.status.message})" if p.status.message else "")
                 for cs in p.status.container_statuses or ():
-                    if cs.state is not None and cs.state.terminated is not None:
-                        return int(cs.state.terminated.exit_code)
+                    ended = cs.state.terminated if cs.state is not None else None
+                    if ended is not None:
+                        return int(ended.exit_code), lost, ended.reason == "OOMKilled"
+                if lost and p.status.phase == "Failed":
+                    return None, lost, False
             if self._job_status(ref) == "missing" or _stopped(stop, self.poll):
-                return None
+                return None, "", False
 
     def _delete(self, ref: str) -> None:
         from kubernetes.client.exceptions import ApiException

@@ -328,3 +328,46 @@ def test_close_stops_following_a_pending_pod_and_leaves_it_for_a_reattach(tmp_pa
     with pytest.raises(JobError):
         manager.submit(JobSpec(notebook=tmp_path / "nb.ipynb", backend="kubernetes"), command=("true",),
                        image=ImageRef(tag="jc/nb:1", image_id="sha256:1"))
+
+
+# -- how a pod ended: evicted (retried with --retries), out of memory (said, not retried) ---------------
+
+class EndedPodCluster(FakeCluster):
+    """Its one pod ended as ``pod_status`` says."""
+
+    def __init__(self, pod_status: dict[str, Any]) -> None:
+        super().__init__()
+        self.pod_status = pod_status
+
+    def request(self, method: str, url: str, headers: Any = None, body: Any = None, post_params: Any = None,
+                _request_timeout: Any = None) -> FakeResponse:
+        if url.split("?")[0].endswith("/pods"):
+            pod = {"metadata": {"name": "jc-a1b2c3-xyz"}, "status": self.pod_status}
+            return FakeResponse(200, json.dumps({"items": [pod]}).encode())
+        return super().request(method, url, headers, body, post_params, _request_timeout)
+
+
+def _terminated(exit_code: int, reason: str) -> list[dict[str, Any]]:
+    return [{"name": "job", "image": DIGEST, "imageID": "", "ready": False, "restartCount": 0,
+             "state": {"terminated": {"exitCode": exit_code, "reason": reason}}}]
+
+
+@pytest.mark.parametrize(("pod_status", "exit_code", "lost", "out_of_memory"), [
+    ({"phase": "Failed", "containerStatuses": _terminated(137, "OOMKilled")}, 137, "", True),
+    ({"phase": "Failed", "reason": "Evicted", "message": "The node was low on resource: memory.",
+      "containerStatuses": _terminated(137, "Error")}, 137,
+     "Kubernetes ended the pod: Evicted (The node was low on resource: memory.)", False),
+    ({"phase": "Failed", "reason": "NodeLost"}, None, "Kubernetes ended the pod: NodeLost", False),
+    ({"phase": "Failed", "containerStatuses": _terminated(1, "Error")}, 1, "", False),
+])
+def test_how_the_pod_ended_reaches_the_manager(tmp_path: Path, full: RunRequest, pod_status: dict[str, Any],
+                                               exit_code: int | None, lost: str, out_of_memory: bool) -> None:
+    config = Configuration()
+    config.host = "https://k8s.invalid"
+    api = ApiClient(config)
+    fake = EndedPodCluster(pod_status)
+    api.rest_client = cast(RESTClientObject, fake)
+    backend = KubernetesBackend(api_client=api, namespace="ml", poll=0.01)
+    ref = backend.start(full)
+    outcome = backend.follow("a1b2c3", ref, lambda _e: None, stop=threading.Event())
+    assert (outcome.exit_code, outcome.lost, outcome.out_of_memory) == (exit_code, lost, out_of_memory)
