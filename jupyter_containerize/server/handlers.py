@@ -101,7 +101,7 @@ class ContainerizeHandler(APIHandler):
         api_path = str(data.get("path") or "")
         notebook = resolve_in_root(self.root, api_path)
         python = await notebook_python(self.serverapp, api_path, notebook)
-        return spec_from_payload(command, notebook, data.get("options") or {}, python)
+        return spec_from_payload(command, notebook, data.get("options") or {}, python, self.root)
 
 
 class JobsHandler(ContainerizeHandler):
@@ -358,7 +358,7 @@ class SchedulesHandler(ContainerizeHandler):
         api_path = str(data.get("path") or "")
         notebook = resolve_in_root(self.root, api_path)
         python = await notebook_python(self.serverapp, api_path, notebook)
-        parsed = schedule_from_payload(notebook, data, python)
+        parsed = schedule_from_payload(notebook, data, python, self.root)
         assert parsed.spec is not None
         view = await asyncio.to_thread(commands.schedule, self.manager, parsed.spec, parsed.args["rule"])
         self.send(schedule_json(view, self.root), status=201)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -52,11 +53,30 @@ def test_options_become_the_clis_flags() -> None:
                                      {"unknown_flag": 1}, {"gpus": "lots"}, {"volume": ["/:/host"]}, {"uid": 0}])
 def test_bad_or_refused_options_raise_one_sentence(root: Path, options: dict[str, object]) -> None:
     with pytest.raises(OptionError):
-        spec_from_payload("run", root / "sub" / "a.ipynb", options, python=None)
+        spec_from_payload("run", root / "sub" / "a.ipynb", options, python=None, root=root)
+
+
+@pytest.mark.parametrize(("options", "said"), [
+    ({"output": "/tmp/elsewhere"}, "The output names /tmp/elsewhere, outside the Jupyter root"),
+    ({"output": "../../out"}, "The output names"),
+    ({"volume": ["/usr/share:/data:ro"]}, "The volume '/usr/share:/data:ro' names /usr/share, outside the Jupyter root"),
+    ({"volume": ["../..:/data"]}, "outside the Jupyter root"),
+    ({"allow_dangerous_mounts": True, "volume": ["/:/host"]}, "'allow_dangerous_mounts' cannot be set over the REST API"),
+])
+def test_host_folders_outside_the_root_are_refused_over_rest(root: Path, options: dict[str, object], said: str) -> None:
+    with pytest.raises(OptionError, match=re.escape(said)):
+        spec_from_payload("run", root / "sub" / "a.ipynb", options, python=None, root=root)
+
+
+def test_host_folders_under_the_root_and_named_volumes_are_taken(root: Path) -> None:
+    (root / "sub" / "data").mkdir()
+    spec = spec_from_payload("run", root / "sub" / "a.ipynb",
+                             {"output": "out", "volume": ["./data:/data:ro", "cache:/cache"]}, python=None, root=root)
+    assert spec.output_dir == (root / "sub" / "out").resolve() and len(spec.volumes) == 2
 
 
 def test_the_server_chooses_the_interpreter(root: Path) -> None:
-    spec = spec_from_payload("run", root / "sub" / "a.ipynb", {"env": ["A=-x"]}, python="/usr/bin/python3")
+    spec = spec_from_payload("run", root / "sub" / "a.ipynb", {"env": ["A=-x"]}, python="/usr/bin/python3", root=root)
     assert spec.build.python == "/usr/bin/python3" and spec.env == {"A": "-x"}
 
 
