@@ -17,12 +17,15 @@ container job), else the current folder. Two files:
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
+import operator
 import os
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 __all__ = ["log_metric", "metrics_dir"]
 
@@ -55,12 +58,7 @@ def log_metric(name: str, value: float, step: int | None = None) -> None:
         raise TypeError(f"metric name must be a str, not {type(name).__name__}")
     if not name:
         raise ValueError("metric name must not be empty")
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        try:
-            value = float(value)  # numpy scalars and the like
-        except (TypeError, ValueError):
-            raise TypeError(f"metric value must be a number, not {type(value).__name__}") from None
-    number = float(value)
+    number = _number(value)
     if not math.isfinite(number):
         raise ValueError(f"metric {name!r} is not finite: {number}")
     folder = metrics_dir()
@@ -70,6 +68,17 @@ def log_metric(name: str, value: float, step: int | None = None) -> None:
     # One write() of one short line with O_APPEND: concurrent writers do not interleave.
     with open(folder / "metrics.jsonl", "a", encoding="utf-8") as fh:
         fh.write(json.dumps(record) + "\n")
+
+
+def _number(value: Any) -> int | float:
+    """An int stays an int (a count, a number of trees), numpy's integers too; other numbers become floats."""
+    if not isinstance(value, bool):
+        with contextlib.suppress(TypeError):
+            return operator.index(value)
+    try:
+        return float(value)  # floats, numpy's floating scalars and the like
+    except (TypeError, ValueError):
+        raise TypeError(f"metric value must be a number, not {type(value).__name__}") from None
 
 
 def _merge_latest(path: Path, name: str, value: float) -> None:

@@ -59,3 +59,18 @@ def test_metrics_module_is_stdlib_only() -> None:
     names = {a.name.split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
     names |= {n.module.split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.module}
     assert names <= set(sys.stdlib_module_names) | {"__future__"}
+
+
+def test_an_int_metric_stays_an_int(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    class Count:  # what numpy's integers offer: __index__
+        def __index__(self) -> int:
+            return 7
+
+    monkeypatch.setenv("JC_OUTPUT_DIR", str(tmp_path))
+    metrics.log_metric("n_trees", 300)
+    metrics.log_metric("epochs", Count())  # type: ignore[arg-type]
+    metrics.log_metric("passed", True)
+    latest = json.loads((tmp_path / "metrics.json").read_text())
+    assert latest == {"epochs": 7, "n_trees": 300, "passed": 1.0}
+    assert [type(latest[k]) for k in ("epochs", "n_trees", "passed")] == [int, int, float]
+    assert '"value": 300,' in (tmp_path / "metrics.jsonl").read_text()
