@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import sys
 from collections.abc import Iterable, Mapping
 from dataclasses import replace
@@ -31,6 +32,7 @@ from .probe import normalize
 from .resolve import resolve_for_target, unavailable_on_target
 from .snapshot import EnvironmentSnapshot, PinnedDistribution, PipConfig
 from .system import system_packages
+from .undeclared import undeclared_imports
 from .wheels import WheelFinder, carry_wheels, missing_wheels_error, wheel_finder
 
 KERNEL_DISTRIBUTIONS = ("ipykernel",)
@@ -280,12 +282,20 @@ def _pinned_closure(
     the requirements it lacks, and why each optional one is there."""
     found, missing = closure(env, kept, marker_env)
     reasons: dict[str, str] = {}
+    kernel_keys = {normalize(n) for n in KERNEL_DISTRIBUTIONS}
+    libraries = [k for k in (normalize(re.split(r"[\[;=<>!~ ]", r, maxsplit=1)[0]) for r in kept) if k not in kernel_keys]
+    for dep, why in undeclared_imports(env, libraries, found).items():
+        added, absent = closure(env, [env.dists[dep].name], marker_env)
+        missing += absent
+        for key in added:
+            if key not in found:
+                found[key] = added[key]
+                reasons[key] = why if key == dep else f"needed by {env.dists[dep].name}, {why}"
     if freeze == "imports":
         # What the notebook's own distributions can use; the kernel's extras (ipykernel[test]…) are not its needs.
-        kernel_keys = {normalize(n) for n in KERNEL_DISTRIBUTIONS}
         used = closure(env, [r for r in kept if normalize(r) not in kernel_keys], marker_env)[0]
         grown, optional, optional_missing = optional_closure(env, used, marker_env)
-        reasons = {key: why for key, why in optional.items() if key not in found}
+        reasons |= {key: why for key, why in optional.items() if key not in found}
         found = {**grown, **found}
         missing = sorted(set(missing) | set(optional_missing))
     for key in sorted(found):
