@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
 from .. import validators
+from ..errors import BackendError
 from ..events import Event
 from ..jobspec import OUTPUT_DIR_IN_CONTAINER, JobSpec
 
@@ -106,6 +107,7 @@ class Backend(Protocol):
 
     name: str
     host_paths: bool = True  # whether the job sees this machine's folders (bind mounts): not on Kubernetes
+    job_arrays: bool = False  # whether start_array submits many runs as one throttled array (Slurm's job arrays)
 
     def preflight(self, spec: JobSpec, cuda_version: str | None = None) -> None:
         """Refuse, before anything is built, what this backend cannot run (``cuda_version``: the image's CUDA).
@@ -127,6 +129,18 @@ class Backend(Protocol):
     def start(self, request: RunRequest) -> str:
         """Start the job; return the backend's reference (container id, Slurm job id, …)."""
         ...
+
+    def start_array(self, requests: Sequence[RunRequest], max_parallel: int) -> list[str]:
+        """Start ``requests`` as one array of which at most ``max_parallel`` run at once; their refs, in order.
+
+        Only where ``job_arrays`` is true (Slurm: one ``sbatch --array``). Each run stays its own job:
+        ``refs[i]`` belongs to ``requests[i].job_id`` and works with :meth:`follow`, :meth:`cancel`,
+        :meth:`remove` and :meth:`is_running` exactly as a ref from :meth:`start` does (a cancel ends
+        that run only). On an error nothing was started. Default (``job_arrays`` false): a
+        :class:`.errors.BackendError`; start the runs one by one with :meth:`start` instead.
+        """
+        raise BackendError(f"The {self.name} backend cannot start jobs as one array",
+                           "Start them one by one (its job_arrays is false).")
 
     def follow(self, job_id: str, ref: str, on_event: EventSink, since: str = "",
                stop: threading.Event | None = None) -> RunOutcome:

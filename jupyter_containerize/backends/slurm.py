@@ -5,6 +5,10 @@ writes), logs from the job's output file (the runner's ``@@jc-event`` lines beco
 events), cancel is ``scancel``. The job lives in the same job store as every other
 job: the manager records it; this backend only submits and watches.
 
+A sweep goes as ONE job array (:meth:`SlurmBackend.start_array`: ``sbatch --array=0-3%2``, the
+sweep's ``--max-parallel`` as the ``%N`` throttle); each task is still its own job with its own
+script, output file and exit code, watched and cancelled by its ref ``<array id>_<task>``.
+
 Configuration: the ``slurm_*`` settings of :class:`.config.Config` (``JC_SLURM_*`` by default):
 
 - ``slurm_dir``: where each job's script, output file and exit code go
@@ -27,6 +31,7 @@ import shutil
 import subprocess
 import threading
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -36,7 +41,7 @@ from ..jobspec import JobSpec
 from .base import Backend, EventSink, RunOutcome, RunRequest
 from .config import Config
 from .container import give_output_to_container_user, parse_log_line
-from .slurm_script import batch_script
+from .slurm_script import ArrayTask, array_directives, array_script, batch_script
 
 TERMINAL_STATES = frozenset({
     "COMPLETED", "FAILED", "CANCELLED", "TIMEOUT", "NODE_FAIL", "PREEMPTED", "OUT_OF_MEMORY",
@@ -44,6 +49,7 @@ TERMINAL_STATES = frozenset({
 })
 _JOB_ID = re.compile(r"^\d+(_\d+)?$")
 _OUR_JOB_ID = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
+_ARRAY_ID = re.compile(r"^[0-9]+$")
 
 
 @dataclass(frozen=True)
@@ -64,6 +70,7 @@ class SlurmBackend(Backend):
 
     name = "slurm"
     host_paths = True  # the nodes share the filesystem
+    job_arrays = True  # a sweep is one `sbatch --array`, its --max-parallel the array's %N throttle
 
     def __init__(self, workdir: Path | None = None, docker: str | None = None, poll: float | None = None,
                  unknown_grace: float | None = None) -> None:
@@ -90,6 +97,14 @@ class SlurmBackend(Backend):
     def exit_file(self, job_id: str) -> Path:
         return self.job_dir(job_id) / "exit-code"
 
+    def cancel_file(self, job_id: str) -> Path:
+        """Where :meth:`cancel` notes the ref it cancelled (``scancel`` succeeded)."""
+        return self.job_dir(job_id) / "cancelled"
+
+    def array_dir(self, first_job_id: str) -> Path:
+        """The folder of a job array (its script and the tasks' wrapper output), named after its first job."""
+        return self.workdir / f"array-{self.job_dir(first_job_id).name}"
+
     # -- Backend protocol ----------------------------------------------------------------------
     def preflight(self, spec: JobSpec, cuda_version: str | None = None) -> None:
         """The Slurm client tools, a controller that answers and the partition asked for."""
@@ -105,6 +120,41 @@ class SlurmBackend(Backend):
 
     def start(self, request: RunRequest) -> str:
         """Write the batch script and submit it; returns the Slurm job id."""
+        path = self._write_job(request)
+        return _submitted(_slurm(["sbatch", "--parsable", f"--output={self.output_file(request.job_id)}",
+                                  f"--chdir={path.parent}", str(path)]), _JOB_ID)
+
+    def start_array(self, requests: Sequence[RunRequest], max_parallel: int) -> list[str]:
+        """Submit ``requests`` as ONE job array (``sbatch --array=0-<n-1>%<max_parallel>``); refs ``<array id>_<i>``.
+
+        Each job's own script is written in its own folder exactly as :meth:`start` writes it; the
+        array's script (in :meth:`array_dir` of the first job) runs task ``i``'s script with its
+        output in that job's output file, so :meth:`follow`, :meth:`state` and :meth:`cancel` work
+        on ``refs[i]`` as on a job submitted alone (``scancel <id>_<i>`` ends that task only).
+        Nothing is submitted until every script is written, and ``sbatch`` submits all or nothing.
+        """
+        if not requests:
+            return []
+        if max_parallel < 1:
+            raise BackendError(f"--max-parallel must be at least 1 (got {max_parallel})", "Pass --max-parallel 1 or more.")
+        folder = self.array_dir(requests[0].job_id)
+        directives = array_directives([r.spec for r in requests], f"jc-{folder.name}")
+        scripts = [self._write_job(r) for r in requests]
+        folder.mkdir(parents=True, exist_ok=True)
+        tasks = [ArrayTask(directory=str(path.parent), script=str(path), output=str(self.output_file(r.job_id)))
+                 for r, path in zip(requests, scripts, strict=True)]
+        path = folder / "array.sbatch"
+        path.write_text(array_script(directives, tasks))
+        path.chmod(0o700)
+        count = len(requests)
+        throttle = f"%{max_parallel}" if max_parallel < count else ""
+        array_id = _submitted(_slurm(["sbatch", "--parsable", f"--array=0-{count - 1}{throttle}",
+                                      f"--output={folder / 'task-%a.out'}", f"--chdir={folder}", str(path)]),
+                              _ARRAY_ID)
+        return [f"{array_id}_{i}" for i in range(count)]
+
+    def _write_job(self, request: RunRequest) -> Path:
+        """The job's folder, output folder and batch script (``job.sbatch``, returned); no exit code yet."""
         directory = self.job_dir(request.job_id)
         directory.mkdir(parents=True, exist_ok=True)
         output = self.output_file(request.job_id)
@@ -119,11 +169,8 @@ class SlurmBackend(Backend):
         path.write_text(script)
         path.chmod(0o700)  # the script carries the job's environment variables
         self.exit_file(request.job_id).unlink(missing_ok=True)
-        result = _slurm(["sbatch", "--parsable", f"--output={output}", f"--chdir={directory}", str(path)])
-        slurm_id = result.strip().split(";", 1)[0]
-        if not _JOB_ID.match(slurm_id):
-            raise BackendError(f"sbatch answered {result.strip()!r} instead of a job id", "Check `sinfo` and the script.")
-        return slurm_id
+        self.cancel_file(request.job_id).unlink(missing_ok=True)
+        return path
 
     def follow(self, job_id: str, ref: str, on_event: EventSink, since: str = "",
                stop: threading.Event | None = None) -> RunOutcome:
@@ -181,8 +228,15 @@ class SlurmBackend(Backend):
         """``scancel`` the job (the script then stops its container); idempotent."""
         if not _JOB_ID.match(ref):
             return
-        with contextlib.suppress(BackendError):  # already gone
+        try:
             _slurm(["scancel", ref])
+        except BackendError:
+            return  # already gone
+        if _OUR_JOB_ID.match(job_id):
+            # A waiting array task that is cancelled leaves no record (scontrol: "not found"; sacct only
+            # with accounting): this note lets state() say CANCELLED instead of UNKNOWN.
+            with contextlib.suppress(OSError):
+                self.cancel_file(job_id).write_text(ref + "\n")
 
     def remove(self, job_id: str, ref: str) -> None:
         """Nothing to remove: the container ran with ``--rm``; the script and output file stay for inspection."""
@@ -195,12 +249,15 @@ class SlurmBackend(Backend):
 
     # -- status --------------------------------------------------------------------------------
     def state(self, job_id: str, ref: str) -> SlurmState:
-        """The job's state from the controller, else accounting, else the script's exit-code file."""
+        """The job's state from the controller, else accounting, else our cancel's note or the script's exit-code file."""
         if not _JOB_ID.match(ref):
             raise BackendError(f"{ref!r} is not a Slurm job id", "The job store may be corrupt.")
         found = _scontrol_state(ref) or _sacct_state(ref)
-        recorded = _read_exit_code(self.exit_file(job_id)) if _OUR_JOB_ID.match(job_id) else None
+        ours = bool(_OUR_JOB_ID.match(job_id))
+        recorded = _read_exit_code(self.exit_file(job_id)) if ours else None
         if found is None:
+            if ours and _read_text(self.cancel_file(job_id)) == ref:
+                return SlurmState("CANCELLED", recorded)
             if recorded is not None:
                 return SlurmState("COMPLETED" if recorded == 0 else "FAILED", recorded)
             return SlurmState("UNKNOWN")
@@ -236,6 +293,14 @@ def _sacct_state(ref: str) -> SlurmState | None:
     return None
 
 
+def _submitted(answer: str, pattern: re.Pattern[str]) -> str:
+    """The job id in ``sbatch --parsable``'s answer (``id`` or ``id;cluster``)."""
+    slurm_id = answer.strip().split(";", 1)[0]
+    if not pattern.match(slurm_id):
+        raise BackendError(f"sbatch answered {answer.strip()!r} instead of a job id", "Check `sinfo` and the script.")
+    return slurm_id
+
+
 def _exit_code(text: str) -> int | None:
     code, _, signal = text.partition(":")
     if not code.isdigit():
@@ -251,6 +316,13 @@ def _read_exit_code(path: Path) -> int | None:
     except OSError:
         return None
     return int(text) if text.isdigit() else None
+
+
+def _read_text(path: Path) -> str:
+    try:
+        return path.read_text().strip()
+    except OSError:
+        return ""
 
 
 def _read_from(path: Path, offset: int) -> bytes:

@@ -214,8 +214,8 @@ def test_the_unknown_name_sentence_lists_third_party_backends_too(plugin: None) 
 def test_a_backend_without_the_protocols_capabilities_is_refused_by_name(plugin: None) -> None:
     with pytest.raises(BackendError) as caught:
         load_backend("incomplete")
-    assert str(caught.value).startswith("The backend 'incomplete' (jc_local_python:Incomplete) lacks build and "
-                                        "preflight. Subclass jupyter_containerize.backends.base.Backend")
+    assert str(caught.value).startswith("The backend 'incomplete' (jc_local_python:Incomplete) lacks build, "
+                                        "job_arrays, preflight and start_array. Subclass jupyter_containerize.backends.base.Backend")
 
 
 def test_the_built_in_backends_register_in_pyproject_exactly_as_a_plugin_would() -> None:
