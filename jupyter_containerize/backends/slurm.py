@@ -47,6 +47,8 @@ TERMINAL_STATES = frozenset({
     "COMPLETED", "FAILED", "CANCELLED", "TIMEOUT", "NODE_FAIL", "PREEMPTED", "OUT_OF_MEMORY",
     "BOOT_FAIL", "DEADLINE", "REVOKED", "SPECIAL_EXIT",
 })
+# Ends that are not the job's doing: the node failed or booted badly, a higher priority job took it.
+LOST_STATES = frozenset({"NODE_FAIL", "PREEMPTED", "BOOT_FAIL"})
 _JOB_ID = re.compile(r"^\d+(_\d+)?$")
 _OUR_JOB_ID = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
 _ARRAY_ID = re.compile(r"^[0-9]+$")
@@ -217,8 +219,10 @@ class SlurmBackend(Backend):
                 elif state.state not in ("COMPLETED", "FAILED", "CANCELLED"):
                     on_event(Log(text=f"Slurm ended job {ref} as {state.state}"
                                  + (f" ({state.reason})" if state.reason else ""), stream="stderr"))
+                lost = f"Slurm ended job {ref} as {state.state}" if state.state in LOST_STATES else ""
                 return RunOutcome(exit_code=state.exit_code, cancelled=state.state == "CANCELLED",
-                                  last_log_time=str(offset))
+                                  last_log_time=str(offset), lost=lost,
+                                  out_of_memory=state.state == "OUT_OF_MEMORY")
             if stop is not None and stop.wait(self.poll):
                 return RunOutcome(exit_code=None, last_log_time=str(offset - len(buffer)))
             if stop is None:

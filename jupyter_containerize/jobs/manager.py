@@ -30,6 +30,7 @@ from ..events import (
     JobStatus,
     Log,
     Retrying,
+    RunStarted,
     StatusChanged,
 )
 from ..jobspec import JobSpec, sweep_job_name
@@ -327,6 +328,9 @@ class JobManager:
                 self._finish(job.id, Finished(status="failed", error=SERVER_STOPPED if self.closed else error))
                 self._forget(job.id)
             return
+        if backend.job_arrays:
+            self._start_array(backend, jobs, specs, image, spec.max_parallel)
+            return
         gate = threading.Semaphore(spec.max_parallel)
         for job, job_spec in zip(jobs, specs, strict=True):
             while not gate.acquire(timeout=0.25):
@@ -344,11 +348,37 @@ class JobManager:
                 continue
             self._start(job.id, job_spec, False, (), (), (), (), None, image, on_end=gate.release)
 
+    def _start_array(self, backend: Backend, jobs: list[Job], specs: list[JobSpec], image: ImageRef,
+                     max_parallel: int) -> None:
+        """A sweep's runs as one array on a backend that has them (Slurm's job arrays): the backend
+        throttles them to ``max_parallel``; each is followed, cancelled and retried as its own job."""
+        live: list[tuple[Job, JobSpec]] = []
+        for job, job_spec in zip(jobs, specs, strict=True):
+            record = self.store.get(job.id)
+            if self._closed.is_set() or self._controls[job.id].cancel.is_set() or record.done or record.cancel_requested:
+                self._finish(job.id, Finished(status="failed", error=SERVER_STOPPED) if self._closed.is_set()
+                             else Finished(status="cancelled", error="cancelled by the user"))
+                self._forget(job.id)
+            else:
+                live.append((job, job_spec))
+        requests = [RunRequest(job_id=job.id, image=image, spec=s,
+                               output_dir=s.output_dir or default_output_dir(s.notebook, job.id)) for job, s in live]
+        try:
+            refs = backend.start_array(requests, max_parallel)
+        except ContainerizeError as e:  # nothing was submitted
+            for job, _ in live:
+                self._finish(job.id, Finished(status="failed", error=str(e)))
+                self._forget(job.id)
+            return
+        for (job, job_spec), ref in zip(live, refs, strict=True):
+            self._start(job.id, job_spec, False, (), (), (), (), None, image, ref)
+
     # -- the worker ------------------------------------------------------------------------------
     def _run(self, job_id: str, spec: JobSpec, control: _Control, in_process: bool,
              extra_modules: tuple[str, ...], command: tuple[str, ...], extra_env: tuple[tuple[str, str], ...],
              extra_mounts: tuple[tuple[str, str, bool], ...], prepared: Prepared | None,
-             image: ImageRef | None) -> None:
+             image: ImageRef | None, started: str = "") -> None:
+        """``started``: the backend's ref of a run it already started (a task of a sweep's array)."""
         emit = self._emitter(job_id)
         cancel = control.cancel
         self._spawn(f"jc-watch-{job_id}", self._watch_cancel_requests, job_id, control)
@@ -378,7 +408,7 @@ class JobManager:
             self.store.update(job_id, image_tag=image.tag, image_id=image.image_id, digest=image.digest)
             if cancel.is_set():
                 raise BuildCancelled("The job was cancelled", "")
-            self._execute(job_id, spec, image, control, command, extra_env, extra_mounts)
+            self._execute(job_id, spec, image, control, command, extra_env, extra_mounts, started)
         except BuildCancelled:
             if control.by_user:
                 self._finish(job_id, Finished(status="cancelled", error="cancelled by the user"))
@@ -396,14 +426,14 @@ class JobManager:
 
     def _execute(self, job_id: str, spec: JobSpec, image: ImageRef, control: _Control,
                  command: tuple[str, ...], extra_env: tuple[tuple[str, str], ...],
-                 extra_mounts: tuple[tuple[str, str, bool], ...]) -> None:
+                 extra_mounts: tuple[tuple[str, str, bool], ...], started: str = "") -> None:
         backend = self.backend(spec.backend)
         output_dir = spec.output_dir or default_output_dir(spec.notebook, job_id)
         request = RunRequest(job_id=job_id, image=image, spec=spec, output_dir=output_dir, command=command,
                              extra_env=extra_env, extra_mounts=extra_mounts)
         attempts = spec.retries + 1
         for attempt in range(1, attempts + 1):
-            ref = backend.start(request)
+            ref = started if attempt == 1 and started else backend.start(request)
             control.mark_started()
             self.store.update(job_id, backend_ref=ref, output_dir=str(output_dir), started=time.time())
             self._set_status(job_id, "running")
@@ -447,6 +477,7 @@ class JobManager:
         runner_end: list[Finished] = []
         emit = self._emitter(job_id)
         replayed = [0]
+        run_started = [self.store.get(job_id).started or time.time()]
 
         def on_event(event: Event) -> None:
             if isinstance(event, Finished):
@@ -455,6 +486,8 @@ class JobManager:
             if replayed[0] < skip:
                 replayed[0] += 1
                 return
+            if isinstance(event, RunStarted):  # the time limit counts from here, not from a wait in a queue
+                run_started[0] = time.time()
             emit(event)
 
         followed = threading.Event()
@@ -473,15 +506,7 @@ class JobManager:
 
         self._spawn(f"jc-stop-{job_id}", stop_on_cancel)
         record = self.store.get(job_id)
-        hard_limit = hard_limit_seconds(JobSpec.from_dict(record.spec)) if record.spec else None
-        timed_out = threading.Event()
-        if hard_limit is not None:
-            def watchdog() -> None:  # the backstop when the job did not stop itself at --timeout
-                if not followed.wait(max(0.0, (record.started or time.time()) + hard_limit - time.time())):
-                    timed_out.set()
-                    backend.cancel(job_id, ref)
-
-            self._spawn(f"jc-timeout-{job_id}", watchdog)
+        timed_out = self._watch_time_limit(job_id, backend, ref, record, followed, run_started)
         try:
             outcome = backend.follow(job_id, ref, on_event, since=since, stop=control.stop)
         finally:
@@ -501,6 +526,26 @@ class JobManager:
                                       timed_out=timed_out.is_set(), lost=lost))
         backend.remove(job_id, ref)
         return ""
+
+    def _watch_time_limit(self, job_id: str, backend: Backend, ref: str, record: JobRecord,
+                          followed: threading.Event, run_started: list[float]) -> threading.Event:
+        """The backstop when the job did not stop itself at --timeout: cancel it on the backend after
+        the limit and its grace, counted from ``run_started[0]`` (moved when the run really starts);
+        the event returned is set when it did."""
+        timed_out = threading.Event()
+        limit = hard_limit_seconds(JobSpec.from_dict(record.spec)) if record.spec else None
+        if limit is None:
+            return timed_out
+
+        def watchdog() -> None:
+            while not followed.wait(max(0.0, run_started[0] + limit - time.time())):
+                if time.time() >= run_started[0] + limit:
+                    timed_out.set()
+                    backend.cancel(job_id, ref)
+                    return
+
+        self._spawn(f"jc-timeout-{job_id}", watchdog)
+        return timed_out
 
     def _finish(self, job_id: str, end: Finished) -> None:
         record = self.store.get(job_id)

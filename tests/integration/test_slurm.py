@@ -194,3 +194,32 @@ def test_a_partition_the_cluster_lacks_is_refused_at_submit(slurm: None, tmp_pat
     said = str(info.value)
     assert "has no partition 'no-such-partition'" in said and partitions[0].rstrip("*") in said
     assert manager.store.list() == [] and not (tmp_path / "slurm").exists()
+
+
+def test_a_four_combination_sweep_is_one_array_of_four_tasks(slurm: None, manager: JobManager, tmp_path: Path,
+                                                              base_image: str) -> None:
+    """Issue 17: a sweep on Slurm is ONE ``sbatch --array`` (``--max-parallel`` its ``%N``), each task its own job."""
+    from jupyter_containerize.options import parse
+    from tests.support.notebooks import write_notebook
+
+    nb = write_notebook(tmp_path / "slurm_sweep.ipynb",
+                        "from jupyter_containerize import log_metric\nlog_metric('score', lr * batch)",
+                        parameters="lr = 0.5\nbatch = 1")
+    spec = parse(["run", str(nb), "--backend", "slurm", "--sweep", "lr=0.1,0.2", "batch=2,4",
+                  "--max-parallel", "2", "--timeout", "10m"]).spec
+    assert spec is not None
+    jobs = manager.submit_sweep(spec)
+    assert len(jobs) == 4
+    records = [j.wait(timeout=900) for j in jobs]
+    assert all(r.status == "succeeded" for r in records), [r.error for r in records]
+    array_ids = {r.backend_ref.partition("_")[0] for r in records}
+    assert len(array_ids) == 1, [r.backend_ref for r in records]  # one array …
+    assert sorted(r.backend_ref.partition("_")[2] for r in records) == ["0", "1", "2", "3"]  # … of four tasks
+    shown = subprocess.run(["scontrol", "show", "job", records[0].backend_ref], capture_output=True, text=True,
+                           check=False).stdout
+    assert "ArrayTaskThrottle=2" in shown, shown  # --max-parallel is the array's %2
+    backend = manager.backend("slurm")
+    assert isinstance(backend, SlurmBackend) and (backend.array_dir(records[0].id) / "array.sbatch").is_file()
+    got = sorted((r.parameters["lr"], r.parameters["batch"], round(r.metrics["score"], 6)) for r in records)
+    assert got == [(0.1, 2, 0.2), (0.1, 4, 0.4), (0.2, 2, 0.4), (0.2, 4, 0.8)]
+    assert len({r.output_dir for r in records}) == 4  # each task its own job: own output, own metrics

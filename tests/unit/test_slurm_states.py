@@ -98,3 +98,19 @@ def test_stop_ends_the_follow_while_the_job_is_unknown(tmp_path: Path, bin_dir: 
     started = time.monotonic()
     outcome = backend.follow("job1", REF, lambda e: None, stop=stop)
     assert outcome.exit_code is None and time.monotonic() - started < 1.5  # never sleeps past the stop
+
+
+@pytest.mark.parametrize(("state", "lost", "out_of_memory"), [
+    ("NODE_FAIL", f"Slurm ended job {REF} as NODE_FAIL", False),
+    ("PREEMPTED", f"Slurm ended job {REF} as PREEMPTED", False),
+    ("BOOT_FAIL", f"Slurm ended job {REF} as BOOT_FAIL", False),
+    ("OUT_OF_MEMORY", "", True),
+    ("FAILED", "", False),
+    ("TIMEOUT", "", False),
+])
+def test_ends_that_are_not_the_jobs_doing_are_lost_for_retries(tmp_path: Path, bin_dir: Path, state: str, lost: str,
+                                                                out_of_memory: bool) -> None:
+    controller(bin_dir, ["RUNNING", state])
+    backend = SlurmBackend(workdir=tmp_path / "slurm", poll=0.05, unknown_grace=30)
+    outcome = backend.follow("job1", REF, lambda e: None)
+    assert (outcome.lost, outcome.out_of_memory) == (lost, out_of_memory)
