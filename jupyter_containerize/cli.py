@@ -126,12 +126,8 @@ def cmd_jobs(cmd: ParsedCommand) -> int:
     if args.get("sweep") is not None:
         comparison = compare_sweep(JobManager().store, args["sweep"], metric=args.get("metric"),
                                    direction=args.get("direction"))
-        if args.get("json"):
-            print(json.dumps(comparison.to_dict(), indent=1, default=str))
-        elif args.get("csv"):
-            print(comparison.csv(), end="")
-        else:
-            print(comparison.text())
+        exported = comparison.export(as_json=bool(args.get("json")), as_csv=bool(args.get("csv")))
+        print(exported if exported is not None else comparison.text() + "\n", end="")
         return 0
     records = list_jobs(JobManager(), limit=args["limit"], status=args.get("status"),
                         notebook=args.get("notebook_path"), name=args.get("name"), settle=JOBS_SETTLE_SECONDS)

@@ -181,6 +181,13 @@ class Comparison:
             data["vega_lite"] = self.vega_lite()
         return data
 
+    def export(self, *, as_json: bool = False, as_csv: bool = False) -> str | None:
+        """The text ``--json`` or ``--csv`` asks for (ending in a line break); None for neither (each
+        front end then shows the comparison its own way)."""
+        if as_json:
+            return json.dumps(self.to_dict(), indent=1, default=str) + "\n"
+        return self.csv() if as_csv else None
+
     def columns(self) -> tuple[tuple[str, ...], tuple[str, ...]]:
         """The parameters and metrics a table shows: the varying parameters (all when none varies) and every
         metric, the compared one first."""

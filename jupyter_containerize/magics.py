@@ -370,10 +370,9 @@ class ContainerizeMagics(Magics):
         if args.get("sweep") is not None:
             comparison = compare_sweep(self.manager.store, args["sweep"], metric=args.get("metric"),
                                        direction=args.get("direction"))
-            if args.get("json"):
-                print(json.dumps(comparison.to_dict(), indent=1, default=str))
-            elif args.get("csv"):
-                print(comparison.csv(), end="")
+            exported = comparison.export(as_json=bool(args.get("json")), as_csv=bool(args.get("csv")))
+            if exported is not None:
+                print(exported, end="")
             else:
                 display_comparison(comparison, plot=self._has_front_end())
             return None

@@ -206,3 +206,10 @@ def test_html_marks_the_best_row_and_escapes() -> None:
     text = c.html()
     assert text.count("jc-best") == 1 and "★" in text and "&lt;b&gt;x&lt;/b&gt;" in text
     assert text.index("<code>b</code>") < text.index("<code>a</code>")
+
+
+def test_export_is_what_json_or_csv_asks_for_and_none_otherwise() -> None:
+    comparison = compare(sweep())
+    assert json.loads(comparison.export(as_json=True) or "") == json.loads(json.dumps(comparison.to_dict(), default=str))
+    assert comparison.export(as_csv=True) == comparison.csv()
+    assert comparison.export() is None  # each front end shows it its own way (text, widget)
