@@ -19,7 +19,7 @@ from typing import Any
 
 import yaml
 
-from .backends.base import ImageRef, RunRequest
+from .backends.base import ImageRef, RunRequest, job_environment
 from .backends.container import hardening_options
 from .backends.kubernetes import job_manifest
 from .backends.slurm_script import batch_script, docker_run_args
@@ -109,13 +109,10 @@ def compose_yaml(spec: JobSpec, tag: str) -> str:
     """Docker Compose for the job: same hardening, GPU reservation, volumes and shared memory."""
     service: dict[str, Any] = {"build": ".", "image": tag, "init": True, "tmpfs": ["/tmp:rw,nosuid,nodev,exec,size=2g"],
                                **{k: v for k, v in hardening_options(spec.hardening).items() if v is not None}}
-    env = dict(spec.env)
-    if spec.parameters:
-        import json
-
-        env["JC_PARAMETERS"] = json.dumps(spec.parameters, sort_keys=True)
-    if env:
-        service["environment"] = dict(sorted(env.items()))
+    # What every backend gives the runner (the job id names the output notebook, the time limits stop it).
+    env = job_environment(RunRequest(job_id=EXPORT_JOB_ID, image=ImageRef(tag=tag, image_id=""), spec=spec,
+                                     output_dir=Path("output")))
+    service["environment"] = dict(sorted(env.items()))
     volumes = [f"./output:{OUTPUT_DIR_IN_CONTAINER}"]
     named: dict[str, Any] = {}
     for v in spec.volumes:

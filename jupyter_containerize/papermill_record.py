@@ -13,16 +13,23 @@ holds both to it): ``input_path`` and ``output_path`` are the paths in the conta
 ``/output/…``), not the host's; ``default_parameters`` holds the parameters cell's literal defaults
 (papermill leaves it empty); there is no ``version`` key (no papermill ran); cells without tags get
 no empty ``tags`` list.
+
+The executed notebook's own name is here too (:func:`output_notebook_name`, ``<stem>.<job id>.ipynb``), with
+the host's way to find it among a job's outputs (:func:`find_output_notebook`): the runner and the host read
+the one rule.
 """
 
 from __future__ import annotations
 
 import datetime
+import re
 import uuid
-from collections.abc import Mapping, MutableSequence
+from collections.abc import Iterable, Mapping, MutableSequence
 from typing import Any
 
 ERROR_MARKER_TAG = "papermill-error-cell-tag"
+NOTEBOOK_SUFFIX = ".ipynb"
+_JOB_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")  # what may go into a file name (job ids are 12 hex digits)
 _STYLE = 'style="color:red; font-family:Helvetica Neue, Helvetica, Arial, sans-serif; font-size:2em;"'
 _AT_TOP = "<span " + _STYLE + ">An Exception was encountered at '<a href=\"#papermill-error-cell\">In [{count}]</a>'.</span>"
 _HERE = ('<span id="papermill-error-cell" ' + _STYLE + ">Execution using papermill encountered an exception here "
@@ -77,3 +84,31 @@ def cell_metadata(*, start: str, end: str, duration: float, failed: bool) -> dic
     """A cell's ``metadata.papermill`` once its turn is over."""
     return {"start_time": start, "end_time": end, "duration": duration, "status": "failed" if failed else "completed",
             "exception": failed}
+
+
+def output_notebook_name(notebook_name: str, job_id: str) -> str:
+    """The executed notebook's file name in the output folder: ``<stem>.<job id>.ipynb``.
+
+    ``train.ipynb`` of job ``3f2a9c01b2d4`` is saved as ``train.3f2a9c01b2d4.ipynb``, so that its JupyterLab
+    tab is not taken for the source's. Without a job id (the runner started by hand, an exported
+    ``compose.yaml``), or with one that cannot be part of a file name, the notebook keeps its own name.
+    """
+    if not _JOB_ID.fullmatch(job_id):
+        return notebook_name
+    stem = notebook_name[:-len(NOTEBOOK_SUFFIX)] if notebook_name.endswith(NOTEBOOK_SUFFIX) else notebook_name
+    return f"{stem}.{job_id}{NOTEBOOK_SUFFIX}"
+
+
+def find_output_notebook(outputs: Iterable[str], job_id: str = "") -> str | None:
+    """The executed notebook among a job's output paths, else None.
+
+    The one named for ``job_id`` (:func:`output_notebook_name`) when there is one; else the notebook
+    nearest the top of the folder (the executed one sits at its top, a notebook the job wrote in a
+    subfolder of its working folder lower), the first listed among equals.
+    """
+    notebooks = [p for p in outputs if p.endswith(NOTEBOOK_SUFFIX)]
+    if job_id and _JOB_ID.fullmatch(job_id):
+        named = next((p for p in notebooks if p.endswith(f".{job_id}{NOTEBOOK_SUFFIX}")), None)
+        if named is not None:
+            return named
+    return min(notebooks, key=lambda p: p.replace("\\", "/").count("/"), default=None)

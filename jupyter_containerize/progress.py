@@ -32,6 +32,7 @@ from .events import (
     RunStarted,
     StatusChanged,
 )
+from .papermill_record import find_output_notebook
 
 MAX_LOG_LINES = 200
 
@@ -124,9 +125,9 @@ class JobProgress:
         seconds = int(self.elapsed(now))
         return f"{seconds // 3600:d}:{seconds // 60 % 60:02d}:{seconds % 60:02d}"
 
-    def output_notebook(self) -> str | None:
-        """The executed notebook among the outputs, if any."""
-        return next((p for p in self.outputs if p.endswith(".ipynb")), None)
+    def output_notebook(self, job_id: str = "") -> str | None:
+        """The executed notebook among the outputs (``<stem>.<job id>.ipynb``), if any."""
+        return find_output_notebook(self.outputs, job_id)
 
     def summary(self, job_id: str = "") -> str:
         """One line: status, progress, metrics, error."""

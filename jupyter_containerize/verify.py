@@ -42,6 +42,7 @@ from .errors import ContainerizeError
 from .jobspec import WORK_DIR_IN_CONTAINER, JobSpec
 from .notebook_file import read_notebook
 from .output_masks import BINARY_MIMES, is_install_cell, mask_outputs
+from .papermill_record import output_notebook_name
 from .render.dockerfile import VENV as IMAGE_VENV
 
 if TYPE_CHECKING:
@@ -543,7 +544,7 @@ def rerun(image: str, spec: JobSpec, manager: JobManager | None = None) -> tuple
             raise
         finally:
             manager.remove(job.id)
-        executed = out / Path(spec.notebook).name
+        executed = out / output_notebook_name(Path(spec.notebook).name, job.id)
         data = json.loads(executed.read_text()) if executed.is_file() else None
         error = "" if record.status == "succeeded" else (record.error or f"the job {record.status}")
         return data, error

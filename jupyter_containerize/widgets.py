@@ -16,12 +16,14 @@ import os
 import sys
 import threading
 import time
+import urllib.parse
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
 from .comparison import VEGA_LITE_MIME, Comparison
 from .events import BuildLog, Event, Finished, Log
+from .papermill_record import find_output_notebook
 from .progress import JobProgress, fold
 from .textview import TextProgress
 
@@ -91,27 +93,45 @@ def widgets_available(shell: Any = None, text: bool = False) -> bool:
     return True
 
 
-def _relative_link(path: str) -> str:
+def link_base() -> str:
+    """The folder output links are relative to: that of the notebook this kernel runs (JupyterLab resolves a
+    relative link in an output against the notebook's folder), else the kernel's working directory."""
+    from .notebook_path import from_session_name
+
+    notebook = from_session_name()
+    return str(notebook.parent) if notebook is not None else os.getcwd()
+
+
+def _link(path: str, base: str) -> str:
+    """A link to ``path``, relative to ``base`` and URL-quoted, with no ``target``: JupyterLab's link handler
+    opens it in a tab of the same JupyterLab (an absolute path or a new browser tab would be a second one)."""
+    name = html.escape(Path(path).name)
     try:
-        rel = os.path.relpath(path, os.getcwd())
-    except ValueError:
-        rel = path
-    return rel if not rel.startswith("..") else path
+        href = urllib.parse.quote(Path(os.path.relpath(path, base)).as_posix())
+    except ValueError:  # another drive (Windows): no relative link reaches it
+        return f'<code title="{html.escape(path)}">{name}</code>'
+    return f'<a class="jc-output-link" href="{html.escape(href)}">{name}</a>'
 
 
-def links_html(outputs: Sequence[str], output_dir: str = "", limit: int = 20) -> str:
-    """Links to the output notebook and the artifacts (relative to the kernel's folder), and their folder."""
+def links_html(outputs: Sequence[str], output_dir: str = "", limit: int = 20, job_id: str = "",
+               base: str | None = None) -> str:
+    """Links to the output notebook (``<stem>.<job id>.ipynb``) and the artifacts (relative to the notebook's
+    folder), and their folder.
+
+    ``base``: the folder of the notebook that shows them (default: :func:`link_base`). Displayed as an
+    output (``IPython.display`` or an ``ipywidgets.Output``), not as an ``ipywidgets.HTML`` value, which
+    the browser alone resolves, against the page's URL.
+    """
     if not outputs:
         return ""
-    notebook = next((p for p in outputs if p.endswith(".ipynb")), None)
+    base = link_base() if base is None else base
+    notebook = find_output_notebook(outputs, job_id)
     parts = []
     if notebook:
-        parts.append(f'<b>output notebook:</b> <a href="{html.escape(_relative_link(notebook))}" '
-                     f'target="_blank">{html.escape(Path(notebook).name)}</a>')
+        parts.append(f"<b>output notebook:</b> {_link(notebook, base)}")
     artifacts = [p for p in outputs if p != notebook]
     if artifacts:
-        shown = ", ".join(f'<a href="{html.escape(_relative_link(p))}" target="_blank">{html.escape(Path(p).name)}</a>'
-                          for p in artifacts[:limit])
+        shown = ", ".join(_link(p, base) for p in artifacts[:limit])
         more = f" and {len(artifacts) - limit} more" if len(artifacts) > limit else ""
         parts.append(f"<b>artifacts:</b> {shown}{more}")
     if output_dir:
@@ -159,7 +179,11 @@ class JobView:
         self.metrics = w.HTML()
         self.log = w.HTML()
         self.full_log = w.HTML()
-        self.links = w.HTML()
+        # An Output, not an HTML widget: its HTML goes through JupyterLab's renderer, whose link handler opens
+        # the output notebook in a tab of this JupyterLab (see links_html).
+        self.links = w.Output()
+        self.links_shown = ""  # the links' HTML last put in ``links``
+        self.link_base = link_base()
         self.cancel_button = w.Button(description="Cancel", icon="stop", button_style="danger",
                                       disabled=job is None, tooltip="Stop the job and its container")
         self.log_button = w.Button(description="Full log", icon="list", tooltip="Show every log line of the job")
@@ -204,10 +228,13 @@ class JobView:
     def _send_full_state(self) -> None:
         # Changes made between two cells may have reached no one (nbclient, for one, listens
         # only while a cell runs): at the end, send every field once more.
-        for child in (self.header, self.build_bar, self.build_label, self.run_bar, self.run_label, self.elapsed,
-                      self.metrics, self.log, self.links, self.cancel_button):
+        # The Output's outputs only: its whole state carries an empty msg_id, which nbclient (papermill's
+        # executor) cannot take for an Output it never saw capture (AttributeError: no attribute 'msg_id').
+        for child, keys in ((self.header, None), (self.build_bar, None), (self.build_label, None),
+                            (self.run_bar, None), (self.run_label, None), (self.elapsed, None), (self.metrics, None),
+                            (self.log, None), (self.links, "outputs"), (self.cancel_button, None)):
             try:
-                child.send_state()
+                child.send_state(keys)
             except Exception:  # noqa: BLE001, S112 - no front end (closed comm): nothing to refresh
                 continue
 
@@ -244,7 +271,12 @@ class JobView:
                 lines += ("\n" if lines else "") + f"error: {m.error}"
             self.log.value = (f'<pre style="max-height:14em;overflow:auto;font-size:85%;margin:0">'
                               f"{html.escape(lines)}</pre>") if lines else ""
-            self.links.value = links_html(m.outputs, self.output_dir)
+            links = links_html(m.outputs, self.output_dir, job_id=self.job_id, base=self.link_base)
+            if links != self.links_shown:  # not every tick: a link redrawn under the pointer misses its click
+                self.links_shown = links
+                # Output.outputs, not the context manager: this runs in a thread, outside any cell.
+                self.links.outputs = ({"output_type": "display_data", "metadata": {},
+                                       "data": {"text/html": links, "text/plain": "\n".join(m.outputs)}},) if links else ()
             self.cancel_button.disabled = m.done or self.job is None
             self._dirty = False
             self._last_render = time.monotonic()
@@ -479,4 +511,4 @@ class JobsTable:
 
         self.detail.clear_output()
         with self.detail:
-            display(HTML(links_html(record.outputs, record.output_dir) or f"job {html.escape(record.id)} has no outputs yet"))  # type: ignore[no-untyped-call]
+            display(HTML(links_html(record.outputs, record.output_dir, job_id=record.id) or f"job {html.escape(record.id)} has no outputs yet"))  # type: ignore[no-untyped-call]

@@ -6,7 +6,9 @@ import only the standard library, nbformat and nbclient. The kernel it starts is
 user's interpreter (kernelspec ``python3`` found through ``JUPYTER_PATH``).
 
 Usage: ``python runner.py NOTEBOOK [--output-dir /output]``; parameters come from the
-``JC_PARAMETERS`` environment variable (a JSON object) and are injected papermill-style.
+``JC_PARAMETERS`` environment variable (a JSON object) and are injected papermill-style. The
+executed notebook is saved in the output folder as ``<stem>.<job id>.ipynb`` (``JC_JOB_ID``; see
+``papermill_record.output_notebook_name``), so that it is never taken for the source notebook.
 
 Every event is one stdout line, ``EVENT_PREFIX + json.dumps(dict)``, with exactly the
 shape of ``jupyter_containerize.events.<Type>.to_dict()`` (a unit test checks this).
@@ -57,6 +59,7 @@ except ImportError:  # in the image: copied beside this file (the runner's venv 
 
 EVENT_PREFIX = "@@jc-event "  # must equal jupyter_containerize.events.EVENT_PREFIX
 PARAMETERS_ENV = "JC_PARAMETERS"
+JOB_ID_ENV = "JC_JOB_ID"  # names the executed notebook: <stem>.<job id>.ipynb
 OUTPUT_DIR_ENV = "JC_OUTPUT_DIR"
 TIMEOUT_ENV = "JC_TIMEOUT"  # seconds the whole notebook may take (--timeout)
 CELL_TIMEOUT_ENV = "JC_CELL_TIMEOUT"  # seconds one cell may take (--cell-timeout)
@@ -166,9 +169,9 @@ class WorkdirSync:
     A first scan, before the kernel starts, records every file's size and mtime; each
     :meth:`sync` copies the files that are new or changed since (and not copied as they
     are now) to the same relative path under ``dest``, atomically, and removes the copies
-    of files deleted since. Left out: ``skip`` (the notebook itself: ``dest`` holds the
-    executed one), ``__pycache__``/``.ipynb_checkpoints``, links, and folders on another
-    filesystem (data mounted under the working folder) or holding ``dest``.
+    of files deleted since. Left out: ``skip`` (the source notebook, and a file of the executed
+    notebook's name: ``dest`` holds the executed one under that name), ``__pycache__``/``.ipynb_checkpoints``,
+    links, and folders on another filesystem (data mounted under the working folder) or holding ``dest``.
     """
 
     def __init__(self, root: Path, dest: Path, skip: frozenset[str]) -> None:
@@ -263,14 +266,14 @@ class Runner:
     """Runs one notebook, saving it to the output folder as it goes."""
 
     def __init__(self, notebook: Path, output_dir: Path, kernel_name: str, parameters: dict[str, Any],
-                 timeout: float | None = None, cell_timeout: float | None = None) -> None:
+                 timeout: float | None = None, cell_timeout: float | None = None, job_id: str = "") -> None:
         self.notebook = notebook
         self.timeout = timeout
         self.cell_timeout = cell_timeout
         self.timed_out = False
         self._position = (0, 0)  # the code cell running (0-based) and how many there are
         self.output_dir = output_dir
-        self.output_path = output_dir / notebook.name
+        self.output_path = output_dir / papermill_record.output_notebook_name(notebook.name, job_id)
         self.kernel_name = kernel_name
         self.parameters = parameters
         self.nb: Any = None
@@ -351,13 +354,16 @@ class Runner:
             self.poll_metrics()
 
     def list_outputs(self) -> list[str]:
-        found: list[str] = []
+        """The output folder's files, the executed notebook first."""
+        first = str(self.output_path)
+        found: list[str] = [first] if self.output_path.is_file() else []
         for root, dirs, files in os.walk(self.output_dir):
             dirs.sort()
             for name in sorted(files):
-                if name.endswith(TMP_SUFFIX):
+                path = str(Path(root) / name)
+                if name.endswith(TMP_SUFFIX) or path == first:
                     continue
-                found.append(str(Path(root) / name))
+                found.append(path)
                 if len(found) >= MAX_LISTED_OUTPUTS:
                     return found
         return found
@@ -439,7 +445,9 @@ class Runner:
             raise RunnerError(f"cannot write to the output folder {self.output_dir}: {exc}") from None
         os.environ[OUTPUT_DIR_ENV] = str(self.output_dir)  # read by log_metric in the kernel
         try:
-            self.files = WorkdirSync(self.notebook.parent, self.output_dir, frozenset({self.notebook.name}))
+            # Neither the source notebook nor a file of the executed one's name: that one is the runner's to write.
+            skip = frozenset({self.notebook.name, self.output_path.name})
+            self.files = WorkdirSync(self.notebook.parent, self.output_dir, skip)
             self._last_sync = time.monotonic()  # the baseline scan: nothing to copy yet
         except OSError as exc:
             emit_log(f"jupyter-containerize: files written next to the notebook will not come back ({exc}).\n",
@@ -661,7 +669,8 @@ def main(argv: list[str] | None = None) -> int:
              failing_cell=None, traceback="", outputs=[])
         return EXIT_INTERNAL
     runner = Runner(args.notebook.absolute(), args.output_dir.absolute(), args.kernel, parameters,
-                    timeout=_seconds(os.environ.get(TIMEOUT_ENV)), cell_timeout=_seconds(os.environ.get(CELL_TIMEOUT_ENV)))
+                    timeout=_seconds(os.environ.get(TIMEOUT_ENV)), cell_timeout=_seconds(os.environ.get(CELL_TIMEOUT_ENV)),
+                    job_id=os.environ.get(JOB_ID_ENV, ""))
     return asyncio.run(runner.run())
 
 

@@ -12,6 +12,7 @@ from ..jobs.commands import own_output_folder
 from ..jobs.schedules import ScheduleView
 from ..jobs.store import JobRecord
 from ..jobspec import WORK_DIR_IN_CONTAINER, JobSpec
+from ..papermill_record import find_output_notebook
 from .paths import api_path_of
 
 if TYPE_CHECKING:
@@ -28,8 +29,7 @@ def job_json(record: JobRecord, root: Path) -> dict[str, Any]:
     data["path"] = api_path_of(root, record.notebook)
     outputs = [api_path_of(root, p) for p in record.outputs]
     data["output_paths"] = [p for p in outputs if p]
-    notebooks = [p for p in data["output_paths"] if p.endswith(".ipynb")]
-    data["output_notebook"] = notebooks[0] if notebooks else None
+    data["output_notebook"] = find_output_notebook(data["output_paths"], record.id)  # <stem>.<job id>.ipynb
     # The folder ``DELETE …?outputs=1`` removes: the job's own, inside the root; None when there is none.
     own = own_output_folder(record)
     data["own_output_folder"] = api_path_of(root, own) if own is not None else None

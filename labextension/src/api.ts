@@ -5,6 +5,7 @@ import { ServerConnection } from '@jupyterlab/services';
 
 import { JobEvent } from './events.generated';
 import { NotebookParameter } from './params';
+import { ScheduleRecord } from './schedules';
 import { JobRecord, parseSse } from './state';
 import { SweepComparison } from './sweeps';
 
@@ -64,6 +65,11 @@ export class ApiError extends Error {
   }
 }
 
+/** What an error says to the user: the server's sentence for a REST error, else the error's message. */
+export function errorMessage(e: unknown): string {
+  return e instanceof Error ? e.message : String(e);
+}
+
 const settings = (): ServerConnection.ISettings => ServerConnection.makeSettings();
 
 function url(path: string, query?: Record<string, string>): string {
@@ -107,7 +113,14 @@ export const api = {
   parameters: (path: string) => request<NotebookParameters>('notebook-parameters', {}, { path }),
   /** A sweep's jobs compared (rows best first, the best run, a Vega-Lite spec); `metric`: '' for the default. */
   sweep: (id: string, metric = '') =>
-    request<SweepComparison>(`sweeps/${encodeURIComponent(id)}`, {}, metric ? { metric } : undefined)
+    request<SweepComparison>(`sweeps/${encodeURIComponent(id)}`, {}, metric ? { metric } : undefined),
+  /** The schedules, each with its next run and its last run's status. */
+  schedules: () => request<{ schedules: ScheduleRecord[] }>('schedules'),
+  /** Pause (it starts no run until resumed) or resume (from its next time after now); answers the schedule. */
+  pauseSchedule: (id: string, pause: boolean) =>
+    request<ScheduleRecord>(`schedules/${encodeURIComponent(id)}/${pause ? 'pause' : 'resume'}`, post({})),
+  /** Remove a schedule (the jobs it started stay). */
+  unschedule: (id: string) => request<null>(`schedules/${encodeURIComponent(id)}`, { method: 'DELETE' })
 };
 
 /**

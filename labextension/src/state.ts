@@ -34,6 +34,8 @@ export interface JobRecord {
   output_dir?: string;
   /** Its own output folder (`<stem>.jc-jobs/<id>`, relative to the root), which a delete with outputs removes; null when none. */
   own_output_folder?: string | null;
+  /** The run's options as the job store keeps them (JobSpec.to_dict); the parts the card shows. */
+  spec?: { volumes?: { source: string; target: string; read_only?: boolean }[]; env?: Record<string, string> };
 }
 
 export interface Progress {
@@ -66,6 +68,12 @@ export interface JobView {
   run: Progress & { cell: string };
   logs: LogLine[];
   lastSeq: number;
+  /** What the job mounted: "SOURCE → TARGET (read-only)". */
+  volumes: string[];
+  /** The names of the environment variables it was given (their values are not shown: they may be secrets). */
+  envNames: string[];
+  /** "attempt 2 of 3" once a run was lost and retried (--retries); '' before. */
+  attempt: string;
   /** True once this client saw the job unfinished: only those notify when they end. */
   seenRunning: boolean;
 }
@@ -91,6 +99,9 @@ export function viewFromRecord(record: JobRecord, previous?: JobView): JobView {
     run: { done: 0, total: 0, cell: '' },
     logs: [],
     lastSeq: 0,
+    volumes: [],
+    envNames: [],
+    attempt: '',
     seenRunning: false
   };
   // The stream is the fresher source for the status; records catch up with it.
@@ -110,6 +121,8 @@ export function viewFromRecord(record: JobRecord, previous?: JobView): JobView {
     outputNotebook: record.output_notebook ?? base.outputNotebook,
     ownOutputFolder: record.own_output_folder !== undefined ? record.own_output_folder : base.ownOutputFolder,
     outputDir: record.output_dir ?? base.outputDir,
+    volumes: (record.spec?.volumes ?? []).map(v => `${v.source} → ${v.target}${v.read_only ? ' (read-only)' : ''}`),
+    envNames: Object.keys(record.spec?.env ?? {}).sort(),
     seenRunning: base.seenRunning || !TERMINAL_STATUSES.has(status)
   };
 }
@@ -215,6 +228,17 @@ export function applyEvent(view: JobView, seq: number, event: JobEvent): JobView
     }
     case 'MetricLogged':
       return { ...v, metrics: { ...v.metrics, [str(event.name)]: event.value } };
+    case 'Retrying': {
+      // A new attempt runs the notebook again: its own section of the log (the heading of progress.py's retry_heading).
+      const waited = num(event.delay) ? `; after ${Math.round(num(event.delay))} s` : '';
+      const heading = `── attempt ${num(event.attempt)} of ${num(event.attempts)} (the one before ended: ${str(event.reason)}${waited}) ──`;
+      return {
+        ...v,
+        attempt: `attempt ${num(event.attempt)} of ${num(event.attempts)}`,
+        run: { done: 0, total: 0, cell: '' },
+        logs: pushLog(v.logs, { text: heading, stream: 'stderr' })
+      };
+    }
     case 'Finished': {
       const status = str(event.status) || v.status;
       const ok = status === 'succeeded';

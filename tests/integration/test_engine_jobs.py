@@ -20,9 +20,11 @@ from jupyter_containerize.errors import GpuError
 from jupyter_containerize.events import BuildFinished, BuildStep, CellFinished, CellStarted, Event, LayerCached
 from jupyter_containerize.jobs.manager import Job, JobManager, prepare
 from jupyter_containerize.jobs.store import JobStore
+from jupyter_containerize.papermill_record import find_output_notebook
 from tests.support.cli import assert_one_clear_error, cli, store_rows
 from tests.support.engine import labelled_containers
 from tests.support.notebooks import write_notebook
+from tests.support.outputs import output_notebook, read_output_notebook
 from tests.support.specs import run_spec
 
 pytestmark = [pytest.mark.engine, pytest.mark.usefixtures("base_image")]
@@ -42,7 +44,12 @@ def test_quickstart_builds_runs_and_writes_outputs(quickstart: Path, job_store: 
     assert metrics["n_estimators"] == 12 and 0.5 < metrics["accuracy"] <= 1.0
     assert record.metrics["accuracy"] == metrics["accuracy"]
     assert (out / "model.pkl").stat().st_size > 1000
-    executed = nbformat.read(str(out / "quickstart.ipynb"), as_version=4)
+    # The executed notebook is named for the job (JC_JOB_ID, as every backend sets it), never as the source.
+    assert output_notebook(out, record.id).name == f"quickstart.{record.id}.ipynb"
+    assert not (out / "quickstart.ipynb").exists()
+    assert record.outputs and find_output_notebook(record.outputs, record.id) == str(out / f"quickstart.{record.id}.ipynb")
+    executed = read_output_notebook(out, record.id)
+    assert executed.metadata["papermill"]["output_path"] == f"/output/quickstart.{record.id}.ipynb"
     injected = [c for c in executed.cells if "injected-parameters" in c.metadata.get("tags", [])]
     assert injected and "n_estimators = 12" in injected[0].source
     events = _events(job)
@@ -107,7 +114,7 @@ def test_failing_cell_fails_the_job_with_its_index_and_a_partial_notebook(tmp_pa
     record = job.wait(timeout=900)
     assert record.status == "failed" and record.failing_cell == 1
     assert "ValueError" in record.error or "boom" in record.error
-    partial = nbformat.read(str(Path(record.output_dir) / "broken.ipynb"), as_version=4)
+    partial = read_output_notebook(record.output_dir, record.id)
     code = [c for c in partial.cells if c.cell_type == "code"]  # papermill's error markers are markdown
     assert "before" in json.dumps(code[0].outputs)
     assert "Execution using papermill encountered an exception here" in partial.cells[2].source

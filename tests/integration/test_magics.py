@@ -59,7 +59,11 @@ def test_run_with_widgets_keeps_the_kernel_free_and_ends_with_full_progress(
     assert cells_bar[0]["bar_style"] == "success"
     assert build_bar and build_bar[0]["value"] == build_bar[0]["max"]
     html = " ".join(str(s.get("value", "")) for s in states if s.get("_model_name") == "HTMLModel")
-    assert job_id in html and "jc-status-succeeded" in html and "quickstart.ipynb" in html and "accuracy" in html
+    assert job_id in html and "jc-status-succeeded" in html and "accuracy" in html
+    # The output links: an Output's HTML, which JupyterLab renders (its link handler opens a tab, not a page).
+    links = [o["data"]["text/html"] for s in states if s.get("_model_name") == "OutputModel"
+             for o in s.get("outputs", []) if "text/html" in o.get("data", {})]
+    assert len(links) == 1 and f'href="quickstart.jc-jobs/{job_id}/quickstart.{job_id}.ipynb"' in links[0], links
     assert labelled_containers(engine, job_id) == []
 
 
@@ -172,7 +176,8 @@ def test_a_sweep_ends_with_its_comparison_under_the_widgets_and_in_text(tmp_path
     states = widget_states(nb)
     tables = [s["value"] for s in states if s.get("_model_name") == "HTMLModel" and "jc-sweep-comparison" in s["value"]]
     assert len(tables) == 1 and tables[0].count("jc-best") == 1 and "★" in tables[0] and "kstudy lr=0.1" in tables[0]
-    plots = [o for s in states if s.get("_model_name") == "OutputModel" for o in s.get("outputs", [])]
+    plots = [o for s in states if s.get("_model_name") == "OutputModel" for o in s.get("outputs", [])
+             if vega in o.get("data", {})]
     assert len(plots) == 1 and plots[0]["metadata"][vega]["embed_options"]["renderer"] == "svg"
     points = plots[0]["data"][vega]["data"]["values"]
     assert [(p["p:lr"], p["best"]) for p in points] == [(0.1, True), (0.3, False)]

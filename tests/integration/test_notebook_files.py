@@ -16,6 +16,7 @@ from jupyter_containerize.jobs.manager import JobManager
 from jupyter_containerize.jobs.store import JobRecord, JobStore
 from jupyter_containerize.options import parse
 from tests.support.notebooks import write_notebook
+from tests.support.outputs import output_notebook
 
 pytestmark = [pytest.mark.engine, pytest.mark.usefixtures("base_image")]
 
@@ -74,8 +75,9 @@ def test_files_written_beside_the_notebook_come_back(writer_job: tuple[JobRecord
     assert (out / "models" / "m.txt").read_text() == "weights"
     assert not (out / "input.csv").exists()  # unchanged inputs stay where they are
     assert "cwd /work" in _log(events)  # relative paths start in the notebook's folder
-    executed = json.loads((out / "writer.ipynb").read_text())
+    executed = json.loads(output_notebook(out, record.id).read_text())
     assert any(c.get("outputs") for c in executed["cells"])  # the executed notebook, not the image's copy
+    assert not (out / "writer.ipynb").exists()  # the source is not copied back beside it
     assert {str(out / "out.dat"), str(out / "models" / "m.txt")} <= set(record.outputs)
 
 
@@ -87,7 +89,8 @@ def test_the_root_filesystem_stays_read_only(writer_job: tuple[JobRecord, list[A
 @pytest.mark.skipif(os.geteuid() != 0, reason="as a plain user the job runs as that user already")
 def test_outputs_belong_to_the_notebooks_owner(writer_job: tuple[JobRecord, list[Any]]) -> None:
     out = Path(writer_job[0].output_dir)
-    for path in (out, out / "out.dat", out / "models", out / "models" / "m.txt", out / "writer.ipynb", out.parent):
+    executed = output_notebook(out, writer_job[0].id)
+    for path in (out, out / "out.dat", out / "models", out / "models" / "m.txt", executed, out.parent):
         assert (path.stat().st_uid, path.stat().st_gid) == (OWNER, OWNER), path
 
 
@@ -123,5 +126,5 @@ def test_an_nbformat_3_notebook_runs(tmp_path: Path) -> None:
     assert record.status == "succeeded", record.error + _log(events)
     out = Path(record.output_dir)
     assert (out / "answer.txt").read_text() == "42"
-    executed = json.loads((out / "old.ipynb").read_text())
+    executed = json.loads(output_notebook(out, record.id).read_text())
     assert executed["nbformat"] == 4 and executed["cells"][1]["execution_count"] == 1

@@ -20,6 +20,7 @@ from jupyter_containerize.jobs.store import JobRecord, JobStore
 from jupyter_containerize.options import parse
 from jupyter_containerize.render.dockerfile import LABEL_PREFIX
 from tests.support.notebooks import write_notebook
+from tests.support.outputs import output_notebook
 
 pytestmark = [pytest.mark.engine, pytest.mark.usefixtures("base_image")]
 
@@ -83,7 +84,7 @@ def job(project: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[JobRec
 
 
 def _outputs(record: JobRecord) -> str:
-    nb = json.loads((Path(record.output_dir) / "analysis.ipynb").read_text())
+    nb = json.loads(output_notebook(record.output_dir, record.id).read_text())
     texts = [o.get("text", "") for c in nb["cells"] for o in c.get("outputs", [])]
     return "".join("".join(t) if isinstance(t, list) else t for t in texts)
 
@@ -182,7 +183,7 @@ def test_the_readmes_data_example_works_as_written(tmp_path: Path) -> None:
                               cwd=tmp_path, capture_output=True, text=True, timeout=600)
         assert proc.returncode == 0, proc.stdout + proc.stderr
         (out,) = set(tmp_path.glob("analysis.jc-jobs/*")) - before
-        nb = json.loads((out / "analysis.ipynb").read_text())
+        nb = json.loads(output_notebook(out, out.name).read_text())  # analysis.jc-jobs/<job id>/
         seen.append("".join(o["text"] if isinstance(o["text"], str) else "".join(o["text"])
                             for c in nb["cells"] for o in c.get("outputs", []) if "text" in o))
     assert seen == ["['jan', '10']\n", "['dec', '99']\n"]

@@ -41,6 +41,7 @@ import pytest
 
 from jupyter_containerize.errors import OptionError
 from jupyter_containerize.options import parse
+from jupyter_containerize.papermill_record import output_notebook_name
 from tests.support.cli import assert_one_clear_error, cli, store_rows
 from tests.support.venvs import make_venv
 
@@ -211,7 +212,7 @@ def _job(folder: Path, name: str, store: Path, case: Case) -> tuple[Ran, str, Pa
     done = cli("run", f"{name}.ipynb", *case.flags, *case.tool_flags, cwd=folder, store=store, timeout=900)
     first = done.stdout.split()
     job_id = first[1] if first[:1] == ["job"] else ""
-    out = folder / f"{name}.jc-jobs" / job_id / f"{name}.ipynb"
+    out = folder / f"{name}.jc-jobs" / job_id / output_notebook_name(f"{name}.ipynb", job_id)  # <name>.<job id>.ipynb
     return Ran(done.returncode, done.stdout + done.stderr, _read(out) if job_id else None), job_id, out
 
 
@@ -345,7 +346,7 @@ def test_the_notebooks_record_is_papermills(runs: dict[str, Pair], name: str, pa
     # where a job differs on purpose: paths in the container, the parameters cell's defaults
     assert pm["input_path"] == f"{name}.ipynb" and pm["output_path"] == str(runs[name].papermill_path)
     assert PurePosixPath(jc["input_path"]).name == f"{name}.ipynb" and jc["input_path"].startswith("/work/")
-    assert jc["output_path"] == f"/output/{name}.ipynb"
+    assert jc["output_path"] == f"/output/{name}.{runs[name].job_id}.ipynb"
     assert pm["default_parameters"] == {}
     cell = next((c for c in tool_nb.cells if "parameters" in _tags(c)), None)
     assert _canon(jc["default_parameters"]) == _canon({} if cell is None else _literals(cell.source))

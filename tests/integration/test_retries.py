@@ -8,35 +8,23 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Any
 
 import docker
 import pytest
 
-from jupyter_containerize.events import CellFinished, Event, Finished, Log, Retrying
+from jupyter_containerize.events import CellFinished, Finished, Retrying
 from jupyter_containerize.jobs.manager import JobManager
 from jupyter_containerize.jobs.store import JobStore
 from tests.support.cli import check_store_consistent, cli
 from tests.support.engine import labelled_containers
+from tests.support.jobs import job_events, ticks, wait_for
 from tests.support.notebooks import write_notebook
 from tests.support.specs import run_spec
 
 pytestmark = pytest.mark.engine
 
 
-def _events(job: Any) -> list[Event]:
-    return [e for _, e in job.events()]
 
-
-def _wait_for(predicate: Any, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.2)
-
-
-def _ticks(events: list[Event]) -> list[str]:
-    return [e.text.strip() for e in events if isinstance(e, Log) and e.text.strip().startswith("tick ")]
 
 
 def _manager(job_store: Path) -> JobManager:
@@ -51,17 +39,17 @@ def test_a_container_killed_from_outside_is_retried_and_succeeds(
                         *[f"import time\nprint('tick {i}', flush=True)\ntime.sleep(0.5)" for i in range(6)])
     manager = _manager(job_store)
     job = manager.submit(run_spec(nb, "--retries", "2"))
-    _wait_for(lambda: sum(isinstance(e, CellFinished) for e in _events(job)) >= 2, 600, "two cells")
+    wait_for(lambda: sum(isinstance(e, CellFinished) for e in job_events(job)) >= 2, 600, "two cells")
     engine.containers.get(f"jc-{job.id}").kill()
     record = job.wait(timeout=300)
     assert record.status == "succeeded", record.error
     assert record.attempt == 2 and record.attempts == 3
-    events = _events(job)
+    events = job_events(job)
     retries = [e for e in events if isinstance(e, Retrying)]
     assert [(r.attempt, r.attempts, r.reason) for r in retries] == \
         [(2, 3, "the container was killed from outside (exit code 137)")]
     after = events[events.index(retries[0]):]
-    assert _ticks(after) == [f"tick {i}" for i in range(6)]  # the second attempt ran the whole notebook
+    assert ticks(after) == [f"tick {i}" for i in range(6)]  # the second attempt ran the whole notebook
     assert [e for e in events if isinstance(e, Finished)][-1].status == "succeeded"
     assert labelled_containers(engine, job.id) == []  # neither attempt's container is left
 
@@ -79,13 +67,13 @@ def test_without_retries_a_kill_says_it_could_be_retried(
     nb = write_notebook(tmp_path / "once.ipynb", "import time\nprint('tick 0', flush=True)\ntime.sleep(60)")
     manager = _manager(job_store)
     job = manager.submit(run_spec(nb))
-    _wait_for(lambda: _ticks(_events(job)) == ["tick 0"], 600, "the first cell")
+    wait_for(lambda: ticks(job_events(job)) == ["tick 0"], 600, "the first cell")
     engine.containers.get(f"jc-{job.id}").kill()
     record = job.wait(timeout=120)
     assert record.status == "failed" and record.exit_code == 137
     assert record.error == "the container was killed from outside (exit code 137) " \
                            "(run with --retries N to retry such failures)"
-    assert not any(isinstance(e, Retrying) for e in _events(job))
+    assert not any(isinstance(e, Retrying) for e in job_events(job))
 
 
 def test_a_failing_cell_is_never_retried(tmp_path: Path, job_store: Path, base_image: str) -> None:
@@ -95,7 +83,7 @@ def test_a_failing_cell_is_never_retried(tmp_path: Path, job_store: Path, base_i
     record = job.wait(timeout=600)
     assert record.status == "failed" and record.failing_cell == 1, (record.status, record.error)
     assert "ValueError: bad input data" in record.error
-    assert record.attempt == 1 and not any(isinstance(e, Retrying) for e in _events(job))
+    assert record.attempt == 1 and not any(isinstance(e, Retrying) for e in job_events(job))
 
 
 def test_out_of_memory_is_reported_not_retried(tmp_path: Path, job_store: Path, engine: docker.DockerClient,
@@ -107,7 +95,7 @@ def test_out_of_memory_is_reported_not_retried(tmp_path: Path, job_store: Path, 
     assert record.status == "failed", record.status
     assert "ran out of memory" in record.error and "--memory 128m" in record.error, record.error
     assert "not retried" in record.error
-    assert record.attempt == 1 and not any(isinstance(e, Retrying) for e in _events(job))
+    assert record.attempt == 1 and not any(isinstance(e, Retrying) for e in job_events(job))
     assert labelled_containers(engine, job.id) == []
 
 
@@ -117,9 +105,9 @@ def test_a_cancel_while_waiting_to_retry_ends_the_job_at_once(
     manager = JobManager(JobStore(job_store))
     manager.retry_backoff = 120.0
     job = manager.submit(run_spec(nb, "--retries", "1"))
-    _wait_for(lambda: _ticks(_events(job)) == ["tick 0"], 600, "the first cell")
+    wait_for(lambda: ticks(job_events(job)) == ["tick 0"], 600, "the first cell")
     engine.containers.get(f"jc-{job.id}").kill()
-    _wait_for(lambda: any(isinstance(e, Retrying) for e in _events(job)), 60, "the retry's announcement")
+    wait_for(lambda: any(isinstance(e, Retrying) for e in job_events(job)), 60, "the retry's announcement")
     started = time.monotonic()
     job.cancel()
     record = job.wait(timeout=30)

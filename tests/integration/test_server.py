@@ -14,6 +14,7 @@ import pytest
 
 from tests.support import NOTEBOOKS
 from tests.support.engine import labelled_containers
+from tests.support.outputs import output_notebook
 from tests.support.rest import call, refused
 
 pytest_plugins = ("pytest_jupyter.jupyter_server",)
@@ -124,8 +125,8 @@ async def test_create_list_get_stream_and_open_the_output(jp_fetch: Any, root: P
     done = await _wait(jp_fetch, job["id"])
     assert done["status"] == "succeeded", done["error"]
     assert done["metrics"]["n_estimators"] == 7
-    assert done["output_notebook"] and done["output_notebook"].endswith("quickstart.ipynb")
-    assert (root / done["output_notebook"]).is_file()
+    assert done["output_notebook"] == f"nb/quickstart.jc-jobs/{job['id']}/quickstart.{job['id']}.ipynb"
+    assert (root / done["output_notebook"]) == output_notebook(root / "nb" / "quickstart.jc-jobs" / job["id"], job["id"])
 
     full = await jp_fetch("containerize", "jobs", job["id"], "events")
     events, seqs, end = _sse(full.body)
@@ -213,7 +214,7 @@ async def test_delete_with_outputs_removes_only_the_jobs_own_folder(jp_fetch: An
     assert [j["status"] for j in done.values()] == ["succeeded", "succeeded"], [j["error"] for j in done.values()]
     folder = root / "nb" / "quickstart.jc-jobs" / own["id"]
     assert folder.is_dir() and done[own["id"]]["own_output_folder"] == f"nb/quickstart.jc-jobs/{own['id']}"
-    assert done[theirs["id"]]["own_output_folder"] is None and (mine / "quickstart.ipynb").is_file()
+    assert done[theirs["id"]]["own_output_folder"] is None and output_notebook(mine, theirs["id"]).is_file()
 
     code, error = await refused(jp_fetch, "jobs", own["id"], method="DELETE", params={"outputs": "yes please"})
     assert code == 400 and "outputs" in error
@@ -224,7 +225,7 @@ async def test_delete_with_outputs_removes_only_the_jobs_own_folder(jp_fetch: An
     assert (await refused(jp_fetch, "jobs", own["id"]))[0] == 404
     kept = await call(jp_fetch, "jobs", theirs["id"], method="DELETE", params={"outputs": "1"})
     assert kept == {"id": theirs["id"], "folder_removed": None, "folder_kept": "mine"}
-    assert (mine / "quickstart.ipynb").is_file()  # the user's folder stays
+    assert output_notebook(mine, theirs["id"]).is_file()  # the user's folder stays
     assert (await refused(jp_fetch, "jobs", theirs["id"]))[0] == 404
 
     # A job of a notebook outside the root (run from a terminal): its own folder is not the server's to remove.

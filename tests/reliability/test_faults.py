@@ -21,35 +21,24 @@ from pathlib import Path
 from typing import Any
 
 import docker
-import nbformat
 import pytest
 
 from jupyter_containerize.backends.builder import build_image
 from jupyter_containerize.errors import BuildError, JobError
-from jupyter_containerize.events import BuildStep, CellFinished, CellStarted, Event, Log
+from jupyter_containerize.events import BuildStep, CellFinished, CellStarted, Log
 from jupyter_containerize.jobs.manager import JobManager, prepare
 from jupyter_containerize.jobs.store import JobStore
 from tests.support.cli import check_store_consistent, cli
 from tests.support.engine import labelled_containers
+from tests.support.jobs import job_events, ticks, wait_for
 from tests.support.notebooks import write_notebook
+from tests.support.outputs import read_output_notebook
 from tests.support.specs import run_spec
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "notebooks"
 
 
-def _events(job: Any) -> list[Event]:
-    return [e for _, e in job.events()]
 
-
-def _wait_for(predicate: Any, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.2)
-
-
-def _ticks(events: list[Event]) -> list[str]:
-    return [e.text.strip() for e in events if isinstance(e, Log) and e.text.strip().startswith("tick ")]
 
 
 def _ticking(path: Path, n: int, pause: float = 1.0) -> Path:
@@ -62,16 +51,16 @@ def test_container_killed_mid_run_fails_keeps_partial_notebook_and_log(
     nb = _ticking(tmp_path / "steady.ipynb", 30)
     manager = JobManager(JobStore(job_store))
     job = manager.submit(run_spec(nb))
-    _wait_for(lambda: sum(isinstance(e, CellFinished) for e in _events(job)) >= 3, 600, "three cells")
+    wait_for(lambda: sum(isinstance(e, CellFinished) for e in job_events(job)) >= 3, 600, "three cells")
     engine.containers.get(f"jc-{job.id}").kill()
     record = job.wait(timeout=120)
     assert record.status == "failed" and record.exit_code == 137, (record.status, record.exit_code, record.error)
     assert "137" in record.error
-    partial = nbformat.read(str(Path(record.output_dir) / "steady.ipynb"), as_version=4)
+    partial = read_output_notebook(record.output_dir, record.id)
     done = [i for i, c in enumerate(partial.cells) if any("tick" in o.get("text", "") for o in c.get("outputs", []))]
     assert done[:3] == [0, 1, 2]  # the cells that finished before the kill are saved with their output
-    ticks = _ticks(_events(job))
-    assert ticks == [f"tick {i}" for i in range(len(ticks))] and len(ticks) >= 3  # in order, none lost or doubled
+    printed = ticks(job_events(job))
+    assert printed == [f"tick {i}" for i in range(len(printed))] and len(printed) >= 3  # in order, none lost or doubled
     assert labelled_containers(engine, job.id) == []
     assert check_store_consistent(job_store) == []
 
@@ -100,7 +89,7 @@ class Server:
              "--ServerApp.jpserver_extensions={'jupyter_containerize': True}"],
             env=env, stdout=subprocess.DEVNULL, stderr=open(self.root / "server.log", "ab"),  # noqa: SIM115
             start_new_session=True)
-        _wait_for(self._up, 90, "the server to answer")
+        wait_for(self._up, 90, "the server to answer")
 
     def _up(self) -> bool:
         try:
@@ -142,21 +131,21 @@ def test_server_killed_mid_job_then_restarted_reattaches_and_records_everything(
         store = JobStore(job_store)
 
         def ticks_seen() -> int:
-            return len(_ticks([e for _, e in store.events(job["id"])]))
+            return len(ticks([e for _, e in store.events(job["id"])]))
 
-        _wait_for(lambda: ticks_seen() >= 3, 600, "the job to print")
+        wait_for(lambda: ticks_seen() >= 3, 600, "the job to print")
         server.kill()  # the owner dies; its container keeps running
         assert labelled_containers(engine, job["id"]), "the container must outlive its owner"
         time.sleep(3)  # ticks printed now are only in the container's log
         server = Server(tmp_path, job_store)
         server.start()  # the extension reconciles on start
-        _wait_for(lambda: server.call("GET", f"jobs/{job['id']}")["done"], 300, "the job to end")
+        wait_for(lambda: server.call("GET", f"jobs/{job['id']}")["done"], 300, "the job to end")
         final = server.call("GET", f"jobs/{job['id']}")
     finally:
         server.stop()
     assert final["status"] == "succeeded", final
     events = [e for _, e in store.events(job["id"])]
-    assert _ticks(events) == [f"tick {i}" for i in range(12)]  # none lost, none doubled
+    assert ticks(events) == [f"tick {i}" for i in range(12)]  # none lost, none doubled
     assert [e.index for e in events if isinstance(e, CellStarted)] == list(range(12))
     assert server.proc is not None and store.get(job["id"]).owner_pid == server.proc.pid  # the new server owns it
     assert labelled_containers(engine, job["id"]) == []
@@ -196,7 +185,7 @@ def test_cancel_in_every_phase_leaves_no_container_and_no_tagged_image(
 
     # building (no cache, so there is a build to interrupt)
     job = manager.submit(run_spec(nb, "--no-cache"))
-    _wait_for(lambda: sum(isinstance(e, BuildStep) for e in _events(job)) >= 3, 600, "build steps")
+    wait_for(lambda: sum(isinstance(e, BuildStep) for e in job_events(job)) >= 3, 600, "build steps")
     job.cancel()
     record = job.wait(timeout=120)
     assert record.status == "cancelled"
@@ -205,7 +194,7 @@ def test_cancel_in_every_phase_leaves_no_container_and_no_tagged_image(
 
     # running
     job = manager.submit(run_spec(nb))
-    _wait_for(lambda: any(isinstance(e, CellStarted) for e in _events(job)), 900, "the cell to start")
+    wait_for(lambda: any(isinstance(e, CellStarted) for e in job_events(job)), 900, "the cell to start")
     job.cancel()
     record = job.wait(timeout=120)
     assert record.status == "cancelled"
@@ -255,7 +244,7 @@ def test_failing_notebook_through_the_cli(tmp_path: Path, job_store: Path, engin
     assert last.startswith("job failed") and "at cell 2" in last and needle in last, result.stdout
     record = JobStore(job_store).list(limit=1)[0]
     assert record.status == "failed" and record.failing_cell == 1
-    partial = nbformat.read(str(Path(record.output_dir) / nb.name), as_version=4)
+    partial = read_output_notebook(record.output_dir, record.id)
     code = [c for c in partial.cells if c.cell_type == "code"]  # papermill's error markers are markdown
     assert "start" in json.dumps(code[0].outputs) or "before" in json.dumps(code[0].outputs)
     assert not code[2].get("outputs")  # the cell after the failure never ran

@@ -9,15 +9,17 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import nbformat
-
 from jupyter_containerize import events
 
 from . import REPO
+from .outputs import read_output_notebook
 
 RUNNER = REPO / "jupyter_containerize" / "runner" / "main.py"
 METRICS = REPO / "jupyter_containerize" / "metrics.py"
 PYTHON = sys.executable
+RUNNER_JOB_ID = "run0job0test"
+"""The job id the runner is given here (``JC_JOB_ID``, as every backend gives it): the executed notebook is
+``<stem>.run0job0test.ipynb``."""
 
 
 def kernel_share(root: Path) -> Path:
@@ -39,8 +41,10 @@ def kernel_share(root: Path) -> Path:
 
 
 def runner_env(jupyter_path: Path, parameters: dict[str, Any] | None = None, **extra: str) -> dict[str, str]:
-    """This process's environment less its JC_* variables, with the kernelspecs of ``jupyter_path``."""
+    """This process's environment less its JC_* variables, with the kernelspecs of ``jupyter_path`` and the job id
+    :data:`RUNNER_JOB_ID`."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("JC_")}
+    env["JC_JOB_ID"] = RUNNER_JOB_ID
     env["JUPYTER_PATH"] = str(jupyter_path)
     env["PYTHONUNBUFFERED"] = "1"
     if parameters is not None:
@@ -52,10 +56,11 @@ def runner_env(jupyter_path: Path, parameters: dict[str, Any] | None = None, **e
 class Run:
     """A finished run of the runner: its exit code, its output and the events in it."""
 
-    def __init__(self, code: int, stdout: str, out_dir: Path) -> None:
+    def __init__(self, code: int, stdout: str, out_dir: Path, job_id: str = RUNNER_JOB_ID) -> None:
         self.code = code
         self.stdout = stdout
         self.out_dir = out_dir
+        self.job_id = job_id
         self.events: list[dict[str, Any]] = [
             json.loads(line[len(events.EVENT_PREFIX):])
             for line in stdout.splitlines()
@@ -70,8 +75,9 @@ class Run:
         assert self.events[-1]["type"] == "Finished", self.stdout
         return self.events[-1]
 
-    def notebook(self, name: str) -> Any:
-        return nbformat.read(str(self.out_dir / name), as_version=4)
+    def notebook(self) -> Any:
+        """The executed notebook (``<stem>.<job id>.ipynb``), read."""
+        return read_output_notebook(self.out_dir, self.job_id)
 
 
 def run_runner(
@@ -86,4 +92,4 @@ def run_runner(
         text=True,
         timeout=120,
     )
-    return Run(proc.returncode, proc.stdout, out_dir)
+    return Run(proc.returncode, proc.stdout, out_dir, env.get("JC_JOB_ID", RUNNER_JOB_ID))

@@ -25,6 +25,7 @@ from typing import Any
 import pytest
 
 from tests.support import NOTEBOOKS, REPO
+from tests.support.outputs import output_notebook
 
 pytestmark = [pytest.mark.engine, pytest.mark.slow, pytest.mark.usefixtures("base_image")]
 
@@ -215,7 +216,7 @@ def test_build_and_run_from_the_sidebar(lab: dict[str, Any], page: Any) -> None:
     text = output_tab.first.inner_text()
     assert "test accuracy" in text and "n_estimators = 9" in text
     title = _current_tab(page).get_attribute("title") or ""
-    assert ".jc-jobs/" in title, title
+    assert ".jc-jobs/" in title and "quickstart.ipynb" not in title, title  # quickstart.<job id>.ipynb
     # A result to read: it opens unchanged, also once its kernel has started and JupyterLab wrote the
     # kernel's name and language into its metadata (the job recorded "Python 3", the kernel here is another).
     page.locator(".jp-NotebookPanel:visible .jp-Toolbar-kernelName", has_text="ipykernel").wait_for()
@@ -430,11 +431,12 @@ def test_delete_asks_and_can_remove_the_outputs(lab: dict[str, Any], page: Any) 
     card.and_(page.locator('[data-status="succeeded"], [data-status="failed"]')).wait_for(timeout=JOB_TIMEOUT_MS)
     assert card.get_attribute("data-status") == "succeeded", card.inner_text()
     folder = lab["root"] / "quickstart.jc-jobs" / job_id
-    assert (folder / "quickstart.ipynb").is_file()
+    executed = output_notebook(folder, job_id)  # quickstart.<job id>.ipynb: its tab is not the source's
+    assert executed.name == f"quickstart.{job_id}.ipynb" and not (folder / "quickstart.ipynb").exists()
 
     # Its output notebook opens unchanged, though the job recorded the notebook's kernel as "Python 3" and
     # the kernel that starts here writes its own name and language into the metadata.
-    assert '"display_name": "Python 3"' in (folder / "quickstart.ipynb").read_text()
+    assert '"display_name": "Python 3"' in executed.read_text()
     card.locator(".jc-OpenOutput").click()
     output = page.locator(".jp-NotebookPanel:visible")
     output.locator(".jp-Toolbar-kernelName", has_text="ipykernel").wait_for()
@@ -567,3 +569,133 @@ def test_parameter_inputs_are_typed_and_the_form_is_not_cut(lab: dict[str, Any],
     job.and_(page.locator('[data-status="succeeded"], [data-status="failed"]')).wait_for(timeout=JOB_TIMEOUT_MS)
     assert job.get_attribute("data-status") == "succeeded", job.inner_text()
     _shot(page, "17-typed-run")
+
+
+def test_schedules_in_the_sidebar_pause_resume_and_remove(lab: dict[str, Any], page: Any, job_store: Path) -> None:
+    """A schedule saved over REST (as `jupyter containerize schedule` saves one) shows in the sidebar: notebook,
+    rule and zone, next run in the reader's time, its last run's job and status. Pause and Resume change it on
+    the server; Remove asks first (Cancel keeps it) and leaves the jobs it started."""
+    from datetime import datetime
+
+    from jupyter_containerize.jobs.store import JobStore
+
+    created = _rest(lab, "schedules", {"path": "quickstart.ipynb", "cron": "30 4 * * *", "tz": "Asia/Tokyo", "options": {}})
+    sid = created["id"]
+    store = JobStore(job_store)
+    last = store.create(created["notebook"], status="failed", error="boom", schedule_id=sid, finished=time.time())
+    store.schedule_started(sid, job_id=last.id)
+
+    panel = _open_panel(page, lab, "quickstart.ipynb")
+    row = panel.locator(f'.jc-Schedule[data-schedule-id="{sid}"]')
+    row.wait_for()
+    text = row.inner_text()
+    assert "quickstart.ipynb" in text and "30 4 * * * (Asia/Tokyo)" in text, text
+    nxt = row.locator(".jc-ScheduleNext")
+    # The reader's wall clock (the browser runs in this machine's zone), with the rule's own zone as its tooltip.
+    local = datetime.fromtimestamp(created["next_run"])
+    clocks = {local.strftime("%H:%M"), local.strftime("%I:%M")}  # 24 h or 12 h, as the browser's language writes it
+    assert any(c in nxt.inner_text() for c in clocks), (clocks, nxt.inner_text())
+    assert nxt.get_attribute("title") == created["next_run_text"]
+    row.locator(".jc-ScheduleLast", has_text=f"failed · job {last.id}").wait_for()
+    _shot(page, "19-schedules")
+
+    row.locator('[data-action="pause"]').click()
+    row.and_(page.locator('[data-paused="true"]')).wait_for()
+    assert _rest(lab, f"schedules/{sid}")["paused"] is True
+    assert "none while paused" in nxt.inner_text() and row.locator('[data-action="pause"]').count() == 0
+    row.locator('[data-action="resume"]').click()
+    row.and_(page.locator('[data-paused="false"]')).wait_for()
+    assert _rest(lab, f"schedules/{sid}")["paused"] is False
+
+    row.locator('[data-action="remove"]').click()
+    dialog = page.locator(".jp-Dialog")
+    assert "the jobs it already started stay" in dialog.locator(".jp-Dialog-body").inner_text()
+    dialog.get_by_role("button", name="Cancel").click()
+    dialog.wait_for(state="detached")
+    assert row.is_visible() and [s["id"] for s in _rest(lab, "schedules")["schedules"]] == [sid]
+    row.locator('[data-action="remove"]').click()
+    page.locator(".jp-Dialog").get_by_role("button", name="Remove schedule").click()
+    row.wait_for(state="detached")
+    assert _rest(lab, "schedules")["schedules"] == []
+    assert panel.locator(f'.jc-Job[data-job-id="{last.id}"]').is_visible()  # its run stays
+    panel.locator(".jc-Schedules", has_text="No schedules").wait_for()
+
+
+def test_the_filter_box_narrows_the_job_list(lab: dict[str, Any], page: Any, job_store: Path) -> None:
+    """Jobs in the store (as other front ends leave them): the filter box keeps those whose notebook, status,
+    sweep, name or id holds each word, `status:`-style prefixes name one field, a sweep keeps its header."""
+    from jupyter_containerize.jobs.store import JobStore
+
+    store, root, now = JobStore(job_store), lab["root"], time.time()
+    quick = store.create(str(root / "quickstart.ipynb"), status="succeeded", finished=now)
+    spec = {"notebook": str(root / "train.ipynb"), "env": {"TOKEN": "s3cret-value", "SEED": "1"},
+            "volumes": [{"source": "/srv/in", "target": "/work/data", "read_only": True, "kind": "bind"}]}
+    big = store.create(str(root / "train.ipynb"), status="failed", name="Big run", error="boom", finished=now,
+                       spec=spec)
+    swept = store.create(str(root / "train.ipynb"), status="succeeded", name="study lr=0.1", sweep_id="sw1a",
+                         finished=now)
+    panel = _open_panel(page, lab, "quickstart.ipynb")
+    cards = panel.locator(".jc-Job")
+    box = panel.locator('input[name="job-filter"]')
+    box.wait_for()
+    page.wait_for_function("n => document.querySelectorAll('#jupyter-containerize-panel .jc-Job').length === n", arg=3)
+
+    def shown(text: str) -> list[str]:
+        box.fill(text)
+        page.wait_for_timeout(200)
+        return sorted(str(c.get_attribute("data-job-id")) for c in cards.all())
+
+    assert shown("FAILED") == [big.id]
+    assert panel.locator(".jc-FilterCount").inner_text() == "1 of 3"
+    assert shown("status:succeeded nb:quick") == [quick.id]
+    assert shown("sw1") == [swept.id] and panel.locator('.jc-Sweep[data-sweep-id="sw1a"]').is_visible()
+    assert shown('name:"big run"') == [big.id]
+    card = panel.locator(f'.jc-Job[data-job-id="{big.id}"]')
+    card.locator(".jc-JobHead").click()  # the detail: what it mounted, the names of its environment
+    setup = card.locator(".jc-JobSetup")
+    setup.wait_for()
+    assert setup.inner_text().split("\n") == ["volumes: /srv/in → /work/data (read-only)", "env: SEED, TOKEN"]
+    assert "s3cret-value" not in card.inner_text()
+    _shot(page, "20-job-filter")
+    assert shown("no-such-job") == []
+    assert "No job matches" in panel.locator(".jc-Jobs").inner_text()
+    assert shown("") == sorted([quick.id, big.id, swept.id])
+    assert panel.locator(".jc-FilterCount").count() == 0
+
+
+def test_the_job_widget_opens_its_outputs_in_this_jupyterlab(lab: dict[str, Any], page: Any) -> None:
+    """The job widget's output links (a notebook in a folder: links relative to it) open the output notebook and
+    an artifact as tabs of this JupyterLab, not as a second JupyterLab in a new browser page."""
+    from tests.support.notebooks import write_notebook
+
+    folder = lab["root"] / "sub" / "widget.jc-jobs" / "w1"
+    write_notebook(folder / "widget.w1.ipynb", "print('the executed notebook')")
+    (folder / "result.txt").write_text("the result of the job\n")
+    outputs = (str(folder / "widget.w1.ipynb"), str(folder / "result.txt"))
+    write_notebook(lab["root"] / "sub" / "widget.ipynb",
+                   "from jupyter_containerize.events import Finished\nfrom jupyter_containerize.widgets import JobView\n"
+                   f"view = JobView(None, title='links')\nview.feed(Finished(status='succeeded', outputs={outputs!r}))\n"
+                   "view.widget")
+    page.goto(f"{lab['url']}/lab/tree/sub/widget.ipynb?token={lab['token']}")
+    notebook = page.locator(".jp-NotebookPanel:visible")
+    # The kernel started and answered (a cell run while it still starts can be lost).
+    page.locator(".jp-StatusBar-Widget", has_text="(ipykernel) | Idle").wait_for()
+    notebook.locator(".jp-CodeCell .cm-content").first.click()
+    page.keyboard.press("Shift+Enter")
+    notebook.locator(".jp-CodeCell .jp-InputPrompt", has_text="[1]").first.wait_for()
+    link = page.locator(".jc-job-view a.jc-output-link", has_text="widget.w1.ipynb")
+    link.wait_for()
+    _shot(page, "21-widget-links")
+    pages = len(page.context.pages)
+
+    link.click()
+    tab = page.locator('.lm-DockPanel-tabBar .lm-TabBar-tab[title*="sub/widget.jc-jobs/w1/widget.w1.ipynb"]')
+    tab.wait_for()
+    assert "lm-mod-current" in (tab.get_attribute("class") or "")
+    page.locator(".jp-NotebookPanel:visible .jp-Cell", has_text="the executed notebook").first.wait_for()
+    page.locator('.lm-DockPanel-tabBar .lm-TabBar-tab[title*="sub/widget.ipynb"]').click()
+    page.locator(".jc-job-view a.jc-output-link", has_text="result.txt").click()
+    page.locator(".jp-FileEditor:visible", has_text="the result of the job").wait_for()
+    page.wait_for_timeout(1000)  # a popup would have opened by now
+    assert len(page.context.pages) == pages == 1, [p.url for p in page.context.pages]
+    assert page.url.startswith(f"{lab['url']}/lab")

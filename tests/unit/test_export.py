@@ -74,6 +74,14 @@ def test_compose_gpu_volumes_shm() -> None:
     assert job["read_only"] and job["cap_drop"] == ["ALL"]
 
 
+def test_compose_gives_the_runner_what_every_backend_gives_it() -> None:
+    spec = JobSpec(notebook=Path("nb.ipynb"), env={"SEED": "1"}, parameters={"lr": 0.1},
+                   resources=Resources(time_limit="02:00:00", cell_time_limit="00:30:00"))
+    env = yaml.safe_load(compose_yaml(spec, "img:1"))["services"]["job"]["environment"]
+    assert env == {"SEED": "1", "JC_JOB_ID": "export", "JC_OUTPUT_DIR": "/output", "JC_PARAMETERS": '{"lr": 0.1}',
+                   "JC_TIMEOUT": "7200", "JC_CELL_TIMEOUT": "1800"}  # the output notebook: nb.export.ipynb
+
+
 def test_container_uid() -> None:
     assert container_uid("FROM x AS b\nUSER 0\nFROM y\nUSER 1234:1234\n") == 1234
     assert container_uid("FROM y\n") == 1000

@@ -16,7 +16,8 @@ import pytest
 
 from jupyter_containerize import events
 from jupyter_containerize.runner import main as runner_main
-from tests.support.runner import PYTHON, RUNNER, Run, run_runner, runner_env
+from tests.support.outputs import output_notebook
+from tests.support.runner import PYTHON, RUNNER, RUNNER_JOB_ID, Run, run_runner, runner_env
 
 ROOT = Path(__file__).resolve().parents[2]
 FIXTURES = ROOT / "tests" / "fixtures" / "notebooks"
@@ -42,8 +43,8 @@ def test_simple_notebook_succeeds(tmp_path: Path, jupyter_path: Path) -> None:
     assert any(e["stream"] == "stderr" and "to stderr" in e["text"] for e in logs)
     fin = run.finished
     assert fin["status"] == "succeeded" and fin["exit_code"] == 0 and fin["failing_cell"] is None
-    assert str(tmp_path / "simple.ipynb") in fin["outputs"]
-    nb = run.notebook("simple.ipynb")
+    assert fin["outputs"][0] == str(tmp_path / f"simple.{RUNNER_JOB_ID}.ipynb")  # the executed notebook first
+    nb = run.notebook()
     assert nb.cells[3].outputs[-1]["data"]["text/plain"] == "2"
     assert_round_trip(run.events)
 
@@ -59,7 +60,7 @@ def test_failing_cell_stops_with_index_traceback_and_partial_notebook(tmp_path: 
     assert "\x1b[" not in fin["traceback"]
     assert [e["index"] for e in run.of("CellStarted")] == [0, 1]  # cell 2 never started
     assert [e["ok"] for e in run.of("CellFinished")] == [True, False]
-    nb = run.notebook("broken.ipynb")
+    nb = run.notebook()
     # papermill's red markers: one at the top linking to the failing cell, one right above it
     assert [c.cell_type for c in nb.cells] == ["markdown", "code", "markdown", "code", "code"]
     assert "An Exception was encountered at" in nb.cells[0].source and 'In [2]' in nb.cells[0].source
@@ -106,7 +107,7 @@ def test_parameters_are_injected_after_the_parameters_cell(tmp_path: Path, jupyt
     assert run.events[0]["total_cells"] == 3  # parameters cell, injected cell, body
     text = "".join(e["text"] for e in run.of("Log"))
     assert "alpha=0.5 name='it\\'s \"quoted\"' epochs=3" in text
-    nb = run.notebook("parameters.ipynb")
+    nb = run.notebook()
     assert nb.cells[1].metadata["tags"] == ["parameters"]
     assert nb.cells[2].metadata["tags"] == ["injected-parameters"]
     assert nb.cells[2].source.startswith("# Parameters\nalpha = 0.5\n")
@@ -117,7 +118,7 @@ def test_parameters_without_tagged_cell_go_first_with_a_warning(tmp_path: Path, 
     run = run_runner(FIXTURES / "simple.ipynb", tmp_path, jupyter_path, {"x": 41})
     assert run.code == 0
     assert any("no cell is tagged 'parameters'" in e["text"] for e in run.of("Log"))
-    nb = run.notebook("simple.ipynb")
+    nb = run.notebook()
     assert nb.cells[0].metadata["tags"] == ["injected-parameters"]
 
 
@@ -174,7 +175,7 @@ def test_sigterm_saves_and_reports_cancelled(tmp_path: Path, jupyter_path: Path)
     run = Run(proc.returncode, "".join(lines) + rest, tmp_path)
     assert run.code == 143
     assert run.finished["status"] == "cancelled" and run.finished["exit_code"] == 143
-    nb = run.notebook("long_running.ipynb")
+    nb = run.notebook()
     assert nb.cells[0].outputs[0]["text"] == "go\n"
     assert_round_trip(run.events)
 
@@ -200,7 +201,7 @@ def test_autosave_during_a_long_cell(tmp_path: Path, jupyter_path: Path) -> None
             deadline = time.monotonic() + 3
             while time.monotonic() < deadline and not seen_mid_cell:
                 time.sleep(0.1)
-                seen_mid_cell = "tick" in (out / "slow.ipynb").read_text()
+                seen_mid_cell = "tick" in output_notebook(out, RUNNER_JOB_ID).read_text()
             break
     proc.communicate(timeout=60)
     assert proc.returncode == 0
@@ -280,7 +281,7 @@ def test_a_cell_over_its_cell_timeout_fails_the_job_and_keeps_the_notebook_so_fa
     fin = run.finished
     assert fin["status"] == "failed" and fin["failing_cell"] == 1
     assert fin["error"] == "timed out after 3s at cell 2 of 3 (--cell-timeout)"
-    nb = run.notebook("sleepy.ipynb")
+    nb = run.notebook()
     code = [c for c in nb.cells if c.cell_type == "code"]
     assert code[0].outputs[0]["text"] == "before\n" and code[2].metadata["papermill"]["status"] == "pending"
     assert nb.metadata["papermill"]["exception"] is True
@@ -293,7 +294,7 @@ def test_a_notebook_over_its_timeout_ends_failed_saying_where(tmp_path: Path, ju
     fin = run.finished
     assert fin["status"] == "failed" and fin["error"] == "timed out after 8s at cell 2 of 3 (--timeout)"
     assert fin["failing_cell"] == 1
-    code = [c for c in run.notebook("sleepy.ipynb").cells if c.cell_type == "code"]
+    code = [c for c in run.notebook().cells if c.cell_type == "code"]
     assert code[0].outputs[0]["text"] == "before\n"  # the notebook so far is kept
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import threading
 from collections.abc import Callable, Iterator
+from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
 
@@ -102,10 +103,74 @@ def test_model_failure_keeps_error_cell_and_traceback() -> None:
 
 def test_links_are_relative_to_the_kernel_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)
-    m = fold(JobProgress(), Finished(status="succeeded", outputs=(str(tmp_path / "nb.jc-jobs/abc/nb.ipynb"),
-                                                                  str(tmp_path / "nb.jc-jobs/abc/model.pkl"))))
-    text = links_html(m.outputs)
-    assert 'href="nb.jc-jobs/abc/nb.ipynb"' in text and 'href="nb.jc-jobs/abc/model.pkl"' in text
+    m = fold(JobProgress(), Finished(status="succeeded", outputs=(str(tmp_path / "nb.jc-jobs/abc/a_report.ipynb"),
+                                                                  str(tmp_path / "nb.jc-jobs/abc/model.pkl"),
+                                                                  str(tmp_path / "nb.jc-jobs/abc/nb.abc.ipynb"))))
+    text = links_html(m.outputs, job_id="abc")
+    assert 'href="nb.jc-jobs/abc/nb.abc.ipynb"' in text and 'href="nb.jc-jobs/abc/model.pkl"' in text
+    # the job's own notebook (<stem>.<job id>.ipynb) is the output notebook; one the notebook wrote is an artifact
+    notebook, artifacts = text.split("<br>")[:2]
+    assert "nb.abc.ipynb" in notebook and "a_report.ipynb" in artifacts
+    assert m.output_notebook("abc") == str(tmp_path / "nb.jc-jobs/abc/nb.abc.ipynb")
+
+
+class _Anchors(HTMLParser):
+    """The links in an HTML text: each ``<a>``'s attributes and text."""
+
+    def __init__(self, text: str) -> None:
+        super().__init__()
+        self.links: list[tuple[dict[str, str | None], str]] = []
+        self.feed(text)
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag == "a":
+            self.links.append((dict(attrs), ""))
+
+    def handle_data(self, data: str) -> None:
+        if self.links and not self.links[-1][1]:
+            self.links[-1] = (self.links[-1][0], data)
+
+
+def test_output_links_are_relative_to_the_notebook_and_open_in_the_same_jupyterlab(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """JupyterLab resolves a relative href in an output against the showing notebook's folder and opens it in
+    a tab; an absolute path, or target="_blank", would open a second JupyterLab in a new browser tab."""
+    notebook = tmp_path / "nb" / "analysis.ipynb"
+    notebook.parent.mkdir()
+    notebook.write_text("{}")
+    monkeypatch.setenv("JPY_SESSION_NAME", str(notebook))  # as jupyter_server starts the notebook's kernel
+    monkeypatch.chdir(tmp_path)  # the kernel changed its folder: links still follow the notebook's
+    jobs = tmp_path / "nb" / "analysis.jc-jobs" / "abc"
+    outputs = (str(jobs / "analysis.abc.ipynb"), str(jobs / "my plot#1.png"), str(tmp_path / "data" / "out.csv"))
+    links = _Anchors(links_html(outputs, "/elsewhere/out", job_id="abc")).links
+    assert [(a["href"], text) for a, text in links] == [
+        ("analysis.jc-jobs/abc/analysis.abc.ipynb", "analysis.abc.ipynb"),
+        ("analysis.jc-jobs/abc/my%20plot%231.png", "my plot#1.png"),  # quoted: '#' is no fragment
+        ("../data/out.csv", "out.csv"),  # outside the notebook's folder, still under the server root
+    ]
+    assert all("target" not in a and a["class"] == "jc-output-link" for a, _ in links)
+    # Without a session (a plain kernel), the kernel's folder.
+    monkeypatch.delenv("JPY_SESSION_NAME")
+    assert _Anchors(links_html(outputs[:1], job_id="abc")).links[0][0]["href"] == "nb/analysis.jc-jobs/abc/analysis.abc.ipynb"
+
+
+def test_widget_links_are_an_output_that_jupyterlab_renders() -> None:
+    """The view's links are HTML displayed in an ipywidgets Output (rendered by JupyterLab's rendermime, whose
+    link handler opens files in the docmanager), set once, not again at every tick."""
+    pytest.importorskip("ipywidgets")
+    import ipywidgets as w
+
+    from jupyter_containerize.widgets import JobView
+
+    view = JobView(None, title="links")
+    assert isinstance(view.links, w.Output) and view.links.outputs == ()
+    view.link_base = "/o"
+    view.feed(Finished(status="succeeded", outputs=("/o/a.jc-jobs/x/a.x.ipynb",), time=1.0))
+    (shown,) = view.links.outputs
+    assert shown["output_type"] == "display_data"
+    assert 'href="a.jc-jobs/x/a.x.ipynb"' in shown["data"]["text/html"] == view.links_shown
+    view.render(force=True)
+    assert view.links.outputs[0] is shown
 
 
 class FakeJob:
@@ -204,7 +269,7 @@ def test_widget_view_shows_the_final_progress_and_cancels() -> None:
     assert view.wait(0)
     assert view.run_bar.value == view.run_bar.max == 2 and view.run_bar.bar_style == "success"
     assert "succeeded" in view.header.value and "accuracy" in view.metrics.value
-    assert "quickstart.ipynb" in view.links.value
+    assert "quickstart.ipynb" in view.links_shown
     assert "hello" in view.log.value
     view.log_button.click()
     assert "full log" in view.full_log.value

@@ -15,8 +15,10 @@ from jupyter_containerize.backends.base import ImageRef, RunRequest
 from jupyter_containerize.backends.container import container_options
 from jupyter_containerize.jobs.ownership import give_outputs_to_notebook_owner
 from jupyter_containerize.jobspec import JobSpec
+from jupyter_containerize.papermill_record import find_output_notebook, output_notebook_name
 from jupyter_containerize.render.dockerfile import make_plan
 from jupyter_containerize.runner.main import WorkdirSync
+from tests.support.outputs import output_notebook
 from tests.support.render import logical_lines, make_snapshot, spec_for
 from tests.support.runner import PYTHON, RUNNER, Run, run_runner, runner_env
 
@@ -92,7 +94,7 @@ def test_runner_brings_back_files_also_when_a_cell_fails(tmp_path: Path, jupyter
     assert (tmp_path / "out" / "out.dat").read_text() == "1 2\n"
     assert (tmp_path / "out" / "models" / "m.txt").read_text() == "m"
     assert str(tmp_path / "out" / "models" / "m.txt") in run.finished["outputs"]
-    code = [c for c in run.notebook("writer.ipynb").cells if c.cell_type == "code"]  # past papermill's markers
+    code = [c for c in run.notebook().cells if c.cell_type == "code"]  # past papermill's markers
     assert code[2].outputs[0]["ename"] == "RuntimeError"  # not overwritten
 
 
@@ -114,6 +116,28 @@ def test_runner_brings_back_files_on_cancel(tmp_path: Path, jupyter_path: Path) 
     run = Run(proc.returncode, "".join(lines) + rest, tmp_path / "out")
     assert run.code == 143 and run.finished["status"] == "cancelled"
     assert (tmp_path / "out" / "partial.txt").read_text() == "so far"
+
+
+def test_the_executed_notebook_is_named_for_the_job_and_the_source_stays_out(tmp_path: Path,
+                                                                            jupyter_path: Path) -> None:
+    """``<stem>.<job id>.ipynb`` (JupyterLab's tab is not the source's). The source notebook, touched by the job, is
+    not copied back; a file of the executed notebook's name written by the job does not replace it; a notebook
+    the job writes is an artifact beside it, never taken for it."""
+    job_id = "3f2a9c01b2d4"
+    nb = _notebook(tmp_path / "nb", "import os\nos.utime('writer.ipynb')",
+                   f"open('writer.{job_id}.ipynb', 'w').write('not the executed one')",
+                   "open('a_report.ipynb', 'w').write('{}')")
+    out = tmp_path / "out"
+    run = run_runner(nb, out, jupyter_path, JC_JOB_ID=job_id)
+    assert run.code == 0, run.stdout
+    executed = output_notebook(out, job_id)
+    assert executed.name == f"writer.{job_id}.ipynb" == output_notebook_name("writer.ipynb", job_id)
+    assert sorted(p.name for p in out.iterdir()) == ["a_report.ipynb", executed.name]  # no writer.ipynb
+    assert [c.execution_count for c in run.notebook().cells] == [1, 2, 3]  # the executed one, kept
+    assert nbformat.read(str(executed), as_version=4).metadata["papermill"]["output_path"] == str(executed)
+    assert run.finished["outputs"][0] == str(executed)
+    as_listed = sorted(run.finished["outputs"])  # as the job manager lists a folder: the artifact comes first
+    assert as_listed[0] == str(out / "a_report.ipynb") and find_output_notebook(as_listed, job_id) == str(executed)
 
 
 def test_the_working_folder_is_a_writable_volume_of_the_image(tmp_path: Path) -> None:

@@ -3,8 +3,9 @@
  * the `expect`ed end state are shared with tests/unit/test_progress.py.
  */
 import { JobEvent, JOB_EVENT_TYPES } from '../events.generated';
-import { applyEvent, JobRecord, viewFromRecord } from '../state';
+import { applyEvent, viewFromRecord } from '../state';
 import fixture from './fixtures/job-events.json';
+import { record } from './support';
 
 interface FixtureJob {
   name: string;
@@ -14,30 +15,13 @@ interface FixtureJob {
 
 const jobs = fixture.jobs as unknown as FixtureJob[];
 
-const record: JobRecord = {
-  id: 'ab12cd34',
-  notebook: '/home/u/quickstart.ipynb',
-  path: 'quickstart.ipynb',
-  status: 'queued',
-  created: 0,
-  done: false,
-  parameters: {},
-  metrics: {},
-  error: '',
-  image_tag: '',
-  output_notebook: null,
-  output_paths: [],
-  duration: null,
-  backend: 'docker'
-};
-
 describe.each(jobs.map(j => [j.name, j] as const))('the job "%s"', (_name, job) => {
   it('uses only event types that events.py defines', () => {
     expect(job.events.every(e => JOB_EVENT_TYPES.includes(e.type))).toBe(true);
   });
 
   it('ends where the Python views end', () => {
-    let v = viewFromRecord(record);
+    let v = viewFromRecord(record({ id: 'ab12cd34', created: 0 }));
     job.events.forEach((e, i) => {
       v = applyEvent(v, i + 1, e);
     });

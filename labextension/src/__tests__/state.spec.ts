@@ -11,7 +11,6 @@ import {
   isJobOutput,
   jobActions,
   KernelMetadataGuard,
-  JobRecord,
   jobsReducer,
   MAX_LOG_LINES,
   newlyFinished,
@@ -22,26 +21,7 @@ import {
   viewFromRecord
 } from '../state';
 import { paramField } from '../params';
-
-function record(over: Partial<JobRecord> = {}): JobRecord {
-  return {
-    id: 'abc',
-    notebook: '/root/nb/quickstart.ipynb',
-    path: 'nb/quickstart.ipynb',
-    status: 'queued',
-    created: 100,
-    done: false,
-    parameters: {},
-    metrics: {},
-    error: '',
-    image_tag: '',
-    output_notebook: null,
-    output_paths: [],
-    duration: null,
-    backend: 'docker',
-    ...over
-  };
-}
+import { record } from './support';
 
 /** An event of `type` with some of its fields: names and types are checked against the generated types. */
 const ev = <T extends JobEventType>(type: T, fields: Partial<Omit<JobEventOf<T>, 'type' | 'time'>> = {}): JobEvent =>
@@ -82,6 +62,41 @@ describe('applyEvent', () => {
     expect(v.build.cachedSteps).toBe(1);
     expect(v.lastSeq).toBe(events.length);
     expect(v.seenRunning).toBe(true);
+  });
+
+  it('keeps what the job mounted and the names of its environment, never their values', () => {
+    const v = viewFromRecord(
+      record({
+        spec: {
+          volumes: [
+            { source: '/home/u/nb/data', target: '/work/data', read_only: true },
+            { source: 'cache', target: '/cache' }
+          ],
+          env: { WANDB_API_KEY: 'secret-value', SEED: '1' }
+        }
+      })
+    );
+    expect(v.volumes).toEqual(['/home/u/nb/data → /work/data (read-only)', 'cache → /cache']);
+    expect(v.envNames).toEqual(['SEED', 'WANDB_API_KEY']);
+    expect(JSON.stringify(v)).not.toContain('secret-value');
+  });
+
+  it('starts the run again under its own heading when a lost run is retried', () => {
+    let v = viewFromRecord(record());
+    const events: JobEvent[] = [
+      ev('NotebookStarted', { total_cells: 3 }),
+      ev('CellStarted', { index: 0, total: 3, source_first_line: 'import x' }),
+      ev('CellFinished', { index: 0, total: 3, duration: 0.1 }),
+      ev('Retrying', { attempt: 2, attempts: 3, reason: 'the container was killed from outside (exit code 137)', delay: 10 })
+    ];
+    events.forEach((e, i) => (v = applyEvent(v, i + 1, e)));
+    expect(v.attempt).toBe('attempt 2 of 3');
+    expect(v.run).toEqual({ done: 0, total: 0, cell: '' });
+    // The same heading as the CLI's `logs` (jupyter_containerize/progress.py retry_heading).
+    expect(v.logs[v.logs.length - 1]).toEqual({
+      text: '── attempt 2 of 3 (the one before ended: the container was killed from outside (exit code 137); after 10 s) ──',
+      stream: 'stderr'
+    });
   });
 
   it('ignores replayed events after a reconnect', () => {

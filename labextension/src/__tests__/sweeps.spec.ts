@@ -12,25 +12,11 @@ import {
   sweepVersion,
   VEGA_LITE_MIME
 } from '../sweeps';
+import { record } from './support';
 
-function record(id: string, created: number, over: Partial<JobRecord> = {}): JobRecord {
-  return {
-    id,
-    notebook: '/root/train.ipynb',
-    path: 'train.ipynb',
-    status: 'succeeded',
-    created,
-    done: true,
-    parameters: {},
-    metrics: {},
-    error: '',
-    image_tag: '',
-    output_notebook: null,
-    output_paths: [],
-    duration: null,
-    backend: 'docker',
-    ...over
-  };
+/** A finished job of train.ipynb (the sweeps' notebook). */
+function job(id: string, created: number, over: Partial<JobRecord> = {}): JobRecord {
+  return record({ id, created, notebook: '/root/train.ipynb', path: 'train.ipynb', status: 'succeeded', done: true, ...over });
 }
 
 function state(records: JobRecord[]): JobsState {
@@ -67,12 +53,12 @@ function comparison(over: Partial<SweepComparison> = {}): SweepComparison {
 describe('groupJobs', () => {
   it('puts a sweep where its newest job is, its own jobs oldest first', () => {
     const s = state([
-      record('solo-old', 1),
-      record('s1', 2, { sweep_id: 'sweep-1' }),
-      record('s2', 3, { sweep_id: 'sweep-1' }),
-      record('solo-mid', 4),
-      record('t1', 5, { sweep_id: 'sweep-2' }),
-      record('s3', 6, { sweep_id: 'sweep-1' })
+      job('solo-old', 1),
+      job('s1', 2, { sweep_id: 'sweep-1' }),
+      job('s2', 3, { sweep_id: 'sweep-1' }),
+      job('solo-mid', 4),
+      job('t1', 5, { sweep_id: 'sweep-2' }),
+      job('s3', 6, { sweep_id: 'sweep-1' })
     ]);
     expect(groupJobs(s)).toEqual([
       { kind: 'sweep', sweepId: 'sweep-1', ids: ['s1', 's2', 's3'] },
@@ -83,7 +69,7 @@ describe('groupJobs', () => {
   });
 
   it('keeps records of an older server (no sweep_id, no name) as single jobs', () => {
-    const older = record('x', 1);
+    const older = job('x', 1);
     delete older.sweep_id;
     delete older.name;
     const s = state([older]);
@@ -100,8 +86,8 @@ describe('a sweep header', () => {
 
   it('names the sweep without the swept values and counts its jobs by status', () => {
     const views = jobs([
-      record('a', 1, { name: 'lr study lr=0.1 opt=adam', parameters: { lr: 0.1, opt: 'adam' } }),
-      record('b', 2, { name: 'lr study lr=0.01 opt=adam', parameters: { lr: 0.01, opt: 'adam' }, status: 'running', done: false })
+      job('a', 1, { name: 'lr study lr=0.1 opt=adam', parameters: { lr: 0.1, opt: 'adam' } }),
+      job('b', 2, { name: 'lr study lr=0.01 opt=adam', parameters: { lr: 0.01, opt: 'adam' }, status: 'running', done: false })
     ]);
     expect(sweepName(views)).toBe('lr study');
     const summary = sweepSummary(views);
@@ -111,16 +97,16 @@ describe('a sweep header', () => {
   });
 
   it('keeps words that are not the swept values, and has no name when the jobs have none', () => {
-    expect(sweepName(jobs([record('a', 1, { name: 'alpha=1 beta', parameters: { lr: 1 } })]))).toBe('alpha=1 beta');
-    expect(sweepName(jobs([record('a', 1, { name: 'run x=1', parameters: { lr: 1 } })]))).toBe('run x=1');
-    expect(sweepName(jobs([record('a', 1)]))).toBe('');
+    expect(sweepName(jobs([job('a', 1, { name: 'alpha=1 beta', parameters: { lr: 1 } })]))).toBe('alpha=1 beta');
+    expect(sweepName(jobs([job('a', 1, { name: 'run x=1', parameters: { lr: 1 } })]))).toBe('run x=1');
+    expect(sweepName(jobs([job('a', 1)]))).toBe('');
   });
 
   it('has a version that changes with any status', () => {
-    const before = jobs([record('a', 1, { status: 'running', done: false }), record('b', 2)]);
-    const after = jobs([record('a', 1), record('b', 2)]);
+    const before = jobs([job('a', 1, { status: 'running', done: false }), job('b', 2)]);
+    const after = jobs([job('a', 1), job('b', 2)]);
     expect(sweepVersion(before)).not.toEqual(sweepVersion(after));
-    expect(sweepVersion(after)).toEqual(sweepVersion(jobs([record('a', 1), record('b', 2)])));
+    expect(sweepVersion(after)).toEqual(sweepVersion(jobs([job('a', 1), job('b', 2)])));
   });
 });
 
