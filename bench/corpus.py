@@ -74,6 +74,7 @@ from run import (  # noqa: E402 - needs the sys.path above
 )
 
 from jupyter_containerize.output_masks import is_install_cell, mask_outputs  # noqa: E402 - needs the sys.path above
+from jupyter_containerize.papermill_record import output_notebook_name  # noqa: E402
 
 CACHE = Path(os.environ.get("JC_CORPUS_CACHE", Path.home() / ".cache" / "jc-corpus"))
 FIND_LINKS = Path("/opt/wheels")  # this machine's torch CPU wheel (pip's find-links here)
@@ -293,7 +294,7 @@ def run_job(notebook: Path, venv: Path, store: Path, images: Any | None) -> dict
                                         if isinstance(e, Log) and e.text.startswith("warning:")][:10]}
     if finished and finished.traceback:
         out["traceback"] = finished.traceback[-3000:]
-    executed = Path(record.output_dir) / notebook.name if record.output_dir else None
+    executed = Path(record.output_dir) / output_notebook_name(notebook.name, job.id) if record.output_dir else None
     out["output_notebook"] = str(executed) if executed else None
     out["nb"] = nbformat.read(str(executed), as_version=4) if executed and executed.exists() else None
     out["outputs"] = sorted(str(p.relative_to(record.output_dir)) for p in Path(record.output_dir).rglob("*")
