@@ -230,11 +230,10 @@ class JobView:
         # only while a cell runs): at the end, send every field once more.
         # The Output's outputs only: its whole state carries an empty msg_id, which nbclient (papermill's
         # executor) cannot take for an Output it never saw capture (AttributeError: no attribute 'msg_id').
-        for child, keys in ((self.header, None), (self.build_bar, None), (self.build_label, None),
-                            (self.run_bar, None), (self.run_label, None), (self.elapsed, None), (self.metrics, None),
-                            (self.log, None), (self.links, "outputs"), (self.cancel_button, None)):
+        for child in (self.header, self.build_bar, self.build_label, self.run_bar, self.run_label, self.elapsed,
+                      self.metrics, self.log, self.links, self.cancel_button):
             try:
-                child.send_state(keys)
+                child.send_state("outputs" if child is self.links else None)
             except Exception:  # noqa: BLE001, S112 - no front end (closed comm): nothing to refresh
                 continue
 
