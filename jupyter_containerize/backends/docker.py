@@ -168,27 +168,30 @@ class DockerBackend(Backend):
 
 @contextlib.contextmanager
 def _closed_on(stop: threading.Event | None, stream: Any) -> Iterator[None]:
-    """Close the log ``stream`` as soon as ``stop`` is set, so a silent container's follow returns.
+    """Close the log ``stream`` as soon as ``stop`` is set, so a silent container's follow returns; a
+    stream that breaks otherwise (the engine went away) is an EngineError.
 
     The watcher looks twice a second and is joined on the way out: no thread outlives the follow.
     """
     done = threading.Event()
-    stop = stop or threading.Event()
 
-    def watch() -> None:
+    def watch(stop: threading.Event) -> None:
         while not done.is_set():
             if stop.wait(0.5):
                 with contextlib.suppress(Exception):  # the stream may be closing on its own
                     stream.close()
                 return
 
-    watcher = threading.Thread(target=watch, name="containerize-follow-stop", daemon=True)
-    watcher.start()
+    watcher = None
+    if stop is not None:
+        watcher = threading.Thread(target=watch, args=(stop,), name="containerize-follow-stop", daemon=True)
+        watcher.start()
     try:
         yield
     except STREAM_FAILURES as e:
-        if not stop.is_set():
+        if stop is None or not stop.is_set():
             raise EngineError(f"lost the job's log stream: {engine_says(e)}") from e
     finally:
         done.set()
-        watcher.join()
+        if watcher is not None:
+            watcher.join()

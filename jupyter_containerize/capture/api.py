@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 import sys
 from collections.abc import Iterable, Mapping
 from dataclasses import replace
@@ -19,6 +18,7 @@ from .distributions import (
     check_index_availability,
     closure,
     optional_closure,
+    parse_root,
     pin_distribution,
     pip_names,
     target_marker_environment,
@@ -283,7 +283,7 @@ def _pinned_closure(
     found, missing = closure(env, kept, marker_env)
     reasons: dict[str, str] = {}
     kernel_keys = {normalize(n) for n in KERNEL_DISTRIBUTIONS}
-    libraries = [k for k in (normalize(re.split(r"[\[;=<>!~ ]", r, maxsplit=1)[0]) for r in kept) if k not in kernel_keys]
+    libraries = [key for key, _ in map(parse_root, kept) if key not in kernel_keys]
     for dep, why in undeclared_imports(env, libraries, found).items():
         added, absent = closure(env, [env.dists[dep].name], marker_env)
         missing += absent

@@ -191,6 +191,18 @@ def target_marker_environment(probe: Mapping[str, Any], platform_target: str = "
     return env
 
 
+def parse_root(root: str) -> tuple[str, set[str]]:
+    """A closure root (a requirement string or a bare name) as its distribution key and the extras it asks for."""
+    from packaging.requirements import InvalidRequirement, Requirement
+    from packaging.utils import canonicalize_name
+
+    try:
+        req = Requirement(root)
+    except InvalidRequirement:
+        return normalize(root), set()
+    return canonicalize_name(req.name), {canonicalize_name(e) for e in req.extras}
+
+
 def closure(
     env: Environment, roots: Iterable[str], marker_env: Mapping[str, str]
 ) -> tuple[dict[str, set[str]], list[str]]:
@@ -205,18 +217,9 @@ def closure(
         ``{key: extras requested}`` of every installed distribution in the closure, and the
         requirement strings that are needed but not installed.
     """
-    from packaging.requirements import InvalidRequirement, Requirement
-    from packaging.utils import canonicalize_name
-
     found: dict[str, set[str]] = {}
     missing: list[str] = []
-    queue: list[tuple[str, set[str], str]] = []
-    for root in roots:
-        try:
-            req = Requirement(root)
-            queue.append((canonicalize_name(req.name), {canonicalize_name(e) for e in req.extras}, root))
-        except InvalidRequirement:
-            queue.append((normalize(root), set(), root))
+    queue: list[tuple[str, set[str], str]] = [(*parse_root(root), root) for root in roots]
     while queue:
         key, extras, text = queue.pop()
         if key not in env.dists:
