@@ -44,13 +44,14 @@ def root(jp_root_dir: Path) -> Path:
 
 @pytest.fixture
 def missed(root: Path, job_store: Path) -> dict[str, Any]:
-    """An hourly schedule saved before the server started, three hours ago: the server was down since, so
-    three of its times passed (the first 2-3 hours ago)."""
-    cmd = parse(["schedule", str(root / "tiny.ipynb"), "--cron", "0 * * * *", f"--python={sys.executable}",
+    """A daily schedule saved before the server started, three days ago: the server was down since, so
+    three of its times passed. Its hour is twelve hours from now, so no time of it comes during the test."""
+    hour = (time.gmtime().tm_hour + 12) % 24
+    cmd = parse(["schedule", str(root / "tiny.ipynb"), "--cron", f"0 {hour} * * *", f"--python={sys.executable}",
                  "-p", "x", "3"])
     assert cmd.spec is not None
-    view = commands.schedule(JobManager(), cmd.spec, cmd.args["rule"], now=time.time() - 3 * 3600)
-    assert view.schedule.next_run < time.time() - 2 * 3600
+    view = commands.schedule(JobManager(), cmd.spec, cmd.args["rule"], now=time.time() - 3 * 86400)
+    assert view.schedule.next_run < time.time() - 86400
     return view.schedule.to_dict()
 
 
@@ -128,14 +129,14 @@ async def test_a_minutely_schedule_runs_twice_its_paused_twin_never_and_a_missed
         assert done["status"] == "succeeded", done["error"]
         assert done["parameters"] == {"x": 2} and done["name"] == "minutely" and done["output_notebook"]
 
-    # The missed hourly schedule: caught up once when the server started, not once per missed hour.
+    # The missed daily schedule: caught up once when the server started, not once per missed day.
     caught_up = await _runs(jp_fetch, missed["id"])
     assert len(caught_up) == 1
     done = await _until("the catch-up run", lambda: _done(jp_fetch, caught_up[0]["id"]), time.time() + 300)
     assert done["status"] == "succeeded" and done["parameters"] == {"x": 3}
-    hourly = await call(jp_fetch, "schedules", missed["id"])
-    assert hourly["last_run"] == missed["next_run"] and hourly["last_status"] == "succeeded"
-    assert t0 - 3600 < hourly["next_run"] <= t0 + 3600 and hourly["next_run"] % 3600 == 0
+    daily = await call(jp_fetch, "schedules", missed["id"])
+    assert daily["last_run"] == missed["next_run"] and daily["last_status"] == "succeeded"
+    assert t0 < daily["next_run"] <= t0 + 86400 and daily["next_run"] % 3600 == 0
 
     # Paused: no run since (its third time may have come meanwhile), the twin never ran.
     assert [r["id"] for r in await _runs(jp_fetch, sid)] == [r["id"] for r in runs]
