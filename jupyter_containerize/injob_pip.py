@@ -10,9 +10,8 @@ fails the cell with a clear message. Every other command runs as before.
 
 This module is copied into the image beside the metrics shim (``/opt/jc/shim``), where
 the package is not installed: it imports only the standard library and IPython, and
-``packaging`` when the job's environment has it. The install-line parser is therefore a
-small copy of the capture's (:mod:`jupyter_containerize.capture.imports`), kept in step by
-a unit test.
+``packaging`` when the job's environment has it. Its install-line parser is the one the
+capture uses too (:mod:`jupyter_containerize.capture.imports`).
 """
 
 from __future__ import annotations

@@ -19,7 +19,6 @@ import contextlib
 import json
 import os
 import re
-import shlex
 from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import lru_cache
@@ -27,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import NotebookError
+from ..injob_pip import install_arguments
 from .references import PathWalker, References, mount_units
 
 SELF_MODULES = frozenset({"jupyter_containerize"})
@@ -35,19 +35,7 @@ _PYTHON_CELL_MAGICS = frozenset(
     {"time", "timeit", "capture", "prun", "debug", "memit", "mprun", "snakeviz", "containerize", "lprun"}
 )
 _BUILTIN_EXTENSIONS = frozenset({"autoreload", "storemagic"})
-_PIP_RE = re.compile(
-    r"(?:^|[\s/;&])(?:pip[0-9.]*|uv\s+pip|\S*python[0-9.]*\s+-m\s+pip|\{sys\.executable\}\s+-m\s+pip|"
-    r"\$\{?sys\.executable\}?\s+-m\s+pip)\s+install\s+(.*)$"
-)
-_PIP_OPTS_WITH_VALUE = frozenset(
-    {"-r", "--requirement", "-c", "--constraint", "-i", "--index-url", "--extra-index-url", "-f", "--find-links",
-     "--trusted-host", "-t", "--target", "--prefix", "--root", "--python", "--platform", "--python-version",
-     "--implementation", "--abi", "--src", "--cache-dir", "--log", "--proxy", "--cert", "--client-cert",
-     "--timeout", "--retries", "--progress-bar", "--upgrade-strategy", "-C", "--config-settings", "--only-binary",
-     "--no-binary", "--global-option"}
-)
 _MAX_LOCAL_FILES = 500
-_REQUIREMENT_FILE_OPTS = frozenset({"-r", "--requirement"})
 # Handlers that catch ImportError: those names, its bases, or a bare ``except:``.
 _IMPORT_ERROR_NAMES = frozenset({"ImportError", "ModuleNotFoundError", "Exception", "BaseException"})
 
@@ -144,31 +132,8 @@ def pip_requirements(command: str) -> list[str]:
 
 
 def _pip_install(command: str) -> tuple[list[str], list[str]]:
-    """Requirement strings and ``-r`` files of a shell ``pip install …`` command."""
-    m = _PIP_RE.search(command.strip())
-    if not m:
-        return [], []
-    try:
-        tokens = shlex.split(re.split(r"&&|\|\||;|\s\|\s|\s[12]?>", m.group(1))[0])
-    except ValueError:
-        return [], []
-    reqs: list[str] = []
-    files: list[str] = []
-    skip = ""
-    for tok in tokens:
-        if skip:
-            if skip in _REQUIREMENT_FILE_OPTS:
-                files.append(tok)
-            skip = ""
-        elif tok in _PIP_OPTS_WITH_VALUE:
-            skip = tok
-        elif tok.startswith("--requirement="):
-            files.append(tok.partition("=")[2])
-        elif tok.startswith("-r") and len(tok) > 2:  # -rFILE
-            files.append(tok[2:])
-        elif not tok.startswith("-") and not tok.startswith("{") and "$" not in tok:
-            reqs.append(tok)
-    return reqs, files
+    """Requirement strings and ``-r`` files of a shell ``pip install …`` command (both empty if it is none)."""
+    return install_arguments(command) or ([], [])
 
 
 def _catches_import_error(handlers: list[ast.ExceptHandler]) -> bool:
