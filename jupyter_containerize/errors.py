@@ -52,6 +52,15 @@ class EngineError(ContainerizeError):
     """The container engine is unreachable or refused a request."""
 
 
+class Unreachable(ContainerizeError):
+    """The engine or a cluster's controller did not answer: the same request may work a little later
+    (``--retries`` tries a job's start again)."""
+
+
+class EngineUnreachable(EngineError, Unreachable):
+    """No Docker engine answers (any more)."""
+
+
 class GpuError(EngineError):
     """GPUs were requested but the engine or driver cannot provide them."""
 
@@ -83,6 +92,10 @@ class RegistryError(ContainerizeError):
 
 class BackendError(ContainerizeError):
     """A Slurm / Kubernetes backend failed."""
+
+
+class ControllerUnreachable(BackendError, Unreachable):
+    """The Slurm controller or the Kubernetes API did not answer, or said it was busy."""
 
 
 class RemoteCellError(JobError):

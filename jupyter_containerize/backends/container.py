@@ -19,7 +19,7 @@ from docker.types import DeviceRequest, Mount
 from ..events import EVENT_PREFIX, Event, Log, event_from_dict
 from ..jobspec import OUTPUT_DIR_IN_CONTAINER, WORK_DIR_IN_CONTAINER, Hardening
 from .base import RunRequest, job_environment
-from .engine import JOB_LABEL, ROLE_LABEL
+from .engine import ENGINE_FAILURES, JOB_LABEL, ROLE_LABEL
 
 TMPFS_OPTIONS = "rw,nosuid,nodev,exec,size=2g"
 
@@ -95,8 +95,8 @@ def give_output_to_container_user(client: docker.DockerClient, request: RunReque
         return
     try:
         user = str(client.images.get(request.image.reference).attrs["Config"].get("User") or "")
-    except docker.errors.DockerException:
-        return
+    except ENGINE_FAILURES:
+        return  # what fails here fails again, and is said, where the container is created
     head = user.split(":")[0]
     if head.isdigit() and int(head):
         os.chown(request.output_dir, int(head), int(head))

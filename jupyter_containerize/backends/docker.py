@@ -72,6 +72,8 @@ class DockerBackend(Backend):
         except docker.errors.APIError as e:
             raise EngineError(f"The engine refused to create the job's container: {engine_says(e)}",
                               "Check the run options.") from None
+        except ENGINE_FAILURES as e:
+            raise no_engine(e) from None
         return str(container.id)
 
     def start(self, request: RunRequest) -> str:
@@ -82,6 +84,8 @@ class DockerBackend(Backend):
             self.client.api.remove_container(container_id, force=True, v=True)
             raise EngineError(f"The job's container could not start: {engine_says(e)}",
                               "Check the run options (volumes, GPUs, network).") from None
+        except ENGINE_FAILURES as e:  # a retry removes what the engine kept of it
+            raise no_engine(e) from None
         return container_id
 
     def follow(self, job_id: str, ref: str, on_event: EventSink, since: str = "",

@@ -17,7 +17,7 @@ import urllib3.exceptions
 if TYPE_CHECKING:
     from requests import Response
 
-from ..errors import EngineError
+from ..errors import EngineError, EngineUnreachable
 
 #: What a call to the engine can raise when the engine fails or goes away mid-stream: docker-py's
 #: own errors, the HTTP client's (a dropped connection while streaming a build or logs raises
@@ -87,9 +87,9 @@ def ping(client: docker.DockerClient) -> None:
         raise no_engine(e) from None
 
 
-def no_engine(e: BaseException) -> EngineError:
+def no_engine(e: BaseException) -> EngineUnreachable:
     """The error for an engine that does not answer (any more)."""
-    return EngineError(
+    return EngineUnreachable(
         f"No Docker engine answers at {engine_address()} ({engine_says(e)})",
         "Start one (as root: `dockerd &`, from Debian's docker.io package), or point DOCKER_HOST at a running engine.",
     )

@@ -32,7 +32,7 @@ import time
 from typing import Any
 
 from .. import validators
-from ..errors import BackendError
+from ..errors import BackendError, ControllerUnreachable
 from ..events import RunStarted
 from ..jobspec import OUTPUT_DIR_IN_CONTAINER, JobSpec
 from .base import Backend, EventSink, RunOutcome, RunRequest, hard_limit_seconds, job_environment
@@ -42,6 +42,7 @@ from .engine import JOB_LABEL, ROLE_LABEL
 
 DEFAULT_UID = 1000
 _DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+_API_BUSY = frozenset({429, 500, 502, 503, 504})  # throttled, or the API server (or its proxy) is away
 
 
 def job_name(job_id: str) -> str:
@@ -279,10 +280,12 @@ class KubernetesBackend(Backend):
             if e.status in (401, 403):
                 raise BackendError(f"The Kubernetes API refused the request ({reason})",
                                    f"Check your credentials and RBAC for Jobs in namespace {self.namespace}.") from None
-            raise BackendError(f"The Kubernetes API failed ({e.status}: {reason})",
-                               "Check the cluster with `kubectl get jobs`.") from None
+            error = ControllerUnreachable if e.status in _API_BUSY else BackendError
+            raise error(f"The Kubernetes API failed ({e.status}: {reason})",
+                        "Check the cluster with `kubectl get jobs`.") from None
         except OSError as e:  # urllib3 errors derive from it
-            raise BackendError(f"The Kubernetes API cannot be reached ({e})", "Check `kubectl cluster-info`.") from None
+            raise ControllerUnreachable(f"The Kubernetes API cannot be reached ({e})",
+                                        "Check `kubectl cluster-info`.") from None
 
     def _job_status(self, ref: str) -> str:
         """``active``, ``succeeded``, ``failed`` or ``missing``."""

@@ -35,7 +35,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..errors import BackendError, ContainerizeError, listing
+from ..errors import BackendError, ContainerizeError, ControllerUnreachable, listing
 from ..events import Log, RunStarted
 from ..jobspec import JobSpec
 from .base import Backend, EventSink, RunOutcome, RunRequest
@@ -338,6 +338,12 @@ def _read_from(path: Path, offset: int) -> bytes:
         return b""
 
 
+# What Slurm's clients print when the controller is down, restarting or too busy to answer.
+_CONTROLLER_AWAY = re.compile(
+    r"Unable to contact slurm controller|Socket timed out|temporarily unable|Resource temporarily unavailable"
+    r"|Connection refused|Zero Bytes were transmitted", re.IGNORECASE)
+
+
 def _slurm(argv: list[str], timeout: float = 60) -> str:
     """Run a Slurm client command (argv only, never a shell); its stdout, or BackendError."""
     if shutil.which(argv[0]) is None:
@@ -346,10 +352,13 @@ def _slurm(argv: list[str], timeout: float = 60) -> str:
     try:
         done = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, check=False)
     except (OSError, subprocess.TimeoutExpired) as e:
-        raise BackendError(f"{argv[0]} failed: {e}", "Check that slurmctld answers (`sinfo`).") from None
+        raise ControllerUnreachable(f"{argv[0]} failed: {e}", "Check that slurmctld answers (`sinfo`).") from None
     if done.returncode != 0:
-        message = (done.stderr or done.stdout).strip().splitlines()
-        raise BackendError(f"{argv[0]} failed: {message[-1] if message else f'exit {done.returncode}'}",
+        lines = (done.stderr or done.stdout).strip().splitlines()
+        said = lines[-1] if lines else f"exit {done.returncode}"
+        if _CONTROLLER_AWAY.search(done.stderr or ""):
+            raise ControllerUnreachable(f"{argv[0]} failed: {said}", "Check that slurmctld answers (`sinfo`).")
+        raise BackendError(f"{argv[0]} failed: {said}",
                            "Check the cluster with `sinfo` and the job's options (partition, GPUs, time).")
     return done.stdout
 

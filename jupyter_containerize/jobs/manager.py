@@ -22,7 +22,7 @@ from ..backends.base import Backend, ImageRef, RunOutcome, RunRequest, hard_limi
 from ..backends.builder import BuildCancelled
 from ..backends.config import Config
 from ..backends.plugins import backend_names, load_backend
-from ..errors import ContainerizeError, JobError
+from ..errors import ContainerizeError, JobError, Unreachable
 from ..events import (
     BuildFinished,
     Event,
@@ -433,7 +433,14 @@ class JobManager:
                              extra_env=extra_env, extra_mounts=extra_mounts)
         attempts = spec.retries + 1
         for attempt in range(1, attempts + 1):
-            ref = started if attempt == 1 and started else backend.start(request)
+            try:
+                ref = started if attempt == 1 and started else backend.start(request)
+            except Unreachable as e:  # the engine or controller did not take it: not the notebook's fault
+                if attempt == attempts:
+                    raise type(e)(_lost_error(e.message, self.store.get(job_id)), e.hint) from None
+                if not self._before_retry(job_id, spec, backend, control, attempt + 1, attempts, e.message):
+                    return
+                continue
             control.mark_started()
             self.store.update(job_id, backend_ref=ref, output_dir=str(output_dir), started=time.time())
             self._set_status(job_id, "running")

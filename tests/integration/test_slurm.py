@@ -7,6 +7,7 @@ tests fail (never skip).
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import subprocess
@@ -20,7 +21,7 @@ import pytest
 from jupyter_containerize.backends.base import ImageRef
 from jupyter_containerize.backends.engine import JOB_LABEL
 from jupyter_containerize.backends.slurm import SlurmBackend
-from jupyter_containerize.events import EVENT_PREFIX, CellFinished, CellStarted, Log, RunStarted
+from jupyter_containerize.events import EVENT_PREFIX, CellFinished, CellStarted, Log, Retrying, RunStarted
 from jupyter_containerize.jobs.manager import JobManager
 from jupyter_containerize.jobs.store import JobStore
 from jupyter_containerize.jobspec import JobSpec, Resources
@@ -177,6 +178,52 @@ exec {real} "$@"
     assert count.read_text().strip() == "2"  # the controller did answer nothing, twice
     assert record.status == "succeeded" and record.exit_code == 0, (record.error, events)
     assert "hello from slurm" in [e.text for e in events if isinstance(e, Log)]
+    assert manager.close(10) == []
+
+
+def _sbatch_away_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """``sbatch`` as a PATH shim whose first call fails as Slurm's does when slurmctld is down or
+    restarting; every later call is the real one. Returns the file counting the failed calls."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    count = tmp_path / "refused-submits"
+    real = subprocess.run(["sh", "-c", "command -v sbatch"], check=True, capture_output=True, text=True).stdout.strip()
+    shim = bin_dir / "sbatch"
+    shim.write_text(f"""#!/bin/sh
+if [ ! -e {count} ]; then
+  echo 1 > {count}
+  echo "sbatch: error: Batch job submission failed: Unable to contact slurm controller (connect failure)" >&2
+  exit 1
+fi
+exec {real} "$@"
+""")
+    shim.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_dir}:{os.environ['PATH']}")
+    return count
+
+
+@pytest.mark.parametrize("retries", [1, 0])
+def test_a_submit_the_controller_did_not_take_is_retried(slurm: None, image: ImageRef, tmp_path: Path,
+                                                          job_store: Path, monkeypatch: pytest.MonkeyPatch,
+                                                          retries: int) -> None:
+    """A controller that does not answer at submit is not the notebook's fault: ``--retries`` submits again."""
+    refused = _sbatch_away_once(tmp_path, monkeypatch)
+    manager = JobManager(store=JobStore(job_store), backends={"slurm": SlurmBackend(workdir=tmp_path / "slurm", poll=0.3)})
+    manager.retry_backoff = 0.5
+    spec = dataclasses.replace(_spec(tmp_path), retries=retries)
+    job = manager.submit(spec, image=image, command=("sh", "-c", "echo hello from slurm"))
+    record = job.wait(timeout=180)
+    events = [e for _, e in job.events()]
+    assert refused.exists()
+    said = [e.reason for e in events if isinstance(e, Retrying)]
+    if retries:
+        assert record.status == "succeeded" and record.attempt == 2, (record.error, events)
+        assert len(said) == 1 and "Unable to contact slurm controller" in said[0]
+        assert "hello from slurm" in [e.text for e in events if isinstance(e, Log)]
+    else:
+        assert record.status == "failed" and said == [] and not record.backend_ref
+        assert "Unable to contact slurm controller" in record.error
+        assert "(run with --retries N to retry such failures)" in record.error
     assert manager.close(10) == []
 
 

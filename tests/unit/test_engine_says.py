@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 from http.client import IncompleteRead
+from pathlib import Path
 
+import docker
 import docker.errors
+import pytest
 import requests
 from urllib3.exceptions import ProtocolError
 
@@ -45,3 +48,20 @@ def test_a_connection_dropped_mid_stream_says_the_engine_went_away() -> None:
     assert isinstance(error, STREAM_FAILURES)
     assert engine_says(error) == "the Docker engine closed the connection (was it stopped or restarted?)"
     assert engine_says(requests.ConnectionError("Connection aborted.")) == engine_says(error)
+
+
+def test_a_start_that_no_engine_answers_can_be_retried(tmp_path: Path) -> None:
+    """A real client at a socket nobody listens on: the start is Unreachable (``--retries`` tries again),
+    in the same words as any other call that finds no engine."""
+    from jupyter_containerize.backends.base import ImageRef, RunRequest
+    from jupyter_containerize.backends.docker import DockerBackend
+    from jupyter_containerize.errors import EngineError, Unreachable
+    from jupyter_containerize.jobspec import JobSpec
+
+    backend = DockerBackend(docker.DockerClient(base_url=f"unix://{tmp_path}/docker.sock", version="1.41"))
+    request = RunRequest(job_id="a1b2c3", image=ImageRef(tag="jc/nb:1", image_id="sha256:1"),
+                         spec=JobSpec(notebook=tmp_path / "nb.ipynb"), output_dir=tmp_path / "out",
+                         command=("/work/nb.ipynb",))
+    with pytest.raises(EngineError) as info:
+        backend.start(request)
+    assert isinstance(info.value, Unreachable) and info.value.message.startswith("No Docker engine answers at")

@@ -371,3 +371,17 @@ def test_how_the_pod_ended_reaches_the_manager(tmp_path: Path, full: RunRequest,
     ref = backend.start(full)
     outcome = backend.follow("a1b2c3", ref, lambda _e: None, stop=threading.Event())
     assert (outcome.exit_code, outcome.lost, outcome.out_of_memory) == (exit_code, lost, out_of_memory)
+
+
+@pytest.mark.parametrize("status, away", [(503, True), (429, True), (500, True), (422, False), (403, False)])
+def test_an_api_server_that_is_away_or_busy_is_told_from_a_refusal(cluster: tuple[KubernetesBackend, FakeCluster],
+                                                                   full: RunRequest, status: int, away: bool) -> None:
+    """Only the first kind is worth submitting again (``--retries``); a refusal stays a refusal."""
+    from jupyter_containerize.errors import BackendError, Unreachable
+
+    backend, fake = cluster
+    fake.request = lambda *a, **k: FakeResponse(status, b'{"kind":"Status","message":"no"}')  # type: ignore[method-assign]
+    with pytest.raises(BackendError) as info:
+        backend.start(full)
+    assert isinstance(info.value, Unreachable) is away
+    assert info.value.message.endswith(("(no)", f"({status}: no)"))

@@ -114,3 +114,22 @@ def test_ends_that_are_not_the_jobs_doing_are_lost_for_retries(tmp_path: Path, b
     backend = SlurmBackend(workdir=tmp_path / "slurm", poll=0.05, unknown_grace=30)
     outcome = backend.follow("job1", REF, lambda e: None)
     assert (outcome.lost, outcome.out_of_memory) == (lost, out_of_memory)
+
+
+@pytest.mark.parametrize("said, away", [
+    ("sbatch: error: Batch job submission failed: Unable to contact slurm controller (connect failure)", True),
+    ("sbatch: error: Batch job submission failed: Socket timed out on send/recv operation", True),
+    ("sbatch: error: Slurm temporarily unable to accept job, sleeping and retrying", True),
+    ("sbatch: error: Batch job submission failed: Invalid partition name specified", False),
+    ("sbatch: error: Batch job submission failed: Requested node configuration is not available", False),
+])
+def test_a_controller_that_does_not_answer_is_told_from_a_refusal(bin_dir: Path, said: str, away: bool) -> None:
+    """Only the first kind is worth submitting again (``--retries``); a refusal stays a refusal."""
+    from jupyter_containerize.backends.slurm import _slurm
+    from jupyter_containerize.errors import BackendError, Unreachable
+
+    shim(bin_dir, "sbatch", f"echo '{said}' >&2\nexit 1\n")
+    with pytest.raises(BackendError) as info:
+        _slurm(["sbatch", "--parsable", "job.sbatch"])
+    assert isinstance(info.value, Unreachable) is away
+    assert said.rpartition("error: ")[2] in info.value.message
