@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import threading
+import time
 from collections.abc import Iterator, Sequence
 from typing import Any
 
@@ -15,6 +16,8 @@ from ..jobspec import Hardening, JobSpec
 from .base import Backend, EventSink, RunOutcome, RunRequest
 from .container import container_options, give_output_to_container_user, hardening_options, parse_log_line
 from .engine import ENGINE_FAILURES, JOB_LABEL, STREAM_FAILURES, connect, engine_says, engine_status, no_engine, ping
+
+LEFTOVER_WAIT_SECONDS = 30.0  # how long a job's start waits for the engine to let go of an earlier attempt's container
 
 
 def gpu_preflight(spec: JobSpec, cuda_needed: str | None = None) -> None:
@@ -61,20 +64,30 @@ class DockerBackend(Backend):
         gpu_preflight(spec, cuda_version)
 
     def create(self, request: RunRequest) -> str:
-        """Create (not start) the job's container; return its id."""
+        """Create (not start) the job's container; return its id.
+
+        The container is named after the job, so a container of an earlier attempt of the same job
+        (``--retries``) that the engine still holds, e.g. one it was removing when it restarted, is
+        removed first: only one attempt of a job runs at a time.
+        """
         request.output_dir.mkdir(parents=True, exist_ok=True)
         give_output_to_container_user(self.client, request)
-        try:
-            container = self.client.containers.create(**container_options(request))
-        except docker.errors.ImageNotFound:
-            raise EngineError(f"The image {request.image.reference} is not on this engine",
-                              "Build it again (jupyter containerize build).") from None
-        except docker.errors.APIError as e:
-            raise EngineError(f"The engine refused to create the job's container: {engine_says(e)}",
-                              "Check the run options.") from None
-        except ENGINE_FAILURES as e:
-            raise no_engine(e) from None
-        return str(container.id)
+        deadline = time.monotonic() + LEFTOVER_WAIT_SECONDS
+        while True:
+            try:
+                return str(self.client.containers.create(**container_options(request)).id)
+            except docker.errors.ImageNotFound:
+                raise EngineError(f"The image {request.image.reference} is not on this engine",
+                                  "Build it again (jupyter containerize build).") from None
+            except docker.errors.APIError as e:
+                if e.status_code != 409 or time.monotonic() > deadline:
+                    raise EngineError(f"The engine refused to create the job's container: {engine_says(e)}",
+                                      "Check the run options.") from None
+            except ENGINE_FAILURES as e:
+                raise no_engine(e) from None
+            with contextlib.suppress(EngineError):  # the engine may be removing it already
+                self.remove(request.job_id, "")
+            time.sleep(0.5)
 
     def start(self, request: RunRequest) -> str:
         container_id = self.create(request)
@@ -138,8 +151,13 @@ class DockerBackend(Backend):
 
     def remove(self, job_id: str, ref: str) -> None:
         for container in self._labelled(job_id):
-            with contextlib.suppress(docker.errors.NotFound):
+            try:
                 container.remove(force=True, v=True)  # and its anonymous volumes
+            except docker.errors.NotFound:
+                pass
+            except ENGINE_FAILURES as e:  # e.g. 409: its removal is already in progress
+                raise EngineError(f"The job's container {container.name} could not be removed: {engine_says(e)}",
+                                  f"Remove it with `docker rm -f {container.name}`.") from None
 
     def is_running(self, job_id: str, ref: str) -> bool:
         return any(c.status in ("created", "running", "restarting") for c in self._labelled(job_id))

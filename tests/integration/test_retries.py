@@ -7,14 +7,18 @@ The engine restart itself lives in tests/reliability/test_daemon_restart.py (it 
 from __future__ import annotations
 
 import time
+import uuid
 from pathlib import Path
 
 import docker
 import pytest
 
+from jupyter_containerize.backends.base import ImageRef, RunRequest
+from jupyter_containerize.backends.docker import DockerBackend
 from jupyter_containerize.events import CellFinished, Finished, Retrying
 from jupyter_containerize.jobs.manager import JobManager
 from jupyter_containerize.jobs.store import JobStore
+from jupyter_containerize.jobspec import JobSpec
 from tests.support.cli import check_store_consistent, cli
 from tests.support.engine import labelled_containers
 from tests.support.jobs import job_events, ticks, wait_for
@@ -114,3 +118,21 @@ def test_a_cancel_while_waiting_to_retry_ends_the_job_at_once(
     assert record.status == "cancelled" and time.monotonic() - started < 10
     assert labelled_containers(engine, job.id) == []
     assert check_store_consistent(job_store) == []
+
+
+def test_a_start_takes_over_the_container_an_earlier_attempt_left(
+        tmp_path: Path, engine: docker.DockerClient, base_image: str) -> None:
+    """The container is named after the job: one the engine still holds from an earlier attempt (an engine
+    that restarted keeps it, or is still removing it) is removed by the next start, not a name conflict."""
+    backend = DockerBackend(engine)
+    request = RunRequest(job_id=uuid.uuid4().hex[:12], image=ImageRef(tag=base_image, image_id=""),
+                         spec=JobSpec(notebook=tmp_path / "nb.ipynb"), output_dir=tmp_path / "out",
+                         command=("python", "-c", "import time; time.sleep(300)"))
+    first = backend.start(request)
+    try:
+        second = backend.start(request)
+        assert second != first and backend.is_running(request.job_id, second)
+        assert [c.id for c in labelled_containers(engine, request.job_id)] == [second]
+    finally:
+        backend.remove(request.job_id, "")
+    assert labelled_containers(engine, request.job_id) == []
