@@ -149,6 +149,17 @@ def test_a_notebook_reads_the_data_beside_it_on_slurm(slurm: None, manager: JobM
     assert json.loads((Path(record.output_dir) / "rows.json").read_text()) == {"rows": ["a", "b"]}
 
 
+def _in_front_of(command: str, before: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``command`` as a PATH shim that runs the shell lines ``before``, then hands the call to the real one."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir(exist_ok=True)
+    real = subprocess.run(["sh", "-c", f"command -v {command}"], check=True, capture_output=True, text=True).stdout.strip()
+    shim = bin_dir / command
+    shim.write_text(f'#!/bin/sh\n{before}exec {real} "$@"\n')
+    shim.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_dir}:{os.environ['PATH']}")
+
+
 def test_an_empty_answer_from_the_controller_is_retried(slurm: None, image: ImageRef, tmp_path: Path,
                                                         job_store: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A busy or restarting slurmctld can answer nothing: the job is asked about again, not failed.
@@ -157,20 +168,12 @@ def test_an_empty_answer_from_the_controller_is_retried(slurm: None, image: Imag
     then hands every call to the real one; accounting is disabled on this cluster, so ``sacct``
     knows nothing either and the job is UNKNOWN until the real controller answers.
     """
-    bin_dir = tmp_path / "bin"
-    bin_dir.mkdir()
     count = tmp_path / "empty-answers"
-    real = subprocess.run(["sh", "-c", "command -v scontrol"], check=True, capture_output=True, text=True).stdout.strip()
-    shim = bin_dir / "scontrol"
-    shim.write_text(f"""#!/bin/sh
-if [ "$1" = show ]; then
+    _in_front_of("scontrol", f"""if [ "$1" = show ]; then
   n=$(cat {count} 2>/dev/null || echo 0)
   if [ "$n" -lt 2 ]; then echo $((n + 1)) > {count}; exit 0; fi
 fi
-exec {real} "$@"
-""")
-    shim.chmod(0o755)
-    monkeypatch.setenv("PATH", f"{bin_dir}:{os.environ['PATH']}")
+""", tmp_path, monkeypatch)
     manager = JobManager(store=JobStore(job_store), backends={"slurm": SlurmBackend(workdir=tmp_path / "slurm", poll=0.3)})
     job = manager.submit(_spec(tmp_path), image=image, command=("sh", "-c", "echo hello from slurm"))
     record = job.wait(timeout=180)
@@ -182,23 +185,15 @@ exec {real} "$@"
 
 
 def _sbatch_away_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """``sbatch`` as a PATH shim whose first call fails as Slurm's does when slurmctld is down or
-    restarting; every later call is the real one. Returns the file counting the failed calls."""
-    bin_dir = tmp_path / "bin"
-    bin_dir.mkdir()
+    """``sbatch`` whose first call fails as Slurm's does when slurmctld is down or restarting; every
+    later call is the real one. Returns the file that marks the failed call."""
     count = tmp_path / "refused-submits"
-    real = subprocess.run(["sh", "-c", "command -v sbatch"], check=True, capture_output=True, text=True).stdout.strip()
-    shim = bin_dir / "sbatch"
-    shim.write_text(f"""#!/bin/sh
-if [ ! -e {count} ]; then
+    _in_front_of("sbatch", f"""if [ ! -e {count} ]; then
   echo 1 > {count}
   echo "sbatch: error: Batch job submission failed: Unable to contact slurm controller (connect failure)" >&2
   exit 1
 fi
-exec {real} "$@"
-""")
-    shim.chmod(0o755)
-    monkeypatch.setenv("PATH", f"{bin_dir}:{os.environ['PATH']}")
+""", tmp_path, monkeypatch)
     return count
 
 
